@@ -1,0 +1,57 @@
+"""One exception root for vocalmind.
+
+Every error raised on purpose derives from :class:`VocalmindError` and also from the
+built-in class a caller would naturally catch (``ValueError``, ``FileNotFoundError`` ...).
+Messages name the offending file or value and say how to fix it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class VocalmindError(Exception):
+    """Root of all vocalmind errors."""
+
+
+class AudioError(VocalmindError, ValueError):
+    """A recording cannot be read or is unusable (empty, silent, corrupt, not audio ...).
+
+    Parameters
+    ----------
+    file : path of the recording
+    reason : short human reason, e.g. ``"zero-length file"``
+    """
+
+    def __init__(self, file: str | Path, reason: str) -> None:
+        self.file = str(file)
+        self.reason = reason
+        super().__init__(f"{self.file}: {reason}")
+
+
+class ConfigError(VocalmindError, ValueError):
+    """An experiment or tool configuration is invalid (unknown key, wrong type ...)."""
+
+
+class ManifestError(VocalmindError, ValueError):
+    """A manifest table breaks the data contract (missing files, duplicate rows ...)."""
+
+
+class CorpusError(VocalmindError, ValueError):
+    """A corpus folder does not look like the corpus it was named as."""
+
+
+class FeatureError(VocalmindError, ValueError):
+    """A feature set cannot be computed on an input (too few valid frames ...)."""
+
+
+class LeakageError(VocalmindError, AssertionError):
+    """A subject appears on both sides of a train/test split."""
+
+
+class ModelError(VocalmindError, ValueError):
+    """A model or run folder is missing, incompatible or was trained for another task."""
+
+
+class TooManyFailuresError(VocalmindError, RuntimeError):
+    """A corpus-wide run skipped more inputs than its configured failure threshold."""

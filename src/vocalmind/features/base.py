@@ -1,0 +1,101 @@
+"""What a feature set is: a pure function of a 16 kHz mono signal, plus its feature names.
+
+The extraction engine (:mod:`vocalmind.features.extract`) does files, segments, workers,
+caching and failure handling once for every set; a set supplies only this.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+
+class FeatureSet(ABC):
+    """A named, parameterised feature extractor over one signal.
+
+    Subclasses set ``name`` and implement :meth:`names` and :meth:`process_signal`; all
+    settings go through the constructor and are reported by :meth:`settings` (they key the
+    cache, together with the input content and the vocalmind version).
+    """
+
+    name: str = ""
+    #: input sample rate the set expects (Hz); the engine resamples to it
+    sample_rate: int = 16_000
+
+    def __init__(self, **params: Any) -> None:
+        self.params = dict(params)
+
+    def settings(self) -> dict[str, Any]:
+        """All settings that change the output (JSON-serialisable)."""
+        return {"name": self.name, **self.params}
+
+    @abstractmethod
+    def names(self) -> list[str]:
+        """Feature names, in output order; ``len(names()) == n_features``."""
+
+    @abstractmethod
+    def process_signal(self, y: np.ndarray, sr: int) -> np.ndarray:
+        """Compute the features of one signal.
+
+        Parameters
+        ----------
+        y : np.ndarray [shape=(n,), dtype=float32], mono signal in [-1, 1]
+        sr : sample rate in Hz (== ``self.sample_rate``)
+
+        Returns
+        -------
+        np.ndarray [shape=(n_features,), dtype=float64]; NaN where a feature is undefined
+
+        Raises
+        ------
+        vocalmind.errors.FeatureError
+            If the signal cannot give meaningful features (e.g. too few voiced frames).
+        """
+
+
+_REGISTRY: dict[str, Callable[..., FeatureSet]] = {}
+
+
+def register(name: str) -> Callable[[type[FeatureSet]], type[FeatureSet]]:
+    """Class decorator that makes a feature set available by name."""
+
+    def deco(cls: type[FeatureSet]) -> type[FeatureSet]:
+        cls.name = name
+        _REGISTRY[name] = cls
+        return cls
+
+    return deco
+
+
+def get_feature_set(name: str, **params: Any) -> FeatureSet:
+    """Instantiate a registered feature set by name, e.g. ``get_feature_set("egemaps")``."""
+    _load_builtin_sets()
+    try:
+        factory = _REGISTRY[name]
+    except KeyError:
+        raise ValueError(
+            f"unknown feature set {name!r}; available: {', '.join(sorted(_REGISTRY))}"
+        ) from None
+    return factory(**params)
+
+
+def available_feature_sets() -> list[str]:
+    """Names of all registered feature sets."""
+    _load_builtin_sets()
+    return sorted(_REGISTRY)
+
+
+def _load_builtin_sets() -> None:
+    # Importing the modules registers their sets; done lazily so `import vocalmind` stays fast.
+    import importlib
+
+    for mod in ("vocalmind.features.opensmile_sets", "vocalmind.features.logmel",
+                "vocalmind.features.clinical"):
+        try:
+            importlib.import_module(mod)
+        except ModuleNotFoundError as e:
+            if e.name != mod:
+                raise
