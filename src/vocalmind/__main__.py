@@ -1,0 +1,3 @@
+from vocalmind.cli import main
+
+main()

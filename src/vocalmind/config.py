@@ -1,0 +1,218 @@
+"""Experiment configuration: YAML data, validated on load.
+
+A config names a corpus (or a manifest), a task (which label), optional segmentation, a
+feature set (for feature models), a model, a protocol and evaluation settings. Unknown keys
+and wrong types are rejected with a message naming the key, e.g.::
+
+    config error in emodb.yaml: model.parms: unknown key (did you mean 'params'?)
+
+``--set key.path=value`` overrides are applied to the raw YAML before validation, so they
+are validated exactly like the file.
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from vocalmind.errors import ConfigError
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class CorpusConfig(_Strict):
+    """Where the recordings and labels come from: a corpus reader or a manifest file."""
+
+    name: str | None = Field(None, description="corpus reader name, e.g. emodb, emu, daicwoz")
+    root: str | None = Field(None, description="corpus folder as its authors distribute it")
+    manifest: str | None = Field(None, description="a manifest CSV/Parquet instead of a reader")
+    options: dict[str, Any] = Field(default_factory=dict, description="reader options")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> CorpusConfig:
+        if self.manifest is None and (self.name is None or self.root is None):
+            raise ValueError("give corpus.manifest, or corpus.name and corpus.root "
+                             "(e.g. --set corpus.root=../shared/data/emodb)")
+        return self
+
+
+class TaskConfig(_Strict):
+    """What is predicted."""
+
+    label: str = Field(..., description="manifest column, e.g. emotion, phq9, phq9_binary")
+    type: Literal["classification", "regression"] | None = Field(
+        None, description="inferred from the model when omitted")
+    classes: list[str] | None = Field(None, description="keep only these classes")
+    drop_unlabelled: bool = Field(True, description="drop rows without the label")
+
+
+class SegmentationConfig(_Strict):
+    """Fixed-length segmentation before features/models; predictions aggregate back."""
+
+    length_s: float | None = Field(None, gt=0, description="segment length; null = whole files")
+    hop_s: float | None = Field(None, gt=0, description="hop; null = length (no overlap)")
+
+
+class PreprocessConfig(_Strict):
+    normalize: Literal["none", "peak", "loudness"] = "none"
+    denoise: bool = False
+    vad_trim: Literal["none", "silero", "webrtc", "energy"] = "none"
+    keep_speech: bool = False
+
+
+class FeaturesConfig(_Strict):
+    """Feature extraction for feature-based models (ignored by waveform/mel models)."""
+
+    set: str = Field("egemaps", description="feature set name (vocalmind features list)")
+    params: dict[str, Any] = Field(default_factory=dict)
+    preprocess: PreprocessConfig = Field(default_factory=PreprocessConfig)
+    speaker_normalization: bool = Field(
+        False, description="standardise each speaker's features on their own recordings")
+    cache_dir: str | None = Field(".cache/features", description="null disables the cache")
+    jobs: int = Field(2, ge=1)
+    max_failure_fraction: float = Field(0.05, ge=0, le=1)
+
+
+class TuneConfig(_Strict):
+    """Nested hyperparameter tuning inside each training fold, grouped by subject."""
+
+    grid: dict[str, list[Any]] = Field(default_factory=dict,
+                                       description="model params to search, e.g. {C: [0.1, 1]}")
+    inner_splits: int = Field(3, ge=2)
+    scoring: str | None = Field(None, description="sklearn scorer; default by task")
+
+
+class ModelConfig(_Strict):
+    name: str = Field(..., description="svm, logreg, rf, svr, ridge, mlp, melcnn, cnn_lstm, ...")
+    params: dict[str, Any] = Field(default_factory=dict)
+    tune: TuneConfig | None = None
+    training: dict[str, Any] = Field(default_factory=dict,
+                                     description="deep models: epochs, batch_size, lr ...")
+
+
+class ProtocolConfig(_Strict):
+    name: Literal["loso", "group_kfold", "loo_subjects", "predefined", "holdout",
+                  "stratified_kfold"] = "loso"
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class EvaluationConfig(_Strict):
+    n_boot: int = Field(1000, ge=0)
+    ci: float = Field(0.95, gt=0, lt=1)
+    level: Literal["segment", "recording", "subject"] = Field(
+        "recording", description="unit the headline metrics are computed on")
+
+
+class ExperimentConfig(_Strict):
+    """A whole experiment. See ``examples/*.yaml``."""
+
+    name: str = "experiment"
+    seed: int = 0
+    jobs: int = Field(2, ge=1, description="parallel outer folds")
+    corpus: CorpusConfig
+    task: TaskConfig
+    segmentation: SegmentationConfig = Field(default_factory=SegmentationConfig)
+    features: FeaturesConfig = Field(default_factory=FeaturesConfig)
+    model: ModelConfig
+    protocol: ProtocolConfig = Field(default_factory=ProtocolConfig)
+    evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply ``key.path=value`` overrides (values parsed as YAML) to a raw config dict.
+
+    Examples
+    --------
+    >>> apply_overrides({"a": {"b": 1}}, ["a.b=2", "a.c=[1, 2]"])
+    {'a': {'b': 2, 'c': [1, 2]}}
+    """
+    out = dict(raw)
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"override {item!r} must look like key.path=value")
+        key, value = item.split("=", 1)
+        parts = key.strip().split(".")
+        node = out
+        for p in parts[:-1]:
+            child = node.get(p)
+            node[p] = dict(child) if isinstance(child, dict) else {}
+            node = node[p]
+        node[parts[-1]] = yaml.safe_load(value) if value.strip() else None
+    return out
+
+
+def _format_error(err: ValidationError, source: str) -> str:
+    lines = []
+    for e in err.errors():
+        loc = ".".join(str(x) for x in e["loc"])
+        if e["type"] == "extra_forbidden":
+            parent = _model_at(ExperimentConfig, e["loc"][:-1])
+            hint = ""
+            if parent is not None:
+                close = difflib.get_close_matches(str(e["loc"][-1]), parent.model_fields, n=1)
+                allowed = ", ".join(parent.model_fields)
+                hint = (f" (did you mean {close[0]!r}?)" if close else "") + f"; allowed: {allowed}"
+            lines.append(f"{loc}: unknown key{hint}")
+        else:
+            lines.append(f"{loc or '(top level)'}: {e['msg']}")
+    return f"config error in {source}:\n  " + "\n  ".join(lines)
+
+
+def _model_at(model: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    for part in loc:
+        field = model.model_fields.get(str(part))
+        if field is None:
+            return None
+        ann = field.annotation
+        candidates = [ann, *getattr(ann, "__args__", ())]
+        model = next((c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)),
+                     None)
+        if model is None:
+            return None
+    return model
+
+
+def load_config(path: str | Path | None = None, *, overrides: list[str] | None = None,
+                raw: dict[str, Any] | None = None) -> ExperimentConfig:
+    """Load, override and validate an experiment config.
+
+    Parameters
+    ----------
+    path : YAML file (or None when ``raw`` is given)
+    overrides : ``key.path=value`` strings, applied before validation
+    raw : an already-parsed config dict
+
+    Raises
+    ------
+    ConfigError
+        Unreadable YAML, unknown keys (with the closest valid key), wrong types.
+    """
+    source = str(path) if path is not None else "<dict>"
+    if raw is None:
+        if path is None:
+            raise ConfigError("load_config needs a path or a raw dict")
+        p = Path(path)
+        if not p.is_file():
+            raise ConfigError(f"{p}: no such config file")
+        try:
+            raw = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as e:
+            raise ConfigError(f"{p}: not valid YAML: {e}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: a config must be a mapping of keys, got {type(raw).__name__}")
+    raw = apply_overrides(raw, overrides or [])
+    try:
+        return ExperimentConfig.model_validate(raw)
+    except ValidationError as e:
+        raise ConfigError(_format_error(e, source)) from None
+
+
+def config_to_dict(cfg: ExperimentConfig) -> dict[str, Any]:
+    """The resolved config as plain data (what the run folder stores)."""
+    return cfg.model_dump(mode="json")

@@ -1,0 +1,409 @@
+"""One experiment, from a validated config to a run folder.
+
+The data flow is: manifest -> (segments) -> features or audio rows -> protocol folds ->
+per-fold fit/predict -> predictions aggregated to the reporting level -> metrics with
+subject-bootstrap intervals -> report; then a final model fitted on all the data for
+``vocalmind assess``.
+
+A run folder holds::
+
+    config.yaml        the resolved config (after --set overrides), with the seed
+    metrics.json       task, protocol, n_subjects, headline metrics and their _ci pairs
+    predictions.csv    one row per evaluated unit (out-of-fold predictions)
+    failures.csv       inputs skipped, with the reason (only if any)
+    model/             the final model (model.joblib or the deep model's files) + model.json
+    report.html        pictures and tables; figures/ holds the PNGs
+
+The folder is built under ``<out>.partial`` and renamed into place when complete, so an
+interrupted run never leaves a folder that looks finished.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+import pandas as pd
+import yaml
+
+import vocalmind
+from vocalmind.config import ExperimentConfig, config_to_dict
+from vocalmind.errors import ConfigError, ManifestError, ModelError
+from vocalmind.files import write_json, write_table, write_text
+
+log = logging.getLogger(__name__)
+
+CLINICAL_LABELS = {"phq8", "phq9", "gad7", "hamd", "sds"}
+DISCLAIMER = "Research measurement, not a diagnosis."
+DEEP_FAMILIES = {"melcnn", "cnn_lstm", "wavelet", "ssl_attention"}
+
+
+def is_clinical(label: str) -> bool:
+    """True if ``label`` is a depression/anxiety scale or a band/screen derived from one."""
+    return label.split("_")[0] in CLINICAL_LABELS
+
+
+@dataclass
+class RunResult:
+    """What :func:`run_experiment` returns: where the run is and its headline metrics."""
+
+    run_dir: Path
+    metrics: dict[str, Any]
+
+
+# --------------------------------------------------------------------------- data
+
+
+def load_manifest(cfg: ExperimentConfig) -> pd.DataFrame:
+    """The config's manifest, restricted to rows that carry the task's label."""
+    from vocalmind.corpora import read_manifest
+
+    if cfg.corpus.manifest:
+        manifest = read_manifest(cfg.corpus.manifest)
+    else:
+        from vocalmind.corpora import read_corpus
+
+        manifest = read_corpus(cfg.corpus.name, cfg.corpus.root, **cfg.corpus.options)
+    label = cfg.task.label
+    if label not in manifest.columns:
+        raise ConfigError(f"task.label {label!r} is not a manifest column; "
+                          f"label columns here: {[c for c in manifest.columns if manifest[c].notna().any()]}")
+    has = manifest[label].notna()
+    if not has.all():
+        if not cfg.task.drop_unlabelled:
+            raise ManifestError(f"{int((~has).sum())} rows have no {label!r} label; "
+                                "set task.drop_unlabelled: true to drop them")
+        manifest = manifest[has]
+    if cfg.task.classes:
+        manifest = manifest[manifest[label].astype(str).isin(cfg.task.classes)]
+    if manifest.empty:
+        raise ManifestError(f"no rows left with a {label!r} label")
+    if manifest["subject"].nunique() < 2:
+        raise ManifestError("subject-independent evaluation needs at least 2 subjects; "
+                            f"found {manifest['subject'].nunique()}")
+    return manifest.reset_index(drop=True)
+
+
+def task_type(cfg: ExperimentConfig, y: pd.Series) -> str:
+    """``classification`` or ``regression``: from the config, the model, or the label."""
+    if cfg.task.type:
+        return cfg.task.type
+    from vocalmind.models.classical import CLASSICAL_MODELS
+
+    if cfg.model.name in CLASSICAL_MODELS:
+        return CLASSICAL_MODELS[cfg.model.name][0]
+    if y.dtype.kind in "f" and cfg.task.label in CLINICAL_LABELS:
+        return "regression"
+    return "classification"
+
+
+def build_inputs(cfg: ExperimentConfig, manifest: pd.DataFrame,
+                 *, jobs: int | None = None) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Model inputs for every manifest row that could be processed.
+
+    Returns
+    -------
+    X : features (rows aligned with the returned manifest) for feature models, or the
+        manifest rows themselves for models that read audio
+    manifest : the rows kept
+    failures : (file, reason) of the rows dropped
+    """
+    if cfg.segmentation.length_s:
+        from vocalmind.audio import segment_manifest
+
+        manifest = segment_manifest(manifest, length_s=cfg.segmentation.length_s,
+                                    hop_s=cfg.segmentation.hop_s).reset_index(drop=True)
+    if cfg.model.name in DEEP_FAMILIES:
+        return manifest, manifest, pd.DataFrame(columns=["file", "reason"])
+
+    from vocalmind.features.extract import extract_features
+
+    fc = cfg.features
+    result = extract_features(
+        manifest, fc.set, params=fc.params, preprocess=fc.preprocess.model_dump(),
+        n_jobs=jobs or fc.jobs, cache_dir=fc.cache_dir,
+        max_failure_fraction=fc.max_failure_fraction)
+    feats = result.features
+    keys = pd.MultiIndex.from_frame(manifest[["file", "start", "end"]])
+    ok = keys.isin(feats.index)
+    manifest = manifest[ok].reset_index(drop=True)
+    X = feats.loc[pd.MultiIndex.from_frame(manifest[["file", "start", "end"]])]
+    X = X.reset_index(drop=True)
+    if fc.speaker_normalization:
+        from vocalmind.features.normalize import normalize_per_speaker
+
+        X = normalize_per_speaker(X, manifest["subject"].to_numpy())
+    return X, manifest, result.failures
+
+
+# --------------------------------------------------------------------------- models
+
+
+def make_estimator(cfg: ExperimentConfig, task: str, *, run_dir: Path | None = None) -> Any:
+    """A fresh, unfitted estimator for the config's model (tuning nested if configured)."""
+    name = cfg.model.name
+    from vocalmind.models.classical import CLASSICAL_MODELS, make_classical
+
+    if name in CLASSICAL_MODELS:
+        if CLASSICAL_MODELS[name][0] != task:
+            raise ConfigError(f"model {name!r} is a {CLASSICAL_MODELS[name][0]} model but the "
+                              f"task {cfg.task.label!r} is {task}")
+        return make_classical(name, params=cfg.model.params, seed=cfg.seed)
+    if name == "mlp":
+        from vocalmind.models.mlp import MLPSearch
+
+        return MLPSearch(task=task, seed=cfg.seed, **cfg.model.params)
+    if name in DEEP_FAMILIES:
+        from vocalmind.training.estimator import DeepEstimator
+
+        return DeepEstimator(name, task, params=cfg.model.params, seed=cfg.seed,
+                             run_dir=run_dir, **cfg.model.training)
+    raise ConfigError(f"unknown model {name!r}; see `vocalmind models list`")
+
+
+def fit_estimator(est: Any, X: Any, y: np.ndarray, groups: np.ndarray,
+                  cfg: ExperimentConfig, task: str) -> Any:
+    """Fit ``est`` on one training fold; tuning (if any) uses inner folds grouped by subject."""
+    from sklearn.pipeline import Pipeline
+
+    if isinstance(est, Pipeline):
+        tune = cfg.model.tune
+        if tune and tune.grid:
+            from sklearn.model_selection import GridSearchCV
+
+            from vocalmind.evaluation import inner_cv
+
+            scoring = tune.scoring or ("balanced_accuracy" if task == "classification"
+                                       else "neg_mean_absolute_error")
+            n_inner = min(tune.inner_splits, len(np.unique(groups)))
+            cv = inner_cv(groups, y if task == "classification" else None,
+                          n_splits=n_inner, stratified=task == "classification", seed=cfg.seed)
+            grid = {f"model__{k}": v for k, v in tune.grid.items()}
+            gs = GridSearchCV(est, grid, cv=cv, scoring=scoring, n_jobs=1, refit=True)
+            gs.fit(X, y, groups=groups)
+            return gs
+        return est.fit(X, y)
+    return est.fit(X, y, groups=groups)
+
+
+def _fit_fold(cfg: ExperimentConfig, task: str, X: Any, y: np.ndarray, groups: np.ndarray,
+              train: np.ndarray, test: np.ndarray, fold: int) -> dict[str, Any]:
+    from vocalmind.evaluation import check_no_leakage
+
+    check_no_leakage(groups[train], groups[test])
+    Xtr = X.iloc[train] if hasattr(X, "iloc") else X[train]
+    Xte = X.iloc[test] if hasattr(X, "iloc") else X[test]
+    est = fit_estimator(make_estimator(cfg, task), Xtr, y[train], groups[train], cfg, task)
+    out: dict[str, Any] = {"fold": fold, "test": test, "pred": est.predict(Xte)}
+    if task == "classification" and hasattr(est, "predict_proba"):
+        out["proba"] = est.predict_proba(Xte)
+        out["classes"] = list(est.classes_)
+    best = getattr(est, "best_params_", None)
+    if best:
+        out["best_params"] = best
+    return out
+
+
+def _fit_fold_args(args: tuple[Any, ...]) -> dict[str, Any]:
+    return _fit_fold(*args)
+
+
+# --------------------------------------------------------------------------- run
+
+
+def _new_run_dir(cfg: ExperimentConfig, out: str | Path | None, force: bool) -> Path:
+    run_dir = Path(out) if out else Path("runs") / f"{cfg.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    if run_dir.exists():
+        if not force:
+            raise ConfigError(f"{run_dir} already exists; choose another --out or pass --force")
+        shutil.rmtree(run_dir)
+    return run_dir
+
+
+def run_experiment(cfg: ExperimentConfig, *, out: str | Path | None = None,
+                   force: bool = False) -> RunResult:
+    """Run the experiment described by ``cfg`` and write its run folder.
+
+    Raises
+    ------
+    ConfigError, ManifestError, TooManyFailuresError, LeakageError
+    """
+    from vocalmind.evaluation import (
+        aggregate_predictions,
+        classification_metrics,
+        make_protocol,
+        regression_metrics,
+        write_report,
+    )
+
+    final_dir = _new_run_dir(cfg, out, force)
+    run_dir = final_dir.with_name(final_dir.name + ".partial")
+    if run_dir.exists():
+        shutil.rmtree(run_dir)
+    run_dir.mkdir(parents=True)
+    t0 = time.perf_counter()
+    cfg_dict = config_to_dict(cfg)
+    write_text(run_dir / "config.yaml", yaml.safe_dump(cfg_dict, sort_keys=False))
+
+    manifest = load_manifest(cfg)
+    X, manifest, failures = build_inputs(cfg, manifest)
+    if len(failures):
+        write_table(failures, run_dir / "failures.csv")
+    if manifest["subject"].nunique() < 2:
+        raise ManifestError("fewer than 2 subjects left after dropping failed inputs")
+    label = cfg.task.label
+    y_series = manifest[label]
+    task = task_type(cfg, y_series)
+    y = (y_series.astype(str).to_numpy() if task == "classification"
+         else y_series.astype(float).to_numpy())
+    groups = manifest["subject"].astype(str).to_numpy()
+
+    protocol = make_protocol(cfg.protocol.name, **cfg.protocol.params)
+    split_labels = manifest["split"].to_numpy() if "split" in manifest else None
+    folds = list(protocol.split(X, y, groups=groups, split_labels=split_labels))
+    deep = cfg.model.name in DEEP_FAMILIES
+    n_jobs = 1 if deep else min(cfg.jobs, len(folds))
+    log.info("%s: %d rows, %d subjects, %d folds (%s)", cfg.name, len(y),
+             len(np.unique(groups)), len(folds), protocol.name)
+    from vocalmind.features.executor import get_executor
+
+    jobs = [(cfg, task, X, y, groups, train, test, k) for k, (train, test) in enumerate(folds)]
+    results = []
+    for _, res in get_executor("local", n_jobs=n_jobs).map(
+            _fit_fold_args, jobs, description=f"{protocol.name} folds"):
+        if isinstance(res, BaseException):
+            raise res
+        results.append(res)
+
+    pred = manifest[["file", "start", "end", "subject"]].copy()
+    if "recording" in manifest.columns:
+        pred["recording"] = manifest["recording"]
+    pred["y_true"] = y
+    pred["fold"] = -1
+    pred["y_pred"] = None if task == "classification" else np.nan
+    classes = sorted(np.unique(y).tolist()) if task == "classification" else None
+    if classes:
+        for c in classes:
+            pred[f"proba_{c}"] = np.nan
+    best_params = []
+    for r in results:
+        idx = r["test"]
+        pred.loc[idx, "fold"] = r["fold"]
+        pred.loc[idx, "y_pred"] = r["pred"]
+        if "proba" in r:
+            for j, c in enumerate(r["classes"]):
+                pred.loc[idx, f"proba_{c}"] = r["proba"][:, j]
+        if "best_params" in r:
+            best_params.append({"fold": r["fold"], **r["best_params"]})
+    pred = pred[pred["fold"] >= 0].reset_index(drop=True)
+    if task == "classification" and pred[[f"proba_{c}" for c in classes]].isna().any().any():
+        pred = pred.drop(columns=[f"proba_{c}" for c in classes])
+    level = cfg.evaluation.level
+    scored = pred if level == "segment" else aggregate_predictions(pred, level=level, task=task)
+    g = scored["subject"].to_numpy()
+    if task == "classification":
+        proba_cols = [f"proba_{c}" for c in classes if f"proba_{c}" in scored]
+        metrics = classification_metrics(
+            scored["y_true"].astype(str).to_numpy(), scored["y_pred"].astype(str).to_numpy(),
+            proba=scored[proba_cols].to_numpy() if proba_cols else None, classes=classes,
+            groups=g, n_boot=cfg.evaluation.n_boot, ci=cfg.evaluation.ci, seed=cfg.seed)
+    else:
+        metrics = regression_metrics(
+            scored["y_true"].astype(float).to_numpy(), scored["y_pred"].astype(float).to_numpy(),
+            groups=g, n_boot=cfg.evaluation.n_boot, ci=cfg.evaluation.ci, seed=cfg.seed)
+
+    metrics = {
+        "task": task, "label": label, "protocol": protocol.name,
+        "protocol_description": protocol.describe(),
+        "subject_independent": protocol.subject_independent,
+        "level": level, "n_subjects": int(len(np.unique(g))), "n_units": int(len(scored)),
+        "n_folds": len(folds), "model": cfg.model.name,
+        "features": None if deep else cfg.features.set,
+        "speaker_normalization": (not deep) and cfg.features.speaker_normalization,
+        "corpus": cfg.corpus.name or cfg.corpus.manifest, "n_failures": int(len(failures)),
+        **metrics,
+    }
+    if not protocol.subject_independent:
+        metrics["protocol"] = f"{protocol.name} (speaker-dependent)"
+    if best_params:
+        metrics["tuned_params_per_fold"] = best_params
+    if is_clinical(label):
+        metrics["disclaimer"] = DISCLAIMER
+
+    # The model a user will assess with: same recipe, fitted on every labelled row.
+    final = fit_estimator(make_estimator(cfg, task, run_dir=run_dir / "model"), X, y, groups,
+                          cfg, task)
+    save_model(final, run_dir / "model", cfg=cfg, task=task, classes=classes,
+               n_train=len(y), n_subjects=int(len(np.unique(groups))),
+               feature_names=None if deep else list(X.columns))
+    metrics["wall_time_s"] = round(time.perf_counter() - t0, 2)
+    write_json(run_dir / "metrics.json", metrics)
+    write_table(scored if level != "segment" else pred, run_dir / "predictions.csv")
+    if level != "segment":
+        write_table(pred, run_dir / "predictions_segments.csv")
+    write_report(run_dir, metrics=metrics, predictions=scored, config=cfg_dict,
+                 title=f"{cfg.name}: {cfg.model.name} on {metrics['corpus']}")
+    if final_dir.exists():
+        shutil.rmtree(final_dir)
+    run_dir.rename(final_dir)
+    return RunResult(final_dir, metrics)
+
+
+# --------------------------------------------------------------------------- model files
+
+
+def save_model(est: Any, model_dir: Path, *, cfg: ExperimentConfig, task: str,
+               classes: list[str] | None, n_train: int, n_subjects: int,
+               feature_names: list[str] | None) -> Path:
+    """Write the fitted model and ``model.json`` (what it was trained on and for)."""
+    model_dir.mkdir(parents=True, exist_ok=True)
+    if hasattr(est, "save"):
+        est.save(model_dir)
+        kind = "deep"
+    else:
+        from vocalmind.files import atomic_path
+
+        with atomic_path(model_dir / "model.joblib") as tmp:
+            joblib.dump(est, tmp)
+        kind = "sklearn"
+    info = {
+        "vocalmind_version": vocalmind.__version__, "kind": kind, "model": cfg.model.name,
+        "task": task, "label": cfg.task.label, "classes": classes,
+        "corpus": cfg.corpus.name or cfg.corpus.manifest, "n_train": n_train,
+        "n_subjects": n_subjects, "features": cfg.features.model_dump(mode="json"),
+        "segmentation": cfg.segmentation.model_dump(mode="json"),
+        "feature_names": feature_names,
+        "disclaimer": DISCLAIMER if is_clinical(cfg.task.label) else None,
+    }
+    write_json(model_dir / "model.json", info)
+    return model_dir
+
+
+def load_model(run_dir: str | Path) -> tuple[Any, dict[str, Any]]:
+    """Load the final model of a run folder and its ``model.json``.
+
+    Raises
+    ------
+    ModelError
+        If ``run_dir`` is not a finished run folder.
+    """
+    model_dir = Path(run_dir) / "model"
+    meta = model_dir / "model.json"
+    if not meta.is_file():
+        raise ModelError(f"{run_dir}: not a finished run folder (no model/model.json); "
+                         "make one with `vocalmind experiment run CONFIG.yaml`")
+    info = json.loads(meta.read_text())
+    if info["kind"] == "sklearn":
+        est = joblib.load(model_dir / "model.joblib")
+    else:
+        from vocalmind.training.estimator import DeepEstimator
+
+        est = DeepEstimator.load(model_dir)
+    return est, info

@@ -1,0 +1,146 @@
+"""End-to-end experiments on a synthetic tone cohort (no corpus needed)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import soundfile as sf
+
+from vocalmind.config import load_config
+from vocalmind.corpora import write_manifest
+from vocalmind.errors import ConfigError, ModelError
+from vocalmind.experiment import run_experiment
+
+from .conftest import SR, voiced_tone
+
+
+def _cfg(manifest_path: Path, **over: object) -> dict:
+    raw = {
+        "name": "t", "jobs": 1,
+        "corpus": {"manifest": str(manifest_path)},
+        "task": {"label": "emotion"},
+        "features": {"set": "egemaps", "cache_dir": None, "jobs": 1},
+        "model": {"name": "svm", "tune": {"grid": {"C": [0.01, 1.0]}, "inner_splits": 2}},
+        "protocol": {"name": "loso"},
+        "evaluation": {"n_boot": 200},
+    }
+    raw.update(over)
+    return raw
+
+
+@pytest.fixture
+def manifest_path(tone_cohort: pd.DataFrame, tmp_path: Path) -> Path:
+    return write_manifest(tone_cohort, tmp_path / "manifest.csv")
+
+
+def test_classification_run_folder(manifest_path: Path, tmp_path: Path) -> None:
+    res = run_experiment(load_config(raw=_cfg(manifest_path)), out=tmp_path / "run")
+    d = res.run_dir
+    for name in ("config.yaml", "metrics.json", "predictions.csv", "report.html",
+                 "model/model.json"):
+        assert (d / name).is_file(), name
+    assert not (tmp_path / "run.partial").exists()
+    m = json.loads((d / "metrics.json").read_text())
+    assert m["task"] == "classification" and m["protocol"] == "loso"
+    assert m["n_subjects"] == 6 and m["subject_independent"] is True
+    for k in ("uar", "accuracy", "macro_f1"):
+        lo, hi = m[f"{k}_ci"]
+        assert lo <= m[k] <= hi
+    # pitch and loudness separate the classes for every speaker
+    assert m["uar"] >= 0.9
+    pred = pd.read_csv(d / "predictions.csv")
+    assert len(pred) == 36 and set(pred["fold"]) == set(range(6))
+    # each speaker is predicted only by the fold that held it out
+    assert pred.groupby("subject")["fold"].nunique().eq(1).all()
+    assert "disclaimer" not in m
+
+
+def test_assess_new_recording(manifest_path: Path, tmp_path: Path) -> None:
+    from vocalmind.assess import assess
+
+    res = run_experiment(load_config(raw=_cfg(manifest_path)), out=tmp_path / "run")
+    clip = tmp_path / "new.wav"
+    sf.write(clip, voiced_tone(420, seed=7, loud=0.5), SR)
+    out = assess([clip], res.run_dir)
+    assert out[0]["prediction"] == "high"
+    assert abs(sum(out[0]["probabilities"].values()) - 1) < 1e-6
+    with pytest.raises(ModelError, match="not a finished run folder"):
+        assess([clip], tmp_path)
+
+
+def test_regression_is_a_research_measurement(manifest_path: Path, tmp_path: Path) -> None:
+    raw = _cfg(manifest_path, task={"label": "phq9"},
+               model={"name": "ridge", "tune": {"grid": {"alpha": [0.1, 10.0]}, "inner_splits": 2}})
+    res = run_experiment(load_config(raw=raw), out=tmp_path / "reg")
+    m = res.metrics
+    assert m["task"] == "regression"
+    for k in ("mae", "rmse", "pearson_r"):
+        assert k in m and len(m[f"{k}_ci"]) == 2
+    assert m["pearson_r"] > 0.5
+    assert m["disclaimer"] == "Research measurement, not a diagnosis."
+    assert "not a diagnosis" in (res.run_dir / "report.html").read_text()
+
+
+def test_speaker_dependent_protocol_says_so(manifest_path: Path, tmp_path: Path) -> None:
+    raw = _cfg(manifest_path, protocol={"name": "stratified_kfold", "params": {"n_splits": 3}})
+    m = run_experiment(load_config(raw=raw), out=tmp_path / "sd").metrics
+    assert "speaker-dependent" in m["protocol"]
+    assert m["subject_independent"] is False
+    assert "speaker-dependent" in (tmp_path / "sd" / "report.html").read_text()
+
+
+def test_model_task_mismatch_and_existing_folder(manifest_path: Path, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="regression model"):
+        run_experiment(load_config(raw=_cfg(manifest_path, model={"name": "svr"})),
+                       out=tmp_path / "x")
+    (tmp_path / "exists").mkdir()
+    with pytest.raises(ConfigError, match="already exists"):
+        run_experiment(load_config(raw=_cfg(manifest_path)), out=tmp_path / "exists")
+
+
+def test_bad_file_is_skipped_and_listed(tone_cohort: pd.DataFrame, tmp_path: Path) -> None:
+    bad = tmp_path / "broken.wav"
+    bad.write_bytes(b"RIFF\x00\x00garbage")
+    m = pd.concat([tone_cohort, tone_cohort.iloc[[0]].assign(file=str(bad))], ignore_index=True)
+    path = write_manifest(m, tmp_path / "m.csv")
+    raw = _cfg(path)
+    raw["features"]["max_failure_fraction"] = 0.1
+    res = run_experiment(load_config(raw=raw), out=tmp_path / "run")
+    failures = pd.read_csv(res.run_dir / "failures.csv")
+    assert failures["file"].tolist() == [str(bad)]
+    assert res.metrics["n_failures"] == 1
+
+
+def test_interrupted_run_leaves_no_finished_folder(manifest_path: Path, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    import vocalmind.evaluation as ev
+
+    def boom(*a: object, **k: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(ev, "write_report", boom)
+    with pytest.raises(KeyboardInterrupt):
+        run_experiment(load_config(raw=_cfg(manifest_path)), out=tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+
+
+def test_no_subject_leaks_into_tuning(manifest_path: Path, tmp_path: Path,
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every inner tuning split is grouped by subject, inside the outer training fold."""
+    from sklearn.model_selection import GridSearchCV
+
+    seen: list[tuple[set, set]] = []
+    orig = GridSearchCV.fit
+
+    def spy(self, X, y=None, *, groups=None, **kw):  # type: ignore[no-untyped-def]
+        for tr, va in self.cv.split(X, y, groups):
+            seen.append((set(np.asarray(groups)[tr]), set(np.asarray(groups)[va])))
+        return orig(self, X, y, groups=groups, **kw)
+
+    monkeypatch.setattr(GridSearchCV, "fit", spy)
+    run_experiment(load_config(raw=_cfg(manifest_path)), out=tmp_path / "run")
+    assert seen and all(not (a & b) for a, b in seen)
