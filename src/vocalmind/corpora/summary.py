@@ -1,0 +1,203 @@
+"""What a manifest holds: counts, durations, label balance, and three overview plots.
+
+Durations come from the recordings' headers (:func:`vocalmind.audio.info`); segments with
+``start``/``end`` count ``end - start``. Unreadable recordings are listed under
+``failures`` and left out of the duration totals instead of stopping the summary.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from vocalmind.corpora.manifest import SCORE_COLUMNS
+from vocalmind.errors import VocalmindError
+from vocalmind.files import atomic_path
+
+__all__ = ["row_durations", "summarize", "summary_plots"]
+
+CATEGORICAL_LABELS = ["emotion", *[f"{s}_{k}" for s in SCORE_COLUMNS for k in ("band", "binary")]]
+
+
+def _file_duration(path: str) -> float:
+    from vocalmind.audio import info
+
+    return float(info(path).duration_s)
+
+
+def row_durations(manifest: pd.DataFrame) -> tuple[np.ndarray, list[dict[str, str]]]:
+    """Duration of every manifest row in seconds, and the files whose header could not be read.
+
+    Parameters
+    ----------
+    manifest : table with ``file`` and optionally ``start``/``end`` (seconds, NaN = whole file)
+
+    Returns
+    -------
+    durations : np.ndarray [shape=(n_rows,)], float64 seconds; NaN where unreadable
+    failures : list of ``{"file", "reason"}``
+    """
+    n = len(manifest)
+    start = manifest["start"].to_numpy(float) if "start" in manifest else np.full(n, np.nan)
+    end = manifest["end"].to_numpy(float) if "end" in manifest else np.full(n, np.nan)
+    whole: dict[str, float] = {}
+    failures: list[dict[str, str]] = []
+    need = manifest["file"].astype(str)[np.isnan(start) | np.isnan(end)].unique()
+    for f in need:
+        try:
+            whole[f] = _file_duration(f)
+        except (VocalmindError, OSError, ValueError, RuntimeError) as e:
+            whole[f] = math.nan
+            failures.append({"file": f, "reason": getattr(e, "reason", None) or str(e)})
+    out = np.empty(n, dtype=np.float64)
+    for i, f in enumerate(manifest["file"].astype(str)):
+        s, e = start[i], end[i]
+        full = whole.get(f, math.nan)
+        if np.isnan(s) and np.isnan(e):
+            out[i] = full
+        else:
+            s = 0.0 if np.isnan(s) else s
+            e = full if np.isnan(e) else e
+            out[i] = e - s
+    return out, failures
+
+
+def _counts(series: pd.Series) -> dict[str, int]:
+    vc = series.dropna().astype(str).value_counts().sort_index()
+    return {str(k): int(v) for k, v in vc.items()}
+
+
+def summarize(
+    manifest: pd.DataFrame, *, label_columns: Sequence[str] | None = None
+) -> dict[str, Any]:
+    """Summarise a manifest: files, subjects, total duration, label counts, failures.
+
+    Parameters
+    ----------
+    manifest : a manifest (see :mod:`vocalmind.corpora.manifest`)
+    label_columns : columns to count; default every categorical label column that has a
+        value (``emotion``, ``<scale>_band``, ``<scale>_binary``)
+
+    Returns
+    -------
+    dict
+        ``rows``, ``files`` (distinct recordings), ``subjects``, ``duration_s`` (total
+        seconds of readable rows), ``duration_stats`` (mean/min/max per row, seconds),
+        ``labels`` ({column: {value: rows}}), ``scores`` ({scale: n/mean/min/max}),
+        ``splits``, ``gender`` (subjects per gender), ``corpus``, ``failures`` (files skipped
+        by the reader plus files whose header is unreadable, as ``{file, reason}``).
+        Plain Python types only, ready for JSON.
+
+    Raises
+    ------
+    ValueError
+        A requested label column is not in the manifest.
+    """
+    if label_columns is None:
+        cols = [c for c in CATEGORICAL_LABELS if c in manifest and manifest[c].notna().any()]
+    else:
+        missing = [c for c in label_columns if c not in manifest]
+        if missing:
+            raise ValueError(f"label columns {missing} are not in the manifest ({list(manifest.columns)})")
+        cols = list(label_columns)
+    durations, failures = row_durations(manifest)
+    ok = durations[np.isfinite(durations)]
+    scores = {}
+    for s in SCORE_COLUMNS:
+        if s in manifest and manifest[s].notna().any():
+            v = manifest[s].dropna().astype(float)
+            scores[s] = {"n": int(v.size), "mean": round(float(v.mean()), 3),
+                         "min": float(v.min()), "max": float(v.max())}
+    subjects = manifest.drop_duplicates("subject") if "subject" in manifest else manifest.iloc[:0]
+    return {
+        "corpus": sorted(manifest["corpus"].dropna().astype(str).unique().tolist())
+        if "corpus" in manifest else [],
+        "rows": int(len(manifest)),
+        "files": int(manifest["file"].nunique()),
+        "subjects": int(manifest["subject"].nunique()) if "subject" in manifest else 0,
+        "duration_s": round(float(ok.sum()), 3),
+        "duration_stats": {
+            "mean_s": round(float(ok.mean()), 3) if ok.size else None,
+            "min_s": round(float(ok.min()), 3) if ok.size else None,
+            "max_s": round(float(ok.max()), 3) if ok.size else None,
+        },
+        "labels": {c: _counts(manifest[c]) for c in cols},
+        "scores": scores,
+        "splits": _counts(manifest["split"]) if "split" in manifest else {},
+        "gender": _counts(subjects["gender"]) if "gender" in subjects else {},
+        "failures": [*manifest.attrs.get("failures", []), *failures],
+    }
+
+
+def _save(fig: Any, path: Path) -> Path:
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=100, bbox_inches="tight")
+    return path
+
+
+def summary_plots(
+    manifest: pd.DataFrame, durations: Sequence[float] | np.ndarray, out_dir: str | Path
+) -> list[Path]:
+    """Write three PNG overviews of a manifest into ``out_dir`` (atomically).
+
+    Parameters
+    ----------
+    manifest : the manifest
+    durations : np.ndarray [shape=(n_rows,)], seconds per row (NaN = unreadable), e.g. from
+        :func:`row_durations`
+    out_dir : folder to write into (created)
+
+    Returns
+    -------
+    list of Path
+        ``durations.png`` (histogram of row durations), ``labels.png`` (rows per value of
+        the first categorical label column, if any) and ``subjects.png`` (rows per subject).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    d = np.asarray(durations, dtype=float)
+    if d.shape != (len(manifest),):
+        raise ValueError(f"durations has shape {d.shape}; expected ({len(manifest)},), one per manifest row")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ok = d[np.isfinite(d)]
+    ax.hist(ok, bins=min(40, max(5, ok.size // 5)) if ok.size else 5, color="#4c72b0")
+    ax.set_xlabel("duration (s)")
+    ax.set_ylabel("recordings / segments")
+    ax.set_title(f"{ok.size} readable rows, {ok.sum() / 60:.1f} min in all")
+    written.append(_save(fig, out / "durations.png"))
+    plt.close(fig)
+
+    label = next((c for c in CATEGORICAL_LABELS if c in manifest and manifest[c].notna().any()), None)
+    if label is not None:
+        counts = manifest[label].dropna().astype(str).value_counts().sort_index()
+        fig, ax = plt.subplots(figsize=(max(6, 0.5 * len(counts)), 4))
+        ax.bar(counts.index.tolist(), counts.to_numpy(), color="#dd8452")
+        ax.set_ylabel("rows")
+        ax.set_title(f"label balance: {label}")
+        ax.tick_params(axis="x", rotation=45)
+        written.append(_save(fig, out / "labels.png"))
+        plt.close(fig)
+
+    per = manifest["subject"].astype(str).value_counts().sort_values(ascending=False)
+    fig, ax = plt.subplots(figsize=(max(6, min(20, 0.15 * len(per))), 4))
+    ax.bar(range(len(per)), per.to_numpy(), color="#55a868")
+    if len(per) <= 40:
+        ax.set_xticks(range(len(per)), per.index.tolist(), rotation=90)
+    ax.set_xlabel("subject")
+    ax.set_ylabel("rows")
+    ax.set_title(f"recordings per subject ({len(per)} subjects)")
+    written.append(_save(fig, out / "subjects.png"))
+    plt.close(fig)
+    return written
