@@ -9,25 +9,12 @@ import numpy as np
 import pandas as pd
 import pytest
 import soundfile as sf
+from _signals import voiced_tone
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-SR = 16_000
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-
-
-def voiced_tone(f0: float, *, seconds: float = 1.2, sr: int = SR, seed: int = 0,
-                loud: float = 0.3) -> np.ndarray:
-    """A harmonic-rich 'vowel' at ``f0`` Hz with slight vibrato and noise, float32 (n,)."""
-    rng = np.random.default_rng(seed)
-    t = np.arange(int(seconds * sr)) / sr
-    f = f0 * (1 + 0.02 * np.sin(2 * np.pi * 5 * t))
-    phase = 2 * np.pi * np.cumsum(f) / sr
-    y = sum(np.sin(k * phase) / k for k in range(1, 12))
-    env = np.minimum(1, np.minimum(t, t[-1] - t) / 0.05)
-    y = loud * env * y / np.max(np.abs(y)) + 0.003 * rng.standard_normal(len(t))
-    return y.astype(np.float32)
 
 
 @pytest.fixture
@@ -45,7 +32,7 @@ def tone_cohort(tmp_path: Path) -> pd.DataFrame:
             for r in range(3):
                 f0 = base * mult * (1 + 0.03 * r)
                 path = tmp_path / f"spk{s}_{cls}_{r}.wav"
-                sf.write(path, voiced_tone(f0, seed=100 * s + r, loud=loud), SR)
+                sf.write(path, voiced_tone(f0, seed=100 * s + r, loud=loud), 16_000)
                 rows.append({"file": str(path), "subject": f"S{s}", "emotion": cls,
                              "gender": "m" if s % 2 else "f",
                              "phq9": float(np.clip(round((f0 - 100) / 20), 0, 27))})

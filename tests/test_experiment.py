@@ -10,12 +10,11 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
+from _signals import SR, voiced_tone
 from vocalmind.config import load_config
 from vocalmind.corpora import write_manifest
 from vocalmind.errors import ConfigError, ModelError
 from vocalmind.experiment import run_experiment
-
-from .conftest import SR, voiced_tone
 
 
 def _cfg(manifest_path: Path, **over: object) -> dict:

@@ -26,7 +26,6 @@ def demo(
     it, write the report, and assess one new recording of an unseen voice."""
     from vocalmind.assess import assess
     from vocalmind.config import load_config
-    from vocalmind.corpora import write_manifest
     from vocalmind.demo import make_demo_assessment_clip, synthesize_cohort
     from vocalmind.experiment import run_experiment
 
@@ -35,7 +34,7 @@ def demo(
         console.print(f"[bold]1/3[/bold] synthesising {speakers} speakers with espeak-ng ...")
         manifest = synthesize_cohort(out / "cohort", n_speakers=speakers,
                                      utterances_per_class=per_class, seed=0)
-        manifest_path = write_manifest(manifest, out / "cohort" / "manifest.csv")
+        manifest_path = out / "cohort" / "manifest.csv"  # written by synthesize_cohort
         raw = yaml.safe_load(resources.files("vocalmind.configs").joinpath("demo.yaml").read_text())
         raw["corpus"]["manifest"] = str(manifest_path)
         cfg = load_config(raw=raw)
