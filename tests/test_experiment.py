@@ -73,13 +73,16 @@ def test_assess_new_recording(manifest_path: Path, tmp_path: Path) -> None:
 
 def test_regression_is_a_research_measurement(manifest_path: Path, tmp_path: Path) -> None:
     raw = _cfg(manifest_path, task={"label": "phq9"},
-               model={"name": "ridge", "tune": {"grid": {"alpha": [0.1, 10.0]}, "inner_splits": 2}})
+               model={"name": "ridge", "tune": {"grid": {"alpha": [1.0, 10.0, 100.0, 1000.0]}, "inner_splits": 2}})
     res = run_experiment(load_config(raw=raw), out=tmp_path / "reg")
     m = res.metrics
     assert m["task"] == "regression"
     for k in ("mae", "rmse", "pearson_r"):
         assert k in m and len(m[f"{k}_ci"]) == 2
-    assert m["pearson_r"] > 0.5
+    # one recording of this cohort gives extreme features, so rank agreement is the check
+    assert m["spearman_r"] > 0.7
+    pred = pd.read_csv(res.run_dir / "predictions.csv")
+    assert pred["y_pred"].between(0, 27).all()  # clipped to the PHQ-9 range
     assert m["disclaimer"] == "Research measurement, not a diagnosis."
     assert "not a diagnosis" in (res.run_dir / "report.html").read_text()
 

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from vocalmind.errors import ModelError
-from vocalmind.experiment import DEEP_FAMILIES, load_model
+from vocalmind.experiment import DEEP_FAMILIES, clip_to_scale, load_model
 
 #: a speaker-normalised model needs this many recordings of the speaker to normalise on
 MIN_REFERENCE_RECORDINGS = 3
@@ -48,10 +48,11 @@ def assess(paths: list[str | Path], run_dir: str | Path, *,
     if info["model"] in DEEP_FAMILIES:
         X = rows.iloc[: len(files)]
     else:
+        from vocalmind.features.base import get_feature_set
         from vocalmind.features.extract import extract_features
 
         fc = info["features"]
-        result = extract_features(rows, fc["set"], params=fc["params"],
+        result = extract_features(rows, get_feature_set(fc["set"], **fc["params"]),
                                   preprocess=fc["preprocess"], n_jobs=1, cache_dir=None,
                                   max_failure_fraction=0.0)
         X = result.features.reset_index(drop=True)
@@ -68,7 +69,7 @@ def assess(paths: list[str | Path], run_dir: str | Path, *,
 
             X = normalize_per_speaker(X, rows["subject"].to_numpy())
         X = X.iloc[: len(files)]
-    pred = est.predict(X)
+    pred = clip_to_scale(est.predict(X), info["label"])
     proba = est.predict_proba(X) if info["task"] == "classification" and hasattr(
         est, "predict_proba") else None
     out = []

@@ -91,17 +91,38 @@ def load_manifest(cfg: ExperimentConfig) -> pd.DataFrame:
     return manifest.reset_index(drop=True)
 
 
+def clip_to_scale(pred: np.ndarray, label: str) -> np.ndarray:
+    """Clip score predictions to the range of the label's clinical scale (if it is one)."""
+    from vocalmind.scales import SCALES
+
+    scale = SCALES.get(label)
+    if scale is None or pred.dtype.kind not in "fi":
+        return pred
+    return np.clip(pred, scale.low, scale.high)
+
+
 def task_type(cfg: ExperimentConfig, y: pd.Series) -> str:
-    """``classification`` or ``regression``: from the config, the model, or the label."""
-    if cfg.task.type:
-        return cfg.task.type
+    """``classification`` or ``regression``: from the config, the model, or the label.
+
+    Raises
+    ------
+    ConfigError
+        If the model's task contradicts the config or the label (a regression model on a
+        categorical label, say).
+    """
     from vocalmind.models.classical import CLASSICAL_MODELS
 
-    if cfg.model.name in CLASSICAL_MODELS:
-        return CLASSICAL_MODELS[cfg.model.name][0]
-    if y.dtype.kind in "f" and cfg.task.label in CLINICAL_LABELS:
-        return "regression"
-    return "classification"
+    numeric = pd.api.types.is_numeric_dtype(y)
+    model_task = CLASSICAL_MODELS.get(cfg.model.name, (None,))[0]
+    task = cfg.task.type or model_task or (
+        "regression" if numeric and cfg.task.label in CLINICAL_LABELS else "classification")
+    if model_task and model_task != task:
+        raise ConfigError(f"model {cfg.model.name!r} is a {model_task} model but task.type "
+                          f"is {task}")
+    if task == "regression" and not numeric:
+        raise ConfigError(f"model {cfg.model.name!r} is a regression model but the label "
+                          f"{cfg.task.label!r} is categorical; choose a classifier")
+    return task
 
 
 def build_inputs(cfg: ExperimentConfig, manifest: pd.DataFrame,
@@ -123,11 +144,12 @@ def build_inputs(cfg: ExperimentConfig, manifest: pd.DataFrame,
     if cfg.model.name in DEEP_FAMILIES:
         return manifest, manifest, pd.DataFrame(columns=["file", "reason"])
 
+    from vocalmind.features.base import get_feature_set
     from vocalmind.features.extract import extract_features
 
     fc = cfg.features
     result = extract_features(
-        manifest, fc.set, params=fc.params, preprocess=fc.preprocess.model_dump(),
+        manifest, get_feature_set(fc.set, **fc.params), preprocess=fc.preprocess.model_dump(),
         n_jobs=jobs or fc.jobs, cache_dir=fc.cache_dir,
         max_failure_fraction=fc.max_failure_fraction)
     feats = result.features
@@ -152,9 +174,6 @@ def make_estimator(cfg: ExperimentConfig, task: str, *, run_dir: Path | None = N
     from vocalmind.models.classical import CLASSICAL_MODELS, make_classical
 
     if name in CLASSICAL_MODELS:
-        if CLASSICAL_MODELS[name][0] != task:
-            raise ConfigError(f"model {name!r} is a {CLASSICAL_MODELS[name][0]} model but the "
-                              f"task {cfg.task.label!r} is {task}")
         return make_classical(name, params=cfg.model.params, seed=cfg.seed)
     if name == "mlp":
         from vocalmind.models.mlp import MLPSearch
@@ -185,7 +204,9 @@ def fit_estimator(est: Any, X: Any, y: np.ndarray, groups: np.ndarray,
             n_inner = min(tune.inner_splits, len(np.unique(groups)))
             cv = inner_cv(groups, y if task == "classification" else None,
                           n_splits=n_inner, stratified=task == "classification", seed=cfg.seed)
-            grid = {f"model__{k}": v for k, v in tune.grid.items()}
+            from vocalmind.models.classical import grid_key
+
+            grid = {grid_key(cfg.model.name, k): v for k, v in tune.grid.items()}
             gs = GridSearchCV(est, grid, cv=cv, scoring=scoring, n_jobs=1, refit=True)
             gs.fit(X, y, groups=groups)
             return gs
@@ -194,14 +215,17 @@ def fit_estimator(est: Any, X: Any, y: np.ndarray, groups: np.ndarray,
 
 
 def _fit_fold(cfg: ExperimentConfig, task: str, X: Any, y: np.ndarray, groups: np.ndarray,
-              train: np.ndarray, test: np.ndarray, fold: int) -> dict[str, Any]:
-    from vocalmind.evaluation import check_no_leakage
+              train: np.ndarray, test: np.ndarray, fold: int,
+              subject_independent: bool) -> dict[str, Any]:
+    if subject_independent:  # the protocol checked already; checked again where it matters
+        from vocalmind.evaluation import check_no_leakage
 
-    check_no_leakage(groups[train], groups[test])
+        check_no_leakage(groups[train], groups[test])
     Xtr = X.iloc[train] if hasattr(X, "iloc") else X[train]
     Xte = X.iloc[test] if hasattr(X, "iloc") else X[test]
     est = fit_estimator(make_estimator(cfg, task), Xtr, y[train], groups[train], cfg, task)
-    out: dict[str, Any] = {"fold": fold, "test": test, "pred": est.predict(Xte)}
+    out: dict[str, Any] = {"fold": fold, "test": test,
+                           "pred": clip_to_scale(est.predict(Xte), cfg.task.label)}
     if task == "classification" and hasattr(est, "predict_proba"):
         out["proba"] = est.predict_proba(Xte)
         out["classes"] = list(est.classes_)
@@ -213,6 +237,15 @@ def _fit_fold(cfg: ExperimentConfig, task: str, X: Any, y: np.ndarray, groups: n
 
 def _fit_fold_args(args: tuple[Any, ...]) -> dict[str, Any]:
     return _fit_fold(*args)
+
+
+def _with_folds(scored: pd.DataFrame, pred: pd.DataFrame, level: str) -> pd.DataFrame:
+    """Carry the outer fold and protocol onto aggregated predictions."""
+    key = "subject" if level == "subject" else (
+        "recording" if "recording" in pred.columns and "recording" in scored.columns else "file")
+    first = pred.groupby(key)[["fold", "protocol"]].first()
+    out = scored.drop(columns=[c for c in ("fold", "protocol") if c in scored.columns])
+    return out.join(first, on=key)
 
 
 # --------------------------------------------------------------------------- run
@@ -274,7 +307,8 @@ def run_experiment(cfg: ExperimentConfig, *, out: str | Path | None = None,
              len(np.unique(groups)), len(folds), protocol.name)
     from vocalmind.features.executor import get_executor
 
-    jobs = [(cfg, task, X, y, groups, train, test, k) for k, (train, test) in enumerate(folds)]
+    jobs = [(cfg, task, X, y, groups, train, test, k, protocol.subject_independent)
+            for k, (train, test) in enumerate(folds)]
     results = []
     for _, res in get_executor("local", n_jobs=n_jobs).map(
             _fit_fold_args, jobs, description=f"{protocol.name} folds"):
@@ -303,10 +337,13 @@ def run_experiment(cfg: ExperimentConfig, *, out: str | Path | None = None,
         if "best_params" in r:
             best_params.append({"fold": r["fold"], **r["best_params"]})
     pred = pred[pred["fold"] >= 0].reset_index(drop=True)
+    pred["protocol"] = metrics_protocol = protocol.name + (
+        "" if protocol.subject_independent else " (speaker-dependent)")
     if task == "classification" and pred[[f"proba_{c}" for c in classes]].isna().any().any():
         pred = pred.drop(columns=[f"proba_{c}" for c in classes])
     level = cfg.evaluation.level
-    scored = pred if level == "segment" else aggregate_predictions(pred, level=level, task=task)
+    scored = pred if level == "segment" else _with_folds(
+        aggregate_predictions(pred, level=level, task=task), pred, level)
     g = scored["subject"].to_numpy()
     if task == "classification":
         proba_cols = [f"proba_{c}" for c in classes if f"proba_{c}" in scored]
@@ -330,8 +367,7 @@ def run_experiment(cfg: ExperimentConfig, *, out: str | Path | None = None,
         "corpus": cfg.corpus.name or cfg.corpus.manifest, "n_failures": int(len(failures)),
         **metrics,
     }
-    if not protocol.subject_independent:
-        metrics["protocol"] = f"{protocol.name} (speaker-dependent)"
+    metrics["protocol"] = metrics_protocol
     if best_params:
         metrics["tuned_params_per_fold"] = best_params
     if is_clinical(label):

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from sklearn.base import BaseEstimator
+from sklearn.calibration import CalibratedClassifierCV
 from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression, Ridge
@@ -21,9 +22,7 @@ from vocalmind.errors import ConfigError
 
 #: name -> (task, estimator factory, default params)
 CLASSICAL_MODELS: dict[str, tuple[str, type[BaseEstimator], dict[str, Any]]] = {
-    # SVC(kernel="linear") rather than LinearSVC: it keeps probability outputs for ROC/AUC
-    "svm": ("classification", SVC, {"kernel": "linear", "C": 1.0, "class_weight": "balanced",
-                                    "probability": True}),
+    "svm": ("classification", SVC, {"kernel": "linear", "C": 1.0, "class_weight": "balanced"}),
     "logreg": ("classification", LogisticRegression, {"C": 1.0, "max_iter": 2000,
                                                       "class_weight": "balanced"}),
     "rf": ("classification", RandomForestClassifier, {"n_estimators": 300,
@@ -57,11 +56,11 @@ def make_classical(name: str, *, params: dict[str, Any] | None = None,
     -------
     sklearn.pipeline.Pipeline
         Steps ``impute`` (median; features undefined on a recording are NaN), ``scale``,
-        ``model``. Grid keys for tuning are therefore ``model__<param>``.
+        ``model``. Use :func:`grid_key` for the tuning key of a model parameter.
 
     Examples
     --------
-    >>> make_classical("svm", params={"C": 0.1}).named_steps["model"].C
+    >>> make_classical("ridge", params={"alpha": 0.1}).named_steps["model"].alpha
     0.1
     """
     classical_task(name)  # validates the name
@@ -73,8 +72,25 @@ def make_classical(name: str, *, params: dict[str, Any] | None = None,
         est = cls(**kwargs)
     except TypeError as e:
         raise ConfigError(f"model {name!r}: {e}") from None
+    if isinstance(est, SVC):
+        # Probabilities (for ROC/AUC and assess) by Platt scaling on internal folds of the
+        # training data; the replacement scikit-learn recommends for SVC(probability=True).
+        est = CalibratedClassifierCV(est, ensemble=False, cv=3)
     return Pipeline([
         ("impute", SimpleImputer(strategy="median", keep_empty_features=True)),
         ("scale", StandardScaler()),
         ("model", est),
     ])
+
+
+def grid_key(name: str, param: str) -> str:
+    """The ``GridSearchCV`` key of ``param`` in the pipeline of model ``name``.
+
+    Examples
+    --------
+    >>> grid_key("svm", "C"), grid_key("ridge", "alpha")
+    ('model__estimator__C', 'model__alpha')
+    """
+    classical_task(name)
+    inner = "estimator__" if CLASSICAL_MODELS[name][1] is SVC else ""
+    return f"model__{inner}{param}"

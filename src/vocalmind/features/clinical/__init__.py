@@ -1,0 +1,69 @@
+"""Clinical feature set: 120 COVAREP-style descriptors x 10 statistics = 1,200 features.
+
+Reproduces the acoustic pipeline of Wang et al. 2023 (seed 002): every 10 ms, 120
+low-level descriptors (:mod:`~vocalmind.features.clinical.descriptors`), then ten
+statistics of each over its valid frames (:mod:`~vocalmind.features.clinical.statistics`).
+
+Naming: ``<descriptor>_<stat>``, descriptor in :func:`descriptor_names` (``F0``, ``VUV``,
+``NAQ``, ``QOQ``, ``H1H2``, ``PSP``, ``MDQ``, ``peakSlope``, ``Rd``, ``Rd_conf``, ``creak``,
+``MCEP_0..24``, ``HMPDM_0..24``, ``HMPDD_0..12``, ``MFCC_deltas_1..20``,
+``MFCC_delta_deltas_1..20``, ``F1..F5``, ``Peak2RMS``) and stat in ``max, min, median,
+mean, var, kurt, skew, slope, intercept, R2`` (``var`` is the variance, not the standard
+deviation; the paper's ``creak_std`` is ``sqrt(creak_var)``), e.g. ``MCEP_0_skew``,
+``HMPDD_8_R2``, ``F0_mean``. Statistics are descriptor-major: the 10 statistics of ``F0``
+first.
+
+Methods (details and the differences from COVAREP in each module's docstring): F0 and
+voicing by SRH (:mod:`.f0`, own implementation, not Praat); GCIs by SEDREAMS; glottal flow
+by GCI-synchronous IAIF; NAQ, QOQ, PSP, H1-H2, MDQ, peakSlope (:mod:`.glottal`); Rd by
+spectral LF-model fitting, not COVAREP's MSP; creak by a rule-based simplification of the
+Kane-Drugman detector (:mod:`.creak`); MCEP from true envelopes (:mod:`.mcep`); HMPD
+(:mod:`.phase`); formants by LPC and Peak-to-RMS (:mod:`.formants`); MFCC deltas
+(:mod:`.mfcc`).
+
+A recording with fewer than ``min_voiced_frames`` (default 30, i.e. 0.3 s) voiced frames
+raises :class:`vocalmind.errors.FeatureError`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from vocalmind.features.base import FeatureSet, register
+from vocalmind.features.clinical.descriptors import (
+    MIN_VOICED_FRAMES,
+    clinical_descriptors,
+    descriptor_names,
+)
+from vocalmind.features.clinical.statistics import STATS, clinical_statistics, statistic_names
+
+__all__ = ["ClinicalSet", "STATS", "clinical_descriptors", "clinical_statistics",
+           "descriptor_names", "statistic_names"]
+
+
+@register("clinical")
+class ClinicalSet(FeatureSet):
+    """The 1,200 clinical statistics of one 16 kHz signal.
+
+    Parameters
+    ----------
+    min_voiced_frames : fewest voiced 10 ms frames (default 30); fewer raises FeatureError
+    """
+
+    def __init__(self, *, min_voiced_frames: int = MIN_VOICED_FRAMES, **params: Any) -> None:
+        if params:
+            raise ValueError(f"unknown clinical parameters {sorted(params)}; "
+                             "the only one is min_voiced_frames")
+        if not isinstance(min_voiced_frames, int) or min_voiced_frames < 1:
+            raise ValueError(f"min_voiced_frames must be a positive int, got "
+                             f"{min_voiced_frames!r}")
+        super().__init__(min_voiced_frames=min_voiced_frames)
+
+    def names(self) -> list[str]:
+        return statistic_names(descriptor_names())
+
+    def process_signal(self, y: np.ndarray, sr: int) -> np.ndarray:
+        df = clinical_descriptors(y, sr=sr, min_voiced_frames=self.params["min_voiced_frames"])
+        return clinical_statistics(df).to_numpy(dtype=np.float64)

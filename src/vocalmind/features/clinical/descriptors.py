@@ -1,0 +1,159 @@
+"""Assemble the 120 frame-level clinical descriptors (10 ms grid).
+
+Order: the 74 COVAREP descriptors in COVAREP's order (``F0, VUV, NAQ, QOQ, H1H2, PSP, MDQ,
+peakSlope, Rd, Rd_conf, creak, MCEP_0..24, HMPDM_0..24, HMPDD_0..12``), then
+``MFCC_deltas_1..20``, ``MFCC_delta_deltas_1..20``, ``F1..F5``, ``Peak2RMS``.
+
+Validity (NaN elsewhere): F0, NAQ, QOQ, H1H2, PSP, MDQ, Rd, Rd_conf, HMPDM, HMPDD and the
+formants are defined on voiced frames only (and the glottal ones only where IAIF cycles
+exist); VUV, peakSlope, creak, MCEP, MFCC deltas and Peak2RMS on every frame (COVAREP
+analyses MCEP/peakSlope/creak everywhere). COVAREP replaces NaN by 0 and reports F0 on
+unvoiced frames; here undefined values stay NaN so the statistics skip them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import soxr
+
+from vocalmind.errors import FeatureError
+from vocalmind.features.clinical import creak as _creak
+from vocalmind.features.clinical import f0 as _f0
+from vocalmind.features.clinical import formants as _formants
+from vocalmind.features.clinical import glottal as _glottal
+from vocalmind.features.clinical import mcep as _mcep
+from vocalmind.features.clinical import mfcc as _mfcc
+from vocalmind.features.clinical import phase as _phase
+from vocalmind.features.clinical.dsp import FS, frame_times, lpc_residual
+
+#: fewest voiced 10 ms frames (0.3 s of voicing) for which descriptors are computed
+MIN_VOICED_FRAMES = 30
+
+
+def descriptor_names() -> list[str]:
+    """The 120 descriptor names, in output order."""
+    names = ["F0", "VUV", "NAQ", "QOQ", "H1H2", "PSP", "MDQ", "peakSlope", "Rd", "Rd_conf",
+             "creak"]
+    names += [f"MCEP_{i}" for i in range(25)]
+    names += [f"HMPDM_{i}" for i in range(25)]
+    names += [f"HMPDD_{i}" for i in range(13)]
+    names += [f"MFCC_deltas_{i}" for i in range(1, 21)]
+    names += [f"MFCC_delta_deltas_{i}" for i in range(1, 21)]
+    names += [f"F{i}" for i in range(1, 6)]
+    names += ["Peak2RMS"]
+    return names
+
+
+def _to_frames(t_src: np.ndarray, v_src: np.ndarray, times: np.ndarray, voiced: np.ndarray,
+               max_gap: float = 0.025) -> np.ndarray:
+    """Linear interpolation of irregular (e.g. per-GCI) values onto voiced frames."""
+    ok = np.isfinite(v_src)
+    t_src, v_src = t_src[ok], v_src[ok]
+    out = np.full(len(times), np.nan)
+    if len(t_src) == 0:
+        return out
+    o = np.argsort(t_src)
+    t_src, v_src = t_src[o], v_src[o]
+    vals = np.interp(times, t_src, v_src)
+    i = np.searchsorted(t_src, times)
+    left = t_src[np.clip(i - 1, 0, len(t_src) - 1)]
+    right = t_src[np.clip(i, 0, len(t_src) - 1)]
+    dist = np.minimum(np.abs(times - left), np.abs(times - right))
+    keep = voiced & (dist <= max_gap)
+    out[keep] = vals[keep]
+    return out
+
+
+def clinical_descriptors(y: np.ndarray, *, sr: int = FS,
+                         min_voiced_frames: int = MIN_VOICED_FRAMES) -> pd.DataFrame:
+    """The 120 descriptors of one recording, every 10 ms.
+
+    Parameters
+    ----------
+    y : np.ndarray [shape=(n,)] mono signal in [-1, 1]; resampled to 16 kHz if needed
+    sr : sample rate of ``y`` in Hz
+    min_voiced_frames : fewest voiced frames required
+
+    Returns
+    -------
+    pd.DataFrame [shape=(n_frames, 120)], index ``time`` = frame centre in s
+    (0.005, 0.015, ...), columns :func:`descriptor_names`
+
+    Raises
+    ------
+    FeatureError
+        If the signal is not 1-D and finite, or has fewer than ``min_voiced_frames``
+        voiced frames (whisper, noise, silence, too short).
+    """
+    y = np.asarray(y)
+    if y.ndim != 1:
+        raise FeatureError(f"expected a mono 1-D signal, got shape {y.shape}; mix down first")
+    if not np.all(np.isfinite(y)):
+        raise FeatureError("signal contains NaN or infinite samples; clean it first")
+    x = y.astype(np.float64)
+    if sr != FS:
+        x = soxr.resample(x, sr, FS)
+    sr = FS
+    if len(x) < 0.1 * sr:
+        raise FeatureError(f"signal lasts {len(x) / sr:.3f} s; clinical descriptors need "
+                           f"at least {min_voiced_frames / 100:.2f} s of voiced speech")
+    times = frame_times(len(x), sr=sr)
+    res = lpc_residual(x, order=round(sr / 1000) + 2)
+    pol = _f0.polarity(res)
+    x, res = x * pol, res * pol  # the residual is linear in the signal
+    f0, vuv, _ = _f0.srh_pitch(x, times, sr=sr)
+    voiced = vuv > 0.5
+    n_v = int(voiced.sum())
+    if n_v < min_voiced_frames:
+        raise FeatureError(
+            f"only {n_v} voiced 10 ms frames (need >= {min_voiced_frames}): the recording "
+            "looks unvoiced, whispered, silent or too short for glottal descriptors")
+    cols: dict[str, np.ndarray] = {}
+    cols["F0"] = np.where(voiced, f0, np.nan)
+    cols["VUV"] = vuv
+
+    gci = _glottal.sedreams_gci(x, res, float(np.median(f0[voiced])), sr=sr)
+    fi = np.clip(np.round((gci / sr - times[0]) / 0.01).astype(int), 0, len(times) - 1)
+    gci = gci[voiced[fi]] if len(gci) else gci
+    g, dg = _glottal.iaif_gci(x, gci, sr=sr)
+    t_c, naq, qoq, psp = _glottal.cycle_params(g, dg, gci, sr=sr)
+    t_m, mdq = _glottal.mdq(res, gci, sr=sr)
+    f0_v = np.where(voiced, f0, _mcep.UNVOICED_F0)
+    harm = np.full((len(times), 10), np.nan)
+    if voiced.any():
+        harm[voiced] = _glottal.harmonic_amplitudes(dg, times[voiced], f0[voiced], 10, sr=sr)
+    harm[harm < -300] = np.nan  # no IAIF flow there (no GCIs)
+    rd, rd_conf = _glottal.rd_fit(harm, f0_v)
+
+    cols["NAQ"] = _to_frames(t_c, naq, times, voiced)
+    cols["QOQ"] = _to_frames(t_c, qoq, times, voiced)
+    cols["H1H2"] = np.where(voiced, harm[:, 0] - harm[:, 1], np.nan)
+    cols["PSP"] = _to_frames(t_c, psp, times, voiced)
+    cols["MDQ"] = _to_frames(t_m, mdq, times, voiced)
+    cols["peakSlope"] = _glottal.peak_slope(x, times, sr=sr)
+    cols["Rd"] = np.where(voiced, rd, np.nan)
+    cols["Rd_conf"] = np.where(voiced, rd_conf, np.nan)
+    cols["creak"] = _creak.creak_score(x, res, times, sr=sr)
+
+    spec = _mcep.pitch_adaptive_spectra(x, times, f0_v, sr=sr)
+    env, cep = _mcep.spectral_envelopes(spec, f0_v, sr=sr)
+    mc = _mcep.mcep(env)
+    for i in range(25):
+        cols[f"MCEP_{i}"] = mc[:, i]
+    pdm, pdd = _phase.phase_distortion(spec, _phase.minimum_phase(cep), f0_v, voiced, sr=sr)
+    for i in range(25):
+        cols[f"HMPDM_{i}"] = pdm[:, i]
+    for i in range(13):
+        cols[f"HMPDD_{i}"] = pdd[:, i]
+    d1, d2 = _mfcc.mfcc_deltas(x, times, sr=sr)
+    for i in range(20):
+        cols[f"MFCC_deltas_{i + 1}"] = d1[:, i]
+    for i in range(20):
+        cols[f"MFCC_delta_deltas_{i + 1}"] = d2[:, i]
+    fm = _formants.formants(x, times, voiced, sr=sr)
+    for i in range(5):
+        cols[f"F{i + 1}"] = fm[:, i]
+    cols["Peak2RMS"] = _formants.peak_to_rms(x, times, sr=sr)
+    df = pd.DataFrame(cols, index=pd.Index(np.round(times, 6), name="time"))
+    return df[descriptor_names()].astype(np.float64)

@@ -1,0 +1,283 @@
+"""Vectorised DSP helpers shared by the clinical descriptors.
+
+Everything here works on many frames at once (one frame per row) so that no Python loop
+runs per sample or per frame; loops run only over LPC order or small fixed counts.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.fft as sfft
+from scipy import signal
+
+#: analysis sample rate of the whole pipeline (Hz)
+FS = 16_000
+#: descriptor frame step (s) and the time of the first frame centre (s), as COVAREP
+HOP_S = 0.010
+FIRST_S = 0.005
+
+
+def frame_times(n_samples: int, *, sr: int = FS) -> np.ndarray:
+    """Frame-centre times (s) of the 10 ms descriptor grid.
+
+    Parameters
+    ----------
+    n_samples : signal length in samples
+    sr : sample rate in Hz
+
+    Returns
+    -------
+    np.ndarray [shape=(n_frames,)], ``0.005 + 0.01 k`` for every centre inside the signal
+    """
+    dur = n_samples / sr
+    n = max(int(np.floor((dur - FIRST_S) / HOP_S)) + 1, 0)
+    return FIRST_S + HOP_S * np.arange(n)
+
+
+def frames_at(x: np.ndarray, centres: np.ndarray, half: int) -> np.ndarray:
+    """Cut frames of ``2 * half`` samples centred on integer sample positions.
+
+    Zero-pads outside the signal.
+
+    Parameters
+    ----------
+    x : np.ndarray [shape=(n,)]
+    centres : np.ndarray [shape=(m,), int] centre sample indices
+    half : half frame length in samples
+
+    Returns
+    -------
+    np.ndarray [shape=(m, 2 * half)]; row ``i`` holds ``x[c - half : c + half]``
+    """
+    xp = np.concatenate([np.zeros(half, x.dtype), x, np.zeros(half + 1, x.dtype)])
+    view = np.lib.stride_tricks.sliding_window_view(xp, 2 * half)
+    idx = np.clip(np.asarray(centres, dtype=np.int64), 0, len(x))
+    return view[idx]
+
+
+def levinson(r: np.ndarray, order: int) -> np.ndarray:
+    """Levinson-Durbin recursion for many autocorrelation sequences at once.
+
+    Parameters
+    ----------
+    r : np.ndarray [shape=(m, >= order + 1)] autocorrelation, lag 0 first
+    order : LPC order p
+
+    Returns
+    -------
+    np.ndarray [shape=(m, p + 1)] inverse-filter coefficients ``A(z)``, ``a[:, 0] == 1``
+    """
+    r = np.asarray(r, dtype=np.float64)
+    m = r.shape[0]
+    a = np.zeros((m, order + 1))
+    a[:, 0] = 1.0
+    # a tiny white-noise floor keeps silent / zero-padded frames well conditioned
+    err = r[:, 0] * (1.0 + 1e-9) + 1e-12
+    for i in range(1, order + 1):
+        acc = r[:, i] + np.einsum("ij,ij->i", a[:, 1:i], r[:, i - 1 : 0 : -1])
+        k = -acc / err
+        a[:, 1:i] = a[:, 1:i] + k[:, None] * a[:, i - 1 : 0 : -1]
+        a[:, i] = k
+        err = err * np.maximum(1.0 - k * k, 1e-12)
+    return a
+
+
+def lpc(frames: np.ndarray, order: int) -> np.ndarray:
+    """Autocorrelation-method LPC of each row (rows are already windowed).
+
+    Parameters
+    ----------
+    frames : np.ndarray [shape=(m, L)]
+    order : LPC order p
+
+    Returns
+    -------
+    np.ndarray [shape=(m, p + 1)], ``a[:, 0] == 1``
+    """
+    # direct lags: for the small orders used here this beats FFT autocorrelation
+    L = frames.shape[1]
+    r = np.empty((frames.shape[0], order + 1))
+    for k in range(order + 1):
+        r[:, k] = np.einsum("ij,ij->i", frames[:, : L - k], frames[:, k:])
+    return levinson(r, order)
+
+
+def fir_rows(frames: np.ndarray, coefs: np.ndarray) -> np.ndarray:
+    """Filter each row by its own FIR filter (zero initial state), output truncated to L.
+
+    Parameters
+    ----------
+    frames : np.ndarray [shape=(m, L)]
+    coefs : np.ndarray [shape=(m, q)]
+
+    Returns
+    -------
+    np.ndarray [shape=(m, L)]
+    """
+    out = frames * coefs[:, :1]
+    for j in range(1, coefs.shape[1]):
+        out[:, j:] += frames[:, :-j] * coefs[:, j : j + 1]
+    return out
+
+
+def lpc_residual(x: np.ndarray, *, order: int, win: int = 400, hop: int = 80) -> np.ndarray:
+    """LP residual by frame-wise inverse filtering and overlap-add (as COVAREP lpcresidual).
+
+    Each Hann-windowed frame is inverse filtered by its own LPC, rescaled to the frame's
+    energy, and overlap-added.
+
+    Parameters
+    ----------
+    x : np.ndarray [shape=(n,)], 16 kHz
+    order : LPC order
+    win, hop : frame length and shift in samples (25 ms / 5 ms at 16 kHz)
+
+    Returns
+    -------
+    np.ndarray [shape=(n,)] residual
+    """
+    n = len(x)
+    n_fr = max(int(np.ceil((n - win) / hop)) + 1, 1)
+    xp = np.concatenate([x, np.zeros(n_fr * hop + win - n)])
+    view = np.lib.stride_tricks.sliding_window_view(xp, win)[::hop][:n_fr]
+    seg = view * np.hanning(win + 2)[1:-1]
+    a = lpc(seg, order)
+    res = fir_rows(seg, a)
+    e_seg = np.sum(seg * seg, axis=1)
+    e_res = np.sum(res * res, axis=1)
+    res *= np.sqrt(e_seg / np.maximum(e_res, 1e-20))[:, None]
+    out = np.zeros(n_fr * hop + win)
+    # overlap-add in win // hop interleaved passes: each pass writes non-overlapping blocks
+    step = win // hop
+    for j in range(step):
+        blocks = res[j::step]
+        starts = np.arange(j, n_fr, step) * hop
+        if len(starts) == 0:
+            continue
+        idx = (starts[:, None] + np.arange(win)[None, :]).ravel()
+        out[idx] += blocks.ravel()
+    return out[:n]
+
+
+def hann_matlab(lengths: np.ndarray, width: int) -> np.ndarray:
+    """Rows of MATLAB ``hanning(L)`` windows (no zero end points), zero beyond ``L``.
+
+    Parameters
+    ----------
+    lengths : np.ndarray [shape=(m,), int] window lengths
+    width : row width (>= max(lengths))
+
+    Returns
+    -------
+    np.ndarray [shape=(m, width)]
+    """
+    k = np.arange(1, width + 1)[None, :]
+    L = np.asarray(lengths)[:, None]
+    w = 0.5 * (1.0 - np.cos(2.0 * np.pi * k / (L + 1)))
+    w[k > L] = 0.0
+    return w
+
+
+def centred_window(lengths: np.ndarray, half: int, kind: str = "blackman") -> np.ndarray:
+    """Rows of symmetric windows of varying length centred in a ``2 * half`` row.
+
+    Parameters
+    ----------
+    lengths : np.ndarray [shape=(m,)] window lengths in samples (float ok)
+    half : half row width
+    kind : ``"blackman"`` or ``"hamming"``
+
+    Returns
+    -------
+    np.ndarray [shape=(m, 2 * half)], sample ``half`` is the window centre
+    """
+    t = (np.arange(2 * half) - half)[None, :] / np.asarray(lengths, dtype=float)[:, None]
+    ph = 2.0 * np.pi * (t + 0.5)
+    if kind == "blackman":
+        w = 0.42 - 0.5 * np.cos(ph) + 0.08 * np.cos(2 * ph)
+    elif kind == "hamming":
+        w = 0.54 - 0.46 * np.cos(ph)
+    else:
+        raise ValueError(f"unknown window kind {kind!r}; use 'blackman' or 'hamming'")
+    w[np.abs(t) > 0.5] = 0.0
+    return w
+
+
+def zero_phase_spectrum(frames: np.ndarray, nfft: int) -> np.ndarray:
+    """Complex half spectrum of centred frames with their centre moved to time zero.
+
+    Parameters
+    ----------
+    frames : np.ndarray [shape=(m, 2 * half)], centre at column ``half``
+    nfft : DFT length (> 2 * half)
+
+    Returns
+    -------
+    np.ndarray [shape=(m, nfft // 2 + 1), complex]
+    """
+    half = frames.shape[1] // 2
+    buf = np.zeros((frames.shape[0], nfft), dtype=frames.dtype)
+    buf[:, : half] = frames[:, half:]
+    buf[:, nfft - half :] = frames[:, :half]
+    return sfft.rfft(buf, axis=1)
+
+
+def daless_wavelet(scale_index: int, *, sr: int = FS) -> np.ndarray:
+    """Cosine-modulated Gaussian wavelet of octave band ``scale_index`` (d'Alessandro).
+
+    Band 0 is centred at ``sr / 2``, band ``i`` at ``sr / 2 ** (i + 1)``. The kernel is
+    truncated where the Gaussian falls below 1e-7 (it is even, so filtering is zero-phase).
+
+    Parameters
+    ----------
+    scale_index : octave index i >= 0
+    sr : sample rate in Hz
+
+    Returns
+    -------
+    np.ndarray [shape=(2 K + 1,)] kernel
+    """
+    s = 2.0**scale_index
+    f_o = sr / 2.0
+    tau = 1.0 / (2.0 * f_o)
+    half = int(np.ceil(5.7 * s * tau * sr)) + 1
+    t = np.arange(-half, half + 1) / sr
+    return -np.cos(2 * np.pi * f_o * t / s) * np.exp(-((t / s) ** 2) / (2 * tau**2))
+
+
+def wavelet_bands(x: np.ndarray, scales: list[int], *, sr: int = FS) -> np.ndarray:
+    """Zero-phase filter ``x`` by d'Alessandro wavelets at several octave scales.
+
+    Parameters
+    ----------
+    x : np.ndarray [shape=(n,)]
+    scales : octave indices
+    sr : sample rate in Hz
+
+    Returns
+    -------
+    np.ndarray [shape=(len(scales), n)]
+    """
+    return np.stack([signal.oaconvolve(x, daless_wavelet(i, sr=sr), mode="same")
+                     for i in scales])
+
+
+def local_extrema(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of strict local maxima and minima (plateaus count once, at their start).
+
+    Parameters
+    ----------
+    y : np.ndarray [shape=(n,)]
+
+    Returns
+    -------
+    (maxima, minima) : two int arrays of indices
+    """
+    d = np.diff(y)
+    nz = np.flatnonzero(d != 0)
+    s = np.sign(d[nz])
+    turn = np.flatnonzero(s[:-1] != s[1:])
+    pos = nz[turn] + 1  # index after the last rise/fall
+    maxima = pos[s[turn] > 0]
+    minima = pos[s[turn] < 0]
+    return maxima, minima

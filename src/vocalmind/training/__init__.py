@@ -1,0 +1,29 @@
+"""Training of the deep model families: one engine, data pipeline, losses, transfer.
+
+- :mod:`vocalmind.training.estimator`: :class:`DeepEstimator`, the scikit-learn style entry
+  point (``fit`` / ``predict`` / ``predict_proba`` / ``save`` / ``load``);
+- :mod:`vocalmind.training.engine`: the training loop (seeding, early stopping,
+  checkpoint/resume, history, plots);
+- :mod:`vocalmind.training.data`: manifest rows -> model inputs (+ augmentation, inner
+  subject-grouped validation split);
+- :mod:`vocalmind.training.losses`: multi-task loss with missing labels, class weights;
+- :mod:`vocalmind.training.transfer`: head swapping and layer freezing.
+
+Importing this package does not import torch; the names below load on first use.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__all__ = ["DeepEstimator", "TrainConfig", "train_model", "TaskSpec", "MultiTaskLoss"]
+
+_WHERE = {"DeepEstimator": "estimator", "TrainConfig": "engine", "train_model": "engine",
+          "TaskSpec": "losses", "MultiTaskLoss": "losses"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WHERE:
+        return getattr(importlib.import_module(f"vocalmind.training.{_WHERE[name]}"), name)
+    raise AttributeError(f"module 'vocalmind.training' has no attribute {name!r}")

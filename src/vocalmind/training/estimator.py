@@ -1,0 +1,373 @@
+"""scikit-learn style estimator around the deep families: the experiment runner's entry.
+
+>>> est = DeepEstimator("cnn_lstm", "classification", params={"channels": 16},
+...                     epochs=10, batch_size=8, lr=1e-3, seed=0, n_threads=2)  # doctest: +SKIP
+>>> est.fit(manifest_rows, manifest_rows["phq8_band"], groups=manifest_rows["subject"])  # doctest: +SKIP
+>>> est.predict_proba(test_rows)  # (n_rows, n_classes)  # doctest: +SKIP
+
+Rows of ``X`` are manifest rows (``file``, ``start``, ``end``, ``subject`` ...). Each row
+becomes one or more units (see :mod:`vocalmind.training.data`); unit predictions are
+averaged per row. Labels: a 1-D ``y`` is one task; a DataFrame is one task per column
+(multi-task, shared trunk), where NaN (or -1, or None) marks a missing label that masks
+that head's loss. Regression targets are standardised with the training mean and std.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.base import BaseEstimator
+
+from vocalmind.errors import ConfigError, ModelError
+from vocalmind.models import build_model, get_family
+from vocalmind.training.data import (
+    UnitDataset,
+    augment_logmel,
+    build_units,
+    inner_split,
+    split_params,
+)
+from vocalmind.training.engine import TrainConfig, predict_units, seed_everything, train_model
+from vocalmind.training.losses import TaskSpec, balanced_class_weights
+
+__all__ = ["DeepEstimator"]
+
+_FORMAT = "vocalmind-deep/1"
+
+
+def _missing(v: Any) -> bool:
+    if v is None:
+        return True
+    if isinstance(v, float | np.floating) and np.isnan(v):
+        return True
+    return isinstance(v, int | float | np.integer | np.floating) and v == -1
+
+
+class DeepEstimator(BaseEstimator):
+    """Train and apply a deep family on manifest rows.
+
+    Parameters
+    ----------
+    family : ``melcnn``, ``cnn_lstm``, ``wavelet`` or ``ssl_attention``
+    task : ``"classification"`` or ``"regression"`` (all tasks of a multi-task ``y``)
+    params : model constructor arguments and data settings of the family (see
+        :data:`vocalmind.training.data.DATA_DEFAULTS`), e.g. ``{"n_blocks": 4,
+        "input_mode": "resize", "augment": False}``
+    epochs, batch_size, lr, seed, n_threads : training settings (:class:`TrainConfig`)
+    run_dir : folder for checkpoints (resume), history and plots; None = nothing written
+    patience : early-stopping patience in epochs (0 = train all epochs)
+    val_fraction : share of training subjects held out for early stopping
+    class_weight : ``"balanced"`` or None
+    weight_decay : Adam weight decay
+    init_from : a file saved by :meth:`save` whose trunk initialises this model
+        (transfer learning; heads are rebuilt for the new tasks)
+    freeze_layers : parameter-name glob patterns frozen after initialisation
+    on_error : ``"raise"`` or ``"skip"`` for unreadable / silent rows
+    progress : show progress bars
+
+    Attributes
+    ----------
+    classes_ : np.ndarray (single task) or dict task -> np.ndarray (multi-task)
+    tasks_ : list of TaskSpec
+    history_ : list of dict, one per epoch
+    model_ : the trained nn.Module
+    n_params_ : number of parameters (all, trainable)
+    skipped_ : row position -> reason for rows skipped during fit
+    """
+
+    def __init__(self, family: str, task: str = "classification", *,
+                 params: dict[str, Any] | None = None, epochs: int = 30, batch_size: int = 16,
+                 lr: float = 1e-3, seed: int = 0, n_threads: int = 2,
+                 run_dir: str | Path | None = None, patience: int = 5,
+                 val_fraction: float = 0.2, class_weight: str | None = "balanced",
+                 weight_decay: float = 0.0, init_from: str | Path | None = None,
+                 freeze_layers: Sequence[str] = (), on_error: str = "raise",
+                 progress: bool = True) -> None:
+        self.family = family
+        self.task = task
+        self.params = params
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.seed = seed
+        self.n_threads = n_threads
+        self.run_dir = run_dir
+        self.patience = patience
+        self.val_fraction = val_fraction
+        self.class_weight = class_weight
+        self.weight_decay = weight_decay
+        self.init_from = init_from
+        self.freeze_layers = freeze_layers
+        self.on_error = on_error
+        self.progress = progress
+
+    # ------------------------------------------------------------------ helpers
+    def _check(self) -> None:
+        fam = get_family(self.family)
+        if not fam.deep:
+            raise ConfigError(f"{self.family!r} is not a deep family; use the classical runner")
+        if self.task not in ("classification", "regression"):
+            raise ConfigError(f"task={self.task!r}: use 'classification' or 'regression'")
+        if self.class_weight not in ("balanced", None):
+            raise ConfigError(f"class_weight={self.class_weight!r}: use 'balanced' or None")
+
+    def _config(self) -> TrainConfig:
+        return TrainConfig(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr,
+                           weight_decay=self.weight_decay, seed=self.seed,
+                           n_threads=self.n_threads, patience=self.patience,
+                           progress=self.progress)
+
+    def _encode_targets(self, y: Any, n: int) -> np.ndarray:
+        """Fit tasks/classes/scales and return encoded targets ``(n, n_tasks)``."""
+        if isinstance(y, pd.DataFrame):
+            ydf = y.reset_index(drop=True)
+            self.multitask_ = True
+        else:
+            name = getattr(y, "name", None)
+            name = name if isinstance(name, str) and name.isidentifier() else "target"
+            ydf = pd.DataFrame({name: np.asarray(y, dtype=object).ravel()})
+            self.multitask_ = False
+        if len(ydf) != n:
+            raise ConfigError(f"y has {len(ydf)} rows but X has {n}")
+        self.tasks_, self.classes_by_task_, self.scales_ = [], {}, {}
+        out = np.full((n, ydf.shape[1]), np.nan, dtype=np.float32)
+        for j, col in enumerate(ydf.columns):
+            vals = ydf[col].to_numpy(dtype=object)
+            miss = np.array([_missing(v) for v in vals])
+            if miss.all():
+                raise ConfigError(f"task {col!r} has no label in the training rows")
+            if self.task == "classification":
+                classes = np.array(sorted(set(vals[~miss].tolist()), key=lambda v: (str(type(v)), v)))
+                if len(classes) < 2:
+                    raise ConfigError(f"task {col!r}: only one class ({classes[0]!r}) in training")
+                lookup = {c: i for i, c in enumerate(classes.tolist())}
+                out[~miss, j] = [lookup[v] for v in vals[~miss].tolist()]
+                self.classes_by_task_[str(col)] = classes
+                self.tasks_.append(TaskSpec(str(col), "classification", len(classes)))
+            else:
+                v = vals[~miss].astype(float)
+                mu, sd = float(v.mean()), float(v.std()) or 1.0
+                out[~miss, j] = (v - mu) / sd
+                self.scales_[str(col)] = (mu, sd)
+                self.tasks_.append(TaskSpec(str(col), "regression"))
+        return out
+
+    @property
+    def classes_(self) -> Any:
+        """Class labels (single task) or a dict of them (multi-task)."""
+        if not hasattr(self, "classes_by_task_"):
+            raise AttributeError("classes_: call fit first")
+        if self.task != "classification":
+            raise AttributeError("classes_ exists for classification only")
+        if self.multitask_:
+            return self.classes_by_task_
+        return next(iter(self.classes_by_task_.values()))
+
+    def _build(self) -> torch.nn.Module:
+        heads = {t.name: t.n_out for t in self.tasks_}
+        if self.init_from is not None:
+            from vocalmind.training.transfer import load_trunk
+
+            return load_trunk(self.init_from, family=self.family, heads=heads,
+                              freeze=self.freeze_layers)
+        model = build_model(self.family, heads=heads, **self.model_params_)
+        if self.freeze_layers:
+            from vocalmind.training.transfer import set_trainable
+
+            set_trainable(model, self.freeze_layers, trainable=False)
+        return model
+
+    # ------------------------------------------------------------------ API
+    def fit(self, X: pd.DataFrame, y: Any, groups: Any = None) -> DeepEstimator:
+        """Train on manifest rows ``X`` with labels ``y``, validation split by ``groups``.
+
+        Parameters
+        ----------
+        X : manifest rows
+        y : array-like ``(n,)`` or DataFrame ``(n, n_tasks)`` (NaN / -1 = missing)
+        groups : subject per row (default: ``X["subject"]``)
+
+        Raises
+        ------
+        ConfigError
+            Bad settings or labels; no subjects given.
+        AudioError
+            An unreadable or silent row (``on_error="raise"``).
+        """
+        self._check()
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        X = X.reset_index(drop=True)
+        if groups is None:
+            if "subject" not in X.columns:
+                raise ConfigError("fit needs groups (subjects) or a 'subject' column in X")
+            groups = X["subject"]
+        groups = np.asarray(groups).astype(str)
+        if len(groups) != len(X):
+            raise ConfigError(f"groups has {len(groups)} entries but X has {len(X)} rows")
+        self.model_params_, self.data_params_ = split_params(self.family, self.params)
+        targets = self._encode_targets(y, len(X))
+        seed_everything(self.seed)
+        units = build_units(X, self.family, self.data_params_, on_error=self.on_error,
+                            progress=self.progress)
+        self.skipped_ = units.skipped
+        if not units.item_rows:
+            raise ConfigError("no usable training rows (all skipped)")
+        item_targets = np.stack([targets[rows[0]] for rows in units.item_rows])
+        for rows, t in zip(units.item_rows, item_targets, strict=True):
+            if len(rows) > 1 and not np.allclose(targets[rows], t, equal_nan=True):
+                raise ConfigError("sequence='subject' needs the same labels on every row of "
+                                  "a subject")
+        item_groups = np.array([groups[rows[0]] for rows in units.item_rows])
+        strat = item_targets[:, 0] if self.task == "classification" else None
+        tr, va = inner_split(item_groups, y=strat, val_fraction=self.val_fraction,
+                             seed=self.seed)
+        self.model_ = self._build()
+        aug = None
+        if self.data_params_.get("augment"):
+            p = float(self.data_params_.get("augment_p", 0.6))
+
+            def aug(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+                return augment_logmel(x, generator=g, p=p)
+
+        train_ds = UnitDataset(units.subset_items(list(tr)), item_targets[tr], augment=aug)
+        val_ds = UnitDataset(units.subset_items(list(va)), item_targets[va]) if len(va) else None
+        cw = None
+        if self.class_weight == "balanced":
+            cw = {t.name: balanced_class_weights(train_ds.targets[:, j], t.n_classes)
+                  for j, t in enumerate(self.tasks_) if t.kind == "classification"}
+        self.history_ = train_model(
+            self.model_, train_ds, val_ds, tasks=self.tasks_, config=self._config(),
+            class_weights=cw, scales=self.scales_, run_dir=self.run_dir,
+            sequences=self.family == "ssl_attention")
+        self.n_params_ = (sum(p.numel() for p in self.model_.parameters()),
+                          sum(p.numel() for p in self.model_.parameters() if p.requires_grad))
+        if self.run_dir is not None:
+            self.save(Path(self.run_dir) / "model.pt")
+        return self
+
+    def _unit_outputs(self, X: pd.DataFrame) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """Per-row averaged outputs ``{task: (n, n_out)}`` (probabilities for classification)
+        and a mask of rows that could be predicted."""
+        if not hasattr(self, "model_"):
+            raise ModelError("this DeepEstimator is not fitted; call fit or load first")
+        X = X.reset_index(drop=True)
+        units = build_units(X, self.family, self.data_params_, on_error=self.on_error,
+                            progress=self.progress)
+        old = torch.get_num_threads()
+        torch.set_num_threads(self.n_threads)
+        try:
+            raw = predict_units(self.model_, UnitDataset(units), batch_size=self.batch_size,
+                                sequences=self.family == "ssl_attention")
+        finally:
+            torch.set_num_threads(old)
+        res: dict[str, np.ndarray] = {}
+        ok = np.zeros(len(X), dtype=bool)
+        for t in self.tasks_:
+            o = raw[t.name]
+            if t.kind == "classification":
+                o = np.exp(o - o.max(1, keepdims=True))
+                o /= o.sum(1, keepdims=True)
+            per_item = np.stack([o[units.item == i].mean(0) for i in range(len(units.item_rows))])
+            full = np.full((len(X), o.shape[1]), np.nan)
+            for i, rows in enumerate(units.item_rows):
+                full[rows] = per_item[i]
+                ok[rows] = True
+            if t.kind == "regression":
+                mu, sd = self.scales_[t.name]
+                full = full * sd + mu
+            res[t.name] = full
+        return res, ok
+
+    def predict_proba(self, X: pd.DataFrame, task: str | None = None) -> np.ndarray:
+        """Class probabilities ``(n_rows, n_classes)`` (averaged over a row's units).
+
+        For a multi-task model name the ``task`` (default: the first). Skipped rows
+        (``on_error="skip"``) are NaN.
+        """
+        if self.task != "classification":
+            raise ModelError("predict_proba needs a classification model")
+        out, _ = self._unit_outputs(X)
+        return out[task or self.tasks_[0].name]
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        """Predictions per row: ``(n,)``, or ``(n, n_tasks)`` for a multi-task model.
+
+        Classification gives class labels (None for a skipped row), regression values
+        in the original units (NaN for a skipped row).
+        """
+        out, ok = self._unit_outputs(X)
+        cols = []
+        for t in self.tasks_:
+            o = out[t.name]
+            if t.kind == "classification":
+                classes = self.classes_by_task_[t.name]
+                lab = np.empty(len(o), dtype=object)
+                lab[ok] = classes[np.nanargmax(o[ok], axis=1)] if ok.any() else []
+                lab[~ok] = None
+                if ok.all():
+                    lab = lab.astype(classes.dtype)
+                cols.append(lab)
+            else:
+                cols.append(o[:, 0])
+        return cols[0] if len(cols) == 1 else np.column_stack(cols)
+
+    def save(self, path: str | Path) -> Path:
+        """Write settings, tasks, classes, scales, history and weights to one file."""
+        from vocalmind.files import atomic_path
+
+        if not hasattr(self, "model_"):
+            raise ModelError("nothing to save: fit the estimator first")
+        init = self.get_params()
+        init["run_dir"] = None if init["run_dir"] is None else str(init["run_dir"])
+        init["init_from"] = None  # weights are saved below; no need to re-read the source
+        init["freeze_layers"] = list(init["freeze_layers"])
+        blob = {"format": _FORMAT, "init": init, "multitask": self.multitask_,
+                "tasks": [[t.name, t.kind, t.n_classes] for t in self.tasks_],
+                "classes": {k: v.tolist() for k, v in self.classes_by_task_.items()},
+                "scales": {k: list(v) for k, v in self.scales_.items()},
+                "model_params": self.model_params_, "data_params": self.data_params_,
+                "history": self.history_, "state_dict": self.model_.state_dict()}
+        path = Path(path)
+        with atomic_path(path) as tmp:
+            torch.save(blob, tmp)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> DeepEstimator:
+        """Rebuild a fitted estimator from :meth:`save`'s file.
+
+        Raises
+        ------
+        ModelError
+            Missing file or not a vocalmind deep-model file.
+        """
+        path = Path(path)
+        if not path.is_file():
+            raise ModelError(f"{path}: no such model file")
+        try:
+            blob = torch.load(path, weights_only=True)
+        except Exception as exc:  # pickle / zip errors of foreign files
+            raise ModelError(f"{path}: not a vocalmind deep-model file ({exc})") from exc
+        if not isinstance(blob, dict) or blob.get("format") != _FORMAT:
+            raise ModelError(f"{path}: not a vocalmind deep-model file ({_FORMAT})")
+        est = cls(**blob["init"])
+        est.multitask_ = blob["multitask"]
+        est.tasks_ = [TaskSpec(n, k, c) for n, k, c in blob["tasks"]]
+        est.classes_by_task_ = {k: np.array(v) for k, v in blob["classes"].items()}
+        est.scales_ = {k: (float(v[0]), float(v[1])) for k, v in blob["scales"].items()}
+        est.model_params_, est.data_params_ = blob["model_params"], blob["data_params"]
+        est.history_ = blob["history"]
+        heads = {t.name: t.n_out for t in est.tasks_}
+        est.model_ = build_model(est.family, heads=heads, **est.model_params_)
+        est.model_.load_state_dict(blob["state_dict"])
+        est.model_.eval()
+        est.n_params_ = (sum(p.numel() for p in est.model_.parameters()),
+                         sum(p.numel() for p in est.model_.parameters() if p.requires_grad))
+        est.skipped_ = {}
+        return est

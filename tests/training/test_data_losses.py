@@ -1,0 +1,103 @@
+"""Data pipeline rules (padding, chunking, silence), augmentation, split and losses."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import soundfile as sf
+import torch
+
+from vocalmind.errors import AudioError, ConfigError
+from vocalmind.training.data import (
+    SilentAudioError,
+    augment_logmel,
+    build_units,
+    inner_split,
+    segment_signal,
+    split_params,
+)
+from vocalmind.training.losses import MultiTaskLoss, TaskSpec, balanced_class_weights
+
+
+def tone(freq: float, seconds: float) -> np.ndarray:
+    t = np.arange(int(16000 * seconds)) / 16000
+    return (0.3 * np.sin(2 * np.pi * freq * t)).astype(np.float32)
+
+
+def _row(path) -> pd.DataFrame:
+    return pd.DataFrame([{"file": str(path), "start": np.nan, "end": np.nan, "subject": "a"}])
+
+
+def test_segment_rule() -> None:
+    assert segment_signal(np.ones(25), 10).shape == (3, 10)
+    assert segment_signal(np.ones(24), 10).shape == (2, 10)
+    short = segment_signal(np.ones(3), 10)
+    assert short.shape == (1, 10) and short[0, 3:].sum() == 0
+
+
+def test_units_short_padded_long_chunked(tmp_path) -> None:
+    short, long_ = tmp_path / "short.wav", tmp_path / "long.wav"
+    sf.write(short, tone(300, 0.2), 16000)
+    sf.write(long_, tone(300, 7.0), 16000)
+    _, d = split_params("cnn_lstm", {"segment_s": 5.0})
+    u = build_units(_row(short), "cnn_lstm", d)
+    assert len(u.arrays) == 1 and u.arrays[0].shape == (40, 500)
+    assert np.allclose(u.arrays[0][:, 30:], -1.0)  # padded tail is silence
+    u = build_units(_row(long_), "cnn_lstm", d)
+    assert len(u.arrays) == 1  # 2 s tail < half a segment: dropped
+    _, d = split_params("melcnn", {"chunk_s": 3.0})
+    u = build_units(_row(long_), "melcnn", d)
+    assert len(u.arrays) == 3 and all(a.shape[:2] == (1, 128) for a in u.arrays)
+    assert (u.item == 0).all()
+
+
+def test_silence_raises_or_is_skipped(tmp_path) -> None:
+    p = tmp_path / "silent.wav"
+    sf.write(p, np.zeros(16000, dtype=np.float32), 16000)
+    _, d = split_params("wavelet", {})
+    with pytest.raises(SilentAudioError, match="all silence") as exc:
+        build_units(_row(p), "wavelet", d)
+    assert isinstance(exc.value, AudioError)
+    u = build_units(pd.concat([_row(p), _row(p)]), "wavelet", d, on_error="skip")
+    assert u.arrays == [] and set(u.skipped) == {0, 1} and "silence" in u.skipped[0]
+
+
+def test_split_params_and_validation() -> None:
+    model, data = split_params("melcnn", {"n_blocks": 4, "augment": False})
+    assert model == {"n_blocks": 4, "n_mels": 128} and data["augment"] is False
+    with pytest.raises(ConfigError, match="segment_s"):
+        split_params("wavelet", {"segment_s": 0})
+
+
+def test_augmentation_changes_input_keeps_shape() -> None:
+    x = torch.linspace(-1, 1, 128).repeat(60, 1).T[None].contiguous()
+    g = torch.Generator().manual_seed(1)
+    outs = [augment_logmel(x, generator=g, p=1.0) for _ in range(3)]
+    assert all(o.shape == x.shape for o in outs)
+    assert not torch.allclose(outs[0], x)
+    y = augment_logmel(x, generator=g, p=0.0)
+    assert torch.equal(y, x)
+
+
+def test_inner_split_groups_and_stratifies() -> None:
+    groups = np.repeat([f"s{i}" for i in range(20)], 3)
+    y = np.repeat(np.arange(20) % 2, 3).astype(float)
+    tr, va = inner_split(groups, y=y, val_fraction=0.2, seed=3)
+    assert not set(groups[tr]) & set(groups[va])
+    assert set(y[va]) == {0.0, 1.0}
+    tr, va = inner_split(np.array(["a", "a"]), val_fraction=0.2)
+    assert len(va) == 0
+
+
+def test_loss_masks_missing_labels() -> None:
+    tasks = [TaskSpec("a", "classification", 2), TaskSpec("b", "regression")]
+    loss = MultiTaskLoss(tasks)
+    out = {"a": torch.tensor([[2.0, 0.0], [0.0, 2.0]]), "b": torch.tensor([[1.0], [100.0]])}
+    y = torch.tensor([[0.0, 0.0], [float("nan"), float("nan")]])
+    total, parts = loss(out, y)
+    # the second example carries no label: its huge regression error must not count
+    assert parts["b"] == pytest.approx(1.0)
+    assert float(total) == pytest.approx(parts["a"] + 1.0, rel=1e-5)
+    assert balanced_class_weights(np.array([0, 0, 0, 1.0]), 2).tolist() == pytest.approx(
+        [2 / 3, 2.0])
