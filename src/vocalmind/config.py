@@ -43,13 +43,30 @@ class CorpusConfig(_Strict):
 
 
 class TaskConfig(_Strict):
-    """What is predicted."""
+    """What is predicted. A list of labels trains one multi-task model (deep families): the
+    first label is the primary one; a row missing a label masks that head's loss."""
 
-    label: str = Field(..., description="manifest column, e.g. emotion, phq9, phq9_binary")
+    label: str | list[str] = Field(
+        ..., description="manifest column(s), e.g. emotion, phq9, [phq9_band, gad7_band]")
     type: Literal["classification", "regression"] | None = Field(
         None, description="inferred from the model when omitted")
     classes: list[str] | None = Field(None, description="keep only these classes")
     drop_unlabelled: bool = Field(True, description="drop rows without the label")
+
+    @property
+    def labels(self) -> list[str]:
+        """All labels, primary first."""
+        return [self.label] if isinstance(self.label, str) else list(self.label)
+
+    @property
+    def primary(self) -> str:
+        return self.labels[0]
+
+    @model_validator(mode="after")
+    def _labels(self) -> TaskConfig:
+        if not self.labels or len(set(self.labels)) != len(self.labels):
+            raise ValueError("task.label must name one label or a list of distinct labels")
+        return self
 
 
 class SegmentationConfig(_Strict):
@@ -88,12 +105,24 @@ class TuneConfig(_Strict):
     scoring: str | None = Field(None, description="sklearn scorer; default by task")
 
 
+class PretrainConfig(_Strict):
+    """Transfer learning inside each training fold: pre-train the same family on another
+    label of the training subjects, then swap the head and fine-tune on the task."""
+
+    label: str = Field(..., description="label to pre-train on, e.g. phq9_band")
+    epochs: int | None = Field(None, ge=1, description="default: model.training.epochs")
+    freeze_layers: list[str] = Field(default_factory=list,
+                                     description="parameter-name globs frozen when fine-tuning")
+
+
 class ModelConfig(_Strict):
     name: str = Field(..., description="svm, logreg, rf, svr, ridge, mlp, melcnn, cnn_lstm, ...")
     params: dict[str, Any] = Field(default_factory=dict)
     tune: TuneConfig | None = None
-    training: dict[str, Any] = Field(default_factory=dict,
-                                     description="deep models: epochs, batch_size, lr ...")
+    training: dict[str, Any] = Field(
+        default_factory=dict,
+        description="deep models: epochs, batch_size, lr, patience, init_from, freeze_layers ...")
+    pretrain: PretrainConfig | None = None
 
 
 class ProtocolConfig(_Strict):

@@ -62,7 +62,11 @@ class RunResult:
 
 
 def load_manifest(cfg: ExperimentConfig) -> pd.DataFrame:
-    """The config's manifest, restricted to rows that carry the task's label."""
+    """The config's manifest, restricted to rows that carry the task's label(s).
+
+    Single task: rows without the label are dropped (``drop_unlabelled``) or rejected.
+    Multi-task: rows are kept when at least one label is present.
+    """
     from vocalmind.corpora import read_manifest
 
     if cfg.corpus.manifest:
@@ -71,20 +75,22 @@ def load_manifest(cfg: ExperimentConfig) -> pd.DataFrame:
         from vocalmind.corpora import read_corpus
 
         manifest = read_corpus(cfg.corpus.name, cfg.corpus.root, **cfg.corpus.options)
-    label = cfg.task.label
-    if label not in manifest.columns:
-        raise ConfigError(f"task.label {label!r} is not a manifest column; "
-                          f"label columns here: {[c for c in manifest.columns if manifest[c].notna().any()]}")
-    has = manifest[label].notna()
+    labels = cfg.task.labels
+    for label in labels:
+        if label not in manifest.columns:
+            present = [c for c in manifest.columns if manifest[c].notna().any()]
+            raise ConfigError(f"task.label {label!r} is not a manifest column; "
+                              f"columns with values here: {present}")
+    has = manifest[labels].notna().any(axis=1)
     if not has.all():
         if not cfg.task.drop_unlabelled:
-            raise ManifestError(f"{int((~has).sum())} rows have no {label!r} label; "
+            raise ManifestError(f"{int((~has).sum())} rows have no {labels} label; "
                                 "set task.drop_unlabelled: true to drop them")
         manifest = manifest[has]
     if cfg.task.classes:
-        manifest = manifest[manifest[label].astype(str).isin(cfg.task.classes)]
+        manifest = manifest[manifest[cfg.task.primary].astype(str).isin(cfg.task.classes)]
     if manifest.empty:
-        raise ManifestError(f"no rows left with a {label!r} label")
+        raise ManifestError(f"no rows left with a {labels} label")
     if manifest["subject"].nunique() < 2:
         raise ManifestError("subject-independent evaluation needs at least 2 subjects; "
                             f"found {manifest['subject'].nunique()}")
@@ -115,14 +121,22 @@ def task_type(cfg: ExperimentConfig, y: pd.Series) -> str:
     numeric = pd.api.types.is_numeric_dtype(y)
     model_task = CLASSICAL_MODELS.get(cfg.model.name, (None,))[0]
     task = cfg.task.type or model_task or (
-        "regression" if numeric and cfg.task.label in CLINICAL_LABELS else "classification")
+        "regression" if numeric and y.name in CLINICAL_LABELS else "classification")
     if model_task and model_task != task:
         raise ConfigError(f"model {cfg.model.name!r} is a {model_task} model but task.type "
                           f"is {task}")
     if task == "regression" and not numeric:
         raise ConfigError(f"model {cfg.model.name!r} is a regression model but the label "
-                          f"{cfg.task.label!r} is categorical; choose a classifier")
+                          f"{y.name!r} is categorical; choose a classifier")
     return task
+
+
+def label_values(col: pd.Series, task: str) -> np.ndarray:
+    """Labels as the models take them: strings (None = missing) or floats (NaN = missing)."""
+    if task == "regression":
+        return col.astype(float).to_numpy()
+    out = col.astype(object).where(col.notna(), None).to_numpy()
+    return np.array([None if v is None else str(v) for v in out], dtype=object)
 
 
 def build_inputs(cfg: ExperimentConfig, manifest: pd.DataFrame,
@@ -168,8 +182,12 @@ def build_inputs(cfg: ExperimentConfig, manifest: pd.DataFrame,
 # --------------------------------------------------------------------------- models
 
 
-def make_estimator(cfg: ExperimentConfig, task: str, *, run_dir: Path | None = None) -> Any:
-    """A fresh, unfitted estimator for the config's model (tuning nested if configured)."""
+def make_estimator(cfg: ExperimentConfig, task: str, *, run_dir: Path | None = None,
+                   **overrides: Any) -> Any:
+    """A fresh, unfitted estimator for the config's model.
+
+    ``overrides`` replace deep-model training settings (used for in-fold pre-training).
+    """
     name = cfg.model.name
     from vocalmind.models.classical import CLASSICAL_MODELS, make_classical
 
@@ -182,14 +200,19 @@ def make_estimator(cfg: ExperimentConfig, task: str, *, run_dir: Path | None = N
     if name in DEEP_FAMILIES:
         from vocalmind.training.estimator import DeepEstimator
 
+        training = {"progress": False, **cfg.model.training, **overrides}
         return DeepEstimator(name, task, params=cfg.model.params, seed=cfg.seed,
-                             run_dir=run_dir, **cfg.model.training)
+                             run_dir=run_dir, **training)
     raise ConfigError(f"unknown model {name!r}; see `vocalmind models list`")
 
 
-def fit_estimator(est: Any, X: Any, y: np.ndarray, groups: np.ndarray,
+def fit_estimator(est: Any, X: Any, y: Any, groups: np.ndarray,
                   cfg: ExperimentConfig, task: str) -> Any:
-    """Fit ``est`` on one training fold; tuning (if any) uses inner folds grouped by subject."""
+    """Fit ``est`` on one training fold.
+
+    Tuning (``model.tune``) runs inside the fold with inner folds grouped by subject;
+    pre-training (``model.pretrain``) uses the fold's training subjects only.
+    """
     from sklearn.pipeline import Pipeline
 
     if isinstance(est, Pipeline):
@@ -198,37 +221,72 @@ def fit_estimator(est: Any, X: Any, y: np.ndarray, groups: np.ndarray,
             from sklearn.model_selection import GridSearchCV
 
             from vocalmind.evaluation import inner_cv
+            from vocalmind.models.classical import grid_key
 
             scoring = tune.scoring or ("balanced_accuracy" if task == "classification"
                                        else "neg_mean_absolute_error")
             n_inner = min(tune.inner_splits, len(np.unique(groups)))
             cv = inner_cv(groups, y if task == "classification" else None,
                           n_splits=n_inner, stratified=task == "classification", seed=cfg.seed)
-            from vocalmind.models.classical import grid_key
-
             grid = {grid_key(cfg.model.name, k): v for k, v in tune.grid.items()}
             gs = GridSearchCV(est, grid, cv=cv, scoring=scoring, n_jobs=1, refit=True)
             gs.fit(X, y, groups=groups)
             return gs
         return est.fit(X, y)
+    if cfg.model.pretrain is not None:
+        est = _pretrained(est, X, groups, cfg)
     return est.fit(X, y, groups=groups)
 
 
-def _fit_fold(cfg: ExperimentConfig, task: str, X: Any, y: np.ndarray, groups: np.ndarray,
-              train: np.ndarray, test: np.ndarray, fold: int,
+def _pretrained(est: Any, X: pd.DataFrame, groups: np.ndarray, cfg: ExperimentConfig) -> Any:
+    """Pre-train on ``model.pretrain.label`` of these rows; return ``est`` initialised from it."""
+    import tempfile
+
+    pre = cfg.model.pretrain
+    assert pre is not None
+    if pre.label not in X.columns:
+        raise ConfigError(f"model.pretrain.label {pre.label!r} is not a manifest column")
+    has = X[pre.label].notna().to_numpy()
+    pre_task = task_type(cfg.model_copy(update={"task": cfg.task.model_copy(
+        update={"label": pre.label, "type": None})}), X[pre.label])
+    over = {"epochs": pre.epochs} if pre.epochs else {}
+    base = make_estimator(cfg, pre_task, **over)
+    base.fit(X[has], label_values(X.loc[has, pre.label], pre_task), groups=groups[has])
+    tmp = Path(tempfile.mkdtemp(prefix="vocalmind-pretrain-")) / "pretrained.pt"
+    base.save(tmp)
+    return est.set_params(init_from=str(tmp), freeze_layers=list(pre.freeze_layers))
+
+
+def _fit_fold(cfg: ExperimentConfig, tasks: dict[str, str], X: Any, Y: dict[str, np.ndarray],
+              groups: np.ndarray, train: np.ndarray, test: np.ndarray, fold: int,
               subject_independent: bool) -> dict[str, Any]:
+    """Fit on ``train``, predict ``test``; per label: predictions and probabilities."""
     if subject_independent:  # the protocol checked already; checked again where it matters
         from vocalmind.evaluation import check_no_leakage
 
         check_no_leakage(groups[train], groups[test])
     Xtr = X.iloc[train] if hasattr(X, "iloc") else X[train]
     Xte = X.iloc[test] if hasattr(X, "iloc") else X[test]
-    est = fit_estimator(make_estimator(cfg, task), Xtr, y[train], groups[train], cfg, task)
-    out: dict[str, Any] = {"fold": fold, "test": test,
-                           "pred": clip_to_scale(est.predict(Xte), cfg.task.label)}
-    if task == "classification" and hasattr(est, "predict_proba"):
-        out["proba"] = est.predict_proba(Xte)
-        out["classes"] = list(est.classes_)
+    labels = list(Y)
+    task = tasks[labels[0]]
+    if len(labels) == 1:
+        ytr: Any = Y[labels[0]][train]
+    else:
+        ytr = pd.DataFrame({lab: Y[lab][train] for lab in labels})
+    est = fit_estimator(make_estimator(cfg, task), Xtr, ytr, groups[train], cfg, task)
+    pred = est.predict(Xte)
+    pred = pred.reshape(len(test), -1) if len(labels) > 1 else pred[:, None]
+    out: dict[str, Any] = {"fold": fold, "test": test, "labels": {}}
+    for j, lab in enumerate(labels):
+        r: dict[str, Any] = {"pred": clip_to_scale(pred[:, j], lab)}
+        if tasks[lab] == "classification" and hasattr(est, "predict_proba"):
+            if len(labels) > 1:
+                r["proba"] = est.predict_proba(Xte, task=lab)
+                r["classes"] = [str(c) for c in est.classes_[lab]]
+            else:
+                r["proba"] = est.predict_proba(Xte)
+                r["classes"] = [str(c) for c in est.classes_]
+        out["labels"][lab] = r
     best = getattr(est, "best_params_", None)
     if best:
         out["best_params"] = best
@@ -291,23 +349,32 @@ def run_experiment(cfg: ExperimentConfig, *, out: str | Path | None = None,
         write_table(failures, run_dir / "failures.csv")
     if manifest["subject"].nunique() < 2:
         raise ManifestError("fewer than 2 subjects left after dropping failed inputs")
-    label = cfg.task.label
-    y_series = manifest[label]
-    task = task_type(cfg, y_series)
-    y = (y_series.astype(str).to_numpy() if task == "classification"
-         else y_series.astype(float).to_numpy())
+    labels = cfg.task.labels
+    tasks = {lab: task_type(cfg, manifest[lab]) for lab in labels}
+    if len(set(tasks.values())) > 1:
+        raise ConfigError(f"multi-task labels must all be classification or all regression: {tasks}")
+    if len(labels) > 1 and cfg.model.name not in DEEP_FAMILIES:
+        raise ConfigError("a list of labels (multi-task) needs a deep model family")
+    task = tasks[labels[0]]
+    Y = {lab: label_values(manifest[lab], task) for lab in labels}
     groups = manifest["subject"].astype(str).to_numpy()
+    primary = labels[0]
+    has_primary = manifest[primary].notna().to_numpy()
 
     protocol = make_protocol(cfg.protocol.name, **cfg.protocol.params)
     split_labels = manifest["split"].to_numpy() if "split" in manifest else None
-    folds = list(protocol.split(X, y, groups=groups, split_labels=split_labels))
+    # Folds are stratified on the primary label; rows without it are still trained on
+    # (multi-task) but never scored for it.
+    strat = np.where(has_primary, Y[primary].astype(str), "__missing__") if task == "classification" \
+        else Y[primary]
+    folds = list(protocol.split(X, strat, groups=groups, split_labels=split_labels))
     deep = cfg.model.name in DEEP_FAMILIES
     n_jobs = 1 if deep else min(cfg.jobs, len(folds))
-    log.info("%s: %d rows, %d subjects, %d folds (%s)", cfg.name, len(y),
+    log.info("%s: %d rows, %d subjects, %d folds (%s)", cfg.name, len(groups),
              len(np.unique(groups)), len(folds), protocol.name)
     from vocalmind.features.executor import get_executor
 
-    jobs = [(cfg, task, X, y, groups, train, test, k, protocol.subject_independent)
+    jobs = [(cfg, tasks, X, Y, groups, train, test, k, protocol.subject_independent)
             for k, (train, test) in enumerate(folds)]
     results = []
     for _, res in get_executor("local", n_jobs=n_jobs).map(
@@ -316,80 +383,111 @@ def run_experiment(cfg: ExperimentConfig, *, out: str | Path | None = None,
             raise res
         results.append(res)
 
-    pred = manifest[["file", "start", "end", "subject"]].copy()
-    if "recording" in manifest.columns:
-        pred["recording"] = manifest["recording"]
-    pred["y_true"] = y
-    pred["fold"] = -1
-    pred["y_pred"] = None if task == "classification" else np.nan
-    classes = sorted(np.unique(y).tolist()) if task == "classification" else None
-    if classes:
-        for c in classes:
-            pred[f"proba_{c}"] = np.nan
-    best_params = []
-    for r in results:
-        idx = r["test"]
-        pred.loc[idx, "fold"] = r["fold"]
-        pred.loc[idx, "y_pred"] = r["pred"]
-        if "proba" in r:
-            for j, c in enumerate(r["classes"]):
-                pred.loc[idx, f"proba_{c}"] = r["proba"][:, j]
-        if "best_params" in r:
-            best_params.append({"fold": r["fold"], **r["best_params"]})
-    pred = pred[pred["fold"] >= 0].reset_index(drop=True)
-    pred["protocol"] = metrics_protocol = protocol.name + (
-        "" if protocol.subject_independent else " (speaker-dependent)")
-    if task == "classification" and pred[[f"proba_{c}" for c in classes]].isna().any().any():
-        pred = pred.drop(columns=[f"proba_{c}" for c in classes])
+    protocol_name = protocol.name + ("" if protocol.subject_independent else " (speaker-dependent)")
     level = cfg.evaluation.level
-    scored = pred if level == "segment" else _with_folds(
-        aggregate_predictions(pred, level=level, task=task), pred, level)
-    g = scored["subject"].to_numpy()
-    if task == "classification":
-        proba_cols = [f"proba_{c}" for c in classes if f"proba_{c}" in scored]
-        metrics = classification_metrics(
-            scored["y_true"].astype(str).to_numpy(), scored["y_pred"].astype(str).to_numpy(),
-            proba=scored[proba_cols].to_numpy() if proba_cols else None, classes=classes,
-            groups=g, n_boot=cfg.evaluation.n_boot, ci=cfg.evaluation.ci, seed=cfg.seed)
-    else:
-        metrics = regression_metrics(
-            scored["y_true"].astype(float).to_numpy(), scored["y_pred"].astype(float).to_numpy(),
-            groups=g, n_boot=cfg.evaluation.n_boot, ci=cfg.evaluation.ci, seed=cfg.seed)
+    per_label: dict[str, dict[str, Any]] = {}
+    tables: dict[str, tuple[pd.DataFrame, pd.DataFrame]] = {}
+    for lab in labels:
+        pred = _label_predictions(manifest, Y[lab], results, lab, task, protocol_name)
+        scored = pred if level == "segment" else _with_folds(
+            aggregate_predictions(pred, level=level, task=task), pred, level)
+        g = scored["subject"].to_numpy()
+        if task == "classification":
+            classes = sorted(set(scored["y_true"].astype(str)) | set(scored["y_pred"].astype(str)))
+            proba_cols = [f"proba_{c}" for c in classes if f"proba_{c}" in scored]
+            m = classification_metrics(
+                scored["y_true"].astype(str).to_numpy(), scored["y_pred"].astype(str).to_numpy(),
+                proba=scored[proba_cols].to_numpy() if len(proba_cols) == len(classes) else None,
+                classes=classes, groups=g, n_boot=cfg.evaluation.n_boot, ci=cfg.evaluation.ci,
+                seed=cfg.seed)
+        else:
+            m = regression_metrics(
+                scored["y_true"].astype(float).to_numpy(), scored["y_pred"].astype(float).to_numpy(),
+                groups=g, n_boot=cfg.evaluation.n_boot, ci=cfg.evaluation.ci, seed=cfg.seed)
+        m["n_subjects"] = int(len(np.unique(g)))
+        m["n_units"] = int(len(scored))
+        per_label[lab] = m
+        tables[lab] = (pred, scored)
 
-    metrics = {
-        "task": task, "label": label, "protocol": protocol.name,
+    metrics: dict[str, Any] = {
+        "task": task, "label": primary, "protocol": protocol_name,
         "protocol_description": protocol.describe(),
         "subject_independent": protocol.subject_independent,
-        "level": level, "n_subjects": int(len(np.unique(g))), "n_units": int(len(scored)),
-        "n_folds": len(folds), "model": cfg.model.name,
+        "level": level, "n_folds": len(folds), "model": cfg.model.name,
         "features": None if deep else cfg.features.set,
         "speaker_normalization": (not deep) and cfg.features.speaker_normalization,
         "corpus": cfg.corpus.name or cfg.corpus.manifest, "n_failures": int(len(failures)),
-        **metrics,
+        **per_label[primary],
     }
-    metrics["protocol"] = metrics_protocol
+    if len(labels) > 1:
+        metrics["tasks"] = per_label
+    if cfg.model.pretrain is not None:
+        metrics["pretrained_on"] = cfg.model.pretrain.label
+    best_params = [{"fold": r["fold"], **r["best_params"]} for r in results if "best_params" in r]
     if best_params:
         metrics["tuned_params_per_fold"] = best_params
-    if is_clinical(label):
+    if any(is_clinical(lab) for lab in labels):
         metrics["disclaimer"] = DISCLAIMER
 
     # The model a user will assess with: same recipe, fitted on every labelled row.
-    final = fit_estimator(make_estimator(cfg, task, run_dir=run_dir / "model"), X, y, groups,
-                          cfg, task)
-    save_model(final, run_dir / "model", cfg=cfg, task=task, classes=classes,
-               n_train=len(y), n_subjects=int(len(np.unique(groups))),
+    yall: Any = Y[primary] if len(labels) == 1 else pd.DataFrame(Y)
+    final = fit_estimator(make_estimator(cfg, task, run_dir=run_dir / "model" / "training"),
+                          X, yall, groups, cfg, task)
+    classes_final = None
+    if task == "classification":
+        c = final.classes_
+        classes_final = [str(v) for v in (c[primary] if isinstance(c, dict) else c)]
+    save_model(final, run_dir / "model", cfg=cfg, task=task, classes=classes_final,
+               n_train=int(has_primary.sum()), n_subjects=int(len(np.unique(groups))),
                feature_names=None if deep else list(X.columns))
     metrics["wall_time_s"] = round(time.perf_counter() - t0, 2)
     write_json(run_dir / "metrics.json", metrics)
-    write_table(scored if level != "segment" else pred, run_dir / "predictions.csv")
-    if level != "segment":
-        write_table(pred, run_dir / "predictions_segments.csv")
-    write_report(run_dir, metrics=metrics, predictions=scored, config=cfg_dict,
-                 title=f"{cfg.name}: {cfg.model.name} on {metrics['corpus']}")
+    for lab in labels:
+        pred, scored = tables[lab]
+        suffix = "" if lab == primary else f"_{lab}"
+        write_table(scored, run_dir / f"predictions{suffix}.csv")
+        if level != "segment" and len(pred) != len(scored):
+            write_table(pred, run_dir / f"predictions{suffix}_segments.csv")
+    write_report(run_dir, metrics=metrics, predictions=tables[primary][1], config=cfg_dict,
+                 title=f"{cfg.name}: {cfg.model.name} on {metrics['corpus']}",
+                 extra_figures=_model_figures(final) or None)
     if final_dir.exists():
         shutil.rmtree(final_dir)
     run_dir.rename(final_dir)
     return RunResult(final_dir, metrics)
+
+
+def _label_predictions(manifest: pd.DataFrame, y: np.ndarray, results: list[dict[str, Any]],
+                       label: str, task: str, protocol_name: str) -> pd.DataFrame:
+    """Out-of-fold predictions of one label, one row per scored manifest row."""
+    cols = ["file", "start", "end", "subject"] + (
+        ["recording"] if "recording" in manifest.columns else [])
+    pred = manifest[cols].copy()
+    pred["y_true"] = y
+    pred["fold"] = -1
+    pred["y_pred"] = pd.Series([None] * len(pred), dtype=object) if task == "classification" \
+        else np.nan
+    for r in results:
+        idx, lr = r["test"], r["labels"][label]
+        pred.loc[idx, "fold"] = r["fold"]
+        pred.loc[idx, "y_pred"] = lr["pred"]
+        if "proba" in lr:
+            for j, c in enumerate(lr["classes"]):
+                col = f"proba_{c}"
+                if col not in pred:
+                    pred[col] = np.nan
+                pred.loc[idx, col] = lr["proba"][:, j]
+    keep = (pred["fold"] >= 0) & pred["y_true"].notna() & pred["y_pred"].notna()
+    pred = pred[keep].reset_index(drop=True)
+    pred["protocol"] = protocol_name
+    return pred
+
+
+def _model_figures(est: Any) -> dict[str, Any]:
+    """Figures a fitted model offers for the report (``report_figures()``), if any."""
+    inner = getattr(est, "best_estimator_", est)
+    fn = getattr(inner, "report_figures", None)
+    return dict(fn()) if callable(fn) else {}
 
 
 # --------------------------------------------------------------------------- model files
@@ -401,7 +499,7 @@ def save_model(est: Any, model_dir: Path, *, cfg: ExperimentConfig, task: str,
     """Write the fitted model and ``model.json`` (what it was trained on and for)."""
     model_dir.mkdir(parents=True, exist_ok=True)
     if hasattr(est, "save"):
-        est.save(model_dir)
+        est.save(model_dir / "model.pt")
         kind = "deep"
     else:
         from vocalmind.files import atomic_path
@@ -411,12 +509,13 @@ def save_model(est: Any, model_dir: Path, *, cfg: ExperimentConfig, task: str,
         kind = "sklearn"
     info = {
         "vocalmind_version": vocalmind.__version__, "kind": kind, "model": cfg.model.name,
-        "task": task, "label": cfg.task.label, "classes": classes,
+        "task": task, "label": cfg.task.primary, "labels": cfg.task.labels,
+        "classes": classes,
         "corpus": cfg.corpus.name or cfg.corpus.manifest, "n_train": n_train,
         "n_subjects": n_subjects, "features": cfg.features.model_dump(mode="json"),
         "segmentation": cfg.segmentation.model_dump(mode="json"),
         "feature_names": feature_names,
-        "disclaimer": DISCLAIMER if is_clinical(cfg.task.label) else None,
+        "disclaimer": DISCLAIMER if any(is_clinical(x) for x in cfg.task.labels) else None,
     }
     write_json(model_dir / "model.json", info)
     return model_dir
@@ -441,5 +540,5 @@ def load_model(run_dir: str | Path) -> tuple[Any, dict[str, Any]]:
     else:
         from vocalmind.training.estimator import DeepEstimator
 
-        est = DeepEstimator.load(model_dir)
+        est = DeepEstimator.load(model_dir / "model.pt")
     return est, info
