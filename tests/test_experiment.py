@@ -146,3 +146,20 @@ def test_no_subject_leaks_into_tuning(manifest_path: Path, tmp_path: Path,
     monkeypatch.setattr(GridSearchCV, "fit", spy)
     run_experiment(load_config(raw=_cfg(manifest_path)), out=tmp_path / "run")
     assert seen and all(not (a & b) for a, b in seen)
+
+
+def test_study_pipeline_selection_mlp_importance(manifest_path: Path, tmp_path: Path) -> None:
+    """Document 002's recipe: partial-correlation selection in-fold, searched MLP, RF top-k."""
+    raw = _cfg(manifest_path, task={"label": "phq9"},
+               selection={"alpha": 0.05, "covariates": ["gender"]},
+               model={"name": "mlp", "params": {"strategy": "random", "n_trials": 2, "cv": 2,
+                                                "fixed_params": {"epochs": 20}}},
+               protocol={"name": "group_kfold", "params": {"n_splits": 3}},
+               evaluation={"n_boot": 50, "importance_top_k": 5})
+    res = run_experiment(load_config(raw=raw), out=tmp_path / "study")
+    m = res.metrics
+    assert m["model"] == "mlp" and m["task"] == "regression"
+    imp = pd.read_csv(res.run_dir / "importance.csv")
+    assert len(imp) == 5 and "gender" not in set(imp.iloc[:, 0])
+    html = (res.run_dir / "report.html").read_text()
+    assert "Learning curves" in html and "importance" in html

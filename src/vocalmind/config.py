@@ -96,6 +96,20 @@ class FeaturesConfig(_Strict):
     max_failure_fraction: float = Field(0.05, ge=0, le=1)
 
 
+class SelectionConfig(_Strict):
+    """Feature selection fitted inside each training fold (document 002's partial
+    correlation with the score, controlling for covariates)."""
+
+    method: Literal["partial_correlation"] = "partial_correlation"
+    alpha: float = Field(0.01, gt=0, lt=1)
+    fdr: bool = False
+    covariates: list[str] = Field(default_factory=lambda: ["gender", "age"],
+                                  description="manifest columns partialled out")
+    mode: Literal["drop", "zero"] = "drop"
+    correlation: Literal["pearson", "spearman"] = "pearson"
+    fallback_k: int = Field(5, ge=1, description="features kept when none passes alpha")
+
+
 class TuneConfig(_Strict):
     """Nested hyperparameter tuning inside each training fold, grouped by subject."""
 
@@ -136,6 +150,9 @@ class EvaluationConfig(_Strict):
     ci: float = Field(0.95, gt=0, lt=1)
     level: Literal["segment", "recording", "subject"] = Field(
         "recording", description="unit the headline metrics are computed on")
+    importance_top_k: int | None = Field(
+        None, ge=1, description="feature models: random-forest importance of the top k "
+        "features (impurity, and permutation on held-out subjects) in the report")
 
 
 class ExperimentConfig(_Strict):
@@ -148,6 +165,7 @@ class ExperimentConfig(_Strict):
     task: TaskConfig
     segmentation: SegmentationConfig = Field(default_factory=SegmentationConfig)
     features: FeaturesConfig = Field(default_factory=FeaturesConfig)
+    selection: SelectionConfig | None = None
     model: ModelConfig
     protocol: ProtocolConfig = Field(default_factory=ProtocolConfig)
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)

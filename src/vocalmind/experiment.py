@@ -176,6 +176,15 @@ def build_inputs(cfg: ExperimentConfig, manifest: pd.DataFrame,
         from vocalmind.features.normalize import normalize_per_speaker
 
         X = normalize_per_speaker(X, manifest["subject"].to_numpy())
+    if cfg.selection is not None:
+        # Covariates travel as columns of X so every split slices them with the rows; the
+        # selector uses them and drops them from its output.
+        for col in cfg.selection.covariates:
+            if col not in manifest.columns:
+                raise ConfigError(f"selection.covariates: {col!r} is not a manifest column")
+            if col in X.columns:
+                raise ConfigError(f"selection covariate {col!r} clashes with a feature name")
+            X[col] = manifest[col].to_numpy()
     return X, manifest, result.failures
 
 
@@ -192,11 +201,15 @@ def make_estimator(cfg: ExperimentConfig, task: str, *, run_dir: Path | None = N
     from vocalmind.models.classical import CLASSICAL_MODELS, make_classical
 
     if name in CLASSICAL_MODELS:
-        return make_classical(name, params=cfg.model.params, seed=cfg.seed)
+        return _with_selection(make_classical(name, params=cfg.model.params, seed=cfg.seed),
+                               cfg)
     if name == "mlp":
+        from sklearn.pipeline import Pipeline
+
         from vocalmind.models.mlp import MLPSearch
 
-        return MLPSearch(task=task, seed=cfg.seed, **cfg.model.params)
+        params = {"random_state": cfg.seed, "progress": False, **cfg.model.params}
+        return _with_selection(Pipeline([("model", MLPSearch(task=task, **params))]), cfg)
     if name in DEEP_FAMILIES:
         from vocalmind.training.estimator import DeepEstimator
 
@@ -204,6 +217,21 @@ def make_estimator(cfg: ExperimentConfig, task: str, *, run_dir: Path | None = N
         return DeepEstimator(name, task, params=cfg.model.params, seed=cfg.seed,
                              run_dir=run_dir, **training)
     raise ConfigError(f"unknown model {name!r}; see `vocalmind models list`")
+
+
+def _with_selection(pipe: Any, cfg: ExperimentConfig) -> Any:
+    """Put the configured feature selection first in a pipeline (fitted per training fold)."""
+    sel = cfg.selection
+    if sel is None:
+        return pipe
+    from sklearn.pipeline import Pipeline
+
+    from vocalmind.analysis.selection import PartialCorrelationSelector
+
+    selector = PartialCorrelationSelector(
+        alpha=sel.alpha, fdr=sel.fdr, covariates=tuple(sel.covariates), mode=sel.mode,
+        method=sel.correlation, fallback_k=sel.fallback_k)
+    return Pipeline([("select", selector), *pipe.steps])
 
 
 def fit_estimator(est: Any, X: Any, y: Any, groups: np.ndarray,
@@ -232,10 +260,18 @@ def fit_estimator(est: Any, X: Any, y: Any, groups: np.ndarray,
             gs = GridSearchCV(est, grid, cv=cv, scoring=scoring, n_jobs=1, refit=True)
             gs.fit(X, y, groups=groups)
             return gs
+        if "groups" in _fit_params(est.steps[-1][1]):
+            return est.fit(X, y, **{f"{est.steps[-1][0]}__groups": groups})
         return est.fit(X, y)
     if cfg.model.pretrain is not None:
         est = _pretrained(est, X, groups, cfg)
     return est.fit(X, y, groups=groups)
+
+
+def _fit_params(est: Any) -> set[str]:
+    import inspect
+
+    return set(inspect.signature(est.fit).parameters)
 
 
 def _pretrained(est: Any, X: pd.DataFrame, groups: np.ndarray, cfg: ExperimentConfig) -> Any:
@@ -365,8 +401,8 @@ def run_experiment(cfg: ExperimentConfig, *, out: str | Path | None = None,
     split_labels = manifest["split"].to_numpy() if "split" in manifest else None
     # Folds are stratified on the primary label; rows without it are still trained on
     # (multi-task) but never scored for it.
-    strat = np.where(has_primary, Y[primary].astype(str), "__missing__") if task == "classification" \
-        else Y[primary]
+    strat = (np.where(has_primary, Y[primary].astype(str), "__missing__")
+             if task == "classification" else None)
     folds = list(protocol.split(X, strat, groups=groups, split_labels=split_labels))
     deep = cfg.model.name in DEEP_FAMILIES
     n_jobs = 1 if deep else min(cfg.jobs, len(folds))
@@ -448,9 +484,12 @@ def run_experiment(cfg: ExperimentConfig, *, out: str | Path | None = None,
         write_table(scored, run_dir / f"predictions{suffix}.csv")
         if level != "segment" and len(pred) != len(scored):
             write_table(pred, run_dir / f"predictions{suffix}_segments.csv")
+    figures = _model_figures(final, run_dir / "model" / "training")
+    if cfg.evaluation.importance_top_k and not deep:
+        figures.update(_importance(X, Y[primary], groups, cfg, task, run_dir))
     write_report(run_dir, metrics=metrics, predictions=tables[primary][1], config=cfg_dict,
                  title=f"{cfg.name}: {cfg.model.name} on {metrics['corpus']}",
-                 extra_figures=_model_figures(final) or None)
+                 extra_figures=figures or None)
     if final_dir.exists():
         shutil.rmtree(final_dir)
     run_dir.rename(final_dir)
@@ -483,11 +522,32 @@ def _label_predictions(manifest: pd.DataFrame, y: np.ndarray, results: list[dict
     return pred
 
 
-def _model_figures(est: Any) -> dict[str, Any]:
-    """Figures a fitted model offers for the report (``report_figures()``), if any."""
+def _model_figures(est: Any, training_dir: Path) -> dict[str, Any]:
+    """Figures the final model offers for the report: its ``report_figures()`` and the
+    pictures the training engine saved (curves, ROC, learned-representation projection)."""
     inner = getattr(est, "best_estimator_", est)
+    inner = inner.steps[-1][1] if hasattr(inner, "steps") else inner
     fn = getattr(inner, "report_figures", None)
-    return dict(fn()) if callable(fn) else {}
+    figures: dict[str, Any] = dict(fn()) if callable(fn) else {}
+    for png in sorted(training_dir.glob("**/*.png")):
+        figures[f"Final model: {png.stem.replace('_', ' ')}"] = png
+    return figures
+
+
+def _importance(X: pd.DataFrame, y: np.ndarray, groups: np.ndarray, cfg: ExperimentConfig,
+                task: str, run_dir: Path) -> dict[str, Any]:
+    """Random-forest importance of the top features (all data; descriptive, not a score)."""
+    from vocalmind.analysis.importance import rf_importance
+    from vocalmind.analysis.plots import plot_importance
+
+    feats = X.drop(columns=cfg.selection.covariates if cfg.selection else [])
+    feats = feats.fillna(feats.median()).fillna(0.0)  # forests need finite inputs
+    has = pd.notna(y)
+    table = rf_importance(feats[has], y[has], groups=groups[has],
+                          top_k=cfg.evaluation.importance_top_k, task=task)
+    write_table(table, run_dir / "importance.csv")
+    return {f"Random-forest importance, top {cfg.evaluation.importance_top_k}":
+            plot_importance(table, top_k=cfg.evaluation.importance_top_k)}
 
 
 # --------------------------------------------------------------------------- model files

@@ -566,6 +566,13 @@ class MLPSearch(BaseEstimator):
             self.best_estimator_ = clone(base).set_params(**self.best_params_).fit(x, yv, groups=g)
         return self
 
+
+    def report_figures(self) -> dict[str, Any]:
+        """Pictures for the experiment report: the chosen network's learning curves."""
+        from vocalmind.analysis.plots import plot_learning_curve
+
+        return {"Learning curves of the final network": plot_learning_curve(self.history_)}
+
     @property
     def history_(self) -> pd.DataFrame:
         """Learning curve (``epoch, train_loss, val_loss``) of the refitted best model."""

@@ -25,7 +25,7 @@ from vocalmind.features.clinical import glottal as _glottal
 from vocalmind.features.clinical import mcep as _mcep
 from vocalmind.features.clinical import mfcc as _mfcc
 from vocalmind.features.clinical import phase as _phase
-from vocalmind.features.clinical.dsp import FS, frame_times, lpc_residual
+from vocalmind.features.clinical.dsp import FS, frame_times, lpc_residuals
 
 #: fewest voiced 10 ms frames (0.3 s of voicing) for which descriptors are computed
 MIN_VOICED_FRAMES = 30
@@ -99,10 +99,11 @@ def clinical_descriptors(y: np.ndarray, *, sr: int = FS,
         raise FeatureError(f"signal lasts {len(x) / sr:.3f} s; clinical descriptors need "
                            f"at least {min_voiced_frames / 100:.2f} s of voiced speech")
     times = frame_times(len(x), sr=sr)
-    res = lpc_residual(x, order=round(sr / 1000) + 2)
+    # both residuals share one framing and autocorrelation
+    res_srh, res = lpc_residuals(x, orders=(_f0.srh_lpc_order(sr), round(sr / 1000) + 2))
     pol = _f0.polarity(res)
     x, res = x * pol, res * pol  # the residual is linear in the signal
-    f0, vuv, _ = _f0.srh_pitch(x, times, sr=sr)
+    f0, vuv, _ = _f0.srh_pitch(x, times, sr=sr, res=res_srh)  # SRH ignores the sign
     voiced = vuv > 0.5
     n_v = int(voiced.sum())
     if n_v < min_voiced_frames:

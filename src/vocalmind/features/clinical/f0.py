@@ -53,6 +53,11 @@ def polarity(res: np.ndarray) -> int:
     return 1 if np.sum(top**3) >= 0 else -1
 
 
+def srh_lpc_order(sr: int) -> int:
+    """LPC order of SRH's residual, ``3/4 fs / 1000`` (12 at 16 kHz), as COVAREP."""
+    return round(0.75 * sr / 1000)
+
+
 def _harmonic_matrix(f_grid: np.ndarray, n_bins: int, *, sr: int) -> np.ndarray:
     """Linear-interpolation weights so that ``E @ W`` gives SRH(f) for every f."""
     W = np.zeros((n_bins, len(f_grid)), dtype=np.float32)
@@ -87,7 +92,7 @@ def _srh_pass(E: np.ndarray, f_lo: float, f_hi: float, *, sr: int
 
 
 def srh_pitch(x: np.ndarray, times: np.ndarray, *, sr: int = FS,
-              f0min: float = F0_MIN, f0max: float = F0_MAX
+              f0min: float = F0_MIN, f0max: float = F0_MAX, res: np.ndarray | None = None
               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """F0, voicing and SRH value at each frame time.
 
@@ -97,6 +102,8 @@ def srh_pitch(x: np.ndarray, times: np.ndarray, *, sr: int = FS,
     times : np.ndarray [shape=(m,)] frame centres in s
     sr : sample rate in Hz
     f0min, f0max : search range in Hz
+    res : np.ndarray [shape=(n,)], optional
+        LP residual of ``x`` of order ``SRH_LPC_ORDER`` (any sign) when already computed
 
     Returns
     -------
@@ -104,7 +111,8 @@ def srh_pitch(x: np.ndarray, times: np.ndarray, *, sr: int = FS,
     vuv : np.ndarray [shape=(m,), float] 1 voiced, 0 unvoiced
     srh : np.ndarray [shape=(m,)] SRH criterion value
     """
-    res = lpc_residual(x, order=round(0.75 * sr / 1000))
+    if res is None:
+        res = lpc_residual(x, order=srh_lpc_order(sr))
     half = round(0.1 * sr / 2) - 1  # 1598 samples, as COVAREP
     centres = np.round(times * sr).astype(np.int64)
     n_bins = int(np.ceil(_N_HARM * f0max * _NFFT / sr)) + 3

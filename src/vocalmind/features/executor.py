@@ -1,0 +1,247 @@
+"""Mapping a picklable function over many items, locally or (later) on a cluster.
+
+Callers depend only on the :class:`Executor` protocol and :func:`get_executor`; a Ray or
+Dask executor can be added behind ``get_executor("ray", ...)`` without touching them.
+
+Every executor yields ``(item, result)`` or ``(item, exception)`` for each item, in
+completion order, and never stops on one item's failure; what counts as too many failures
+is the caller's decision. Closing the iterator early (``break``, an exception in the
+caller) cancels the work not yet started.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, BrokenExecutor, Future, ProcessPoolExecutor, wait
+from typing import Any, Protocol, TypeVar, runtime_checkable
+
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from vocalmind.errors import ConfigError
+
+__all__ = ["Executor", "LocalExecutor", "get_executor", "available_executors"]
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+#: environment variables that cap the thread pools of BLAS/OpenMP libraries and torch
+_THREAD_VARS = (
+    "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS",
+    "VECLIB_MAXIMUM_THREADS",
+)
+
+
+@runtime_checkable
+class Executor(Protocol):
+    """Maps a function over items, yielding each item's result or exception."""
+
+    def map(
+        self, fn: Callable[[T], R], items: Sequence[T], *, description: str = ""
+    ) -> Iterator[tuple[T, R | BaseException]]:
+        """Apply ``fn`` to every item.
+
+        Parameters
+        ----------
+        fn : picklable callable of one item (a module-level function or a
+            :func:`functools.partial` of one)
+        items : the inputs (picklable)
+        description : label of the progress bar
+
+        Yields
+        ------
+        (item, result) or (item, exception) for every item, in completion order
+        """
+        ...
+
+
+def _progress(enabled: bool) -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        disable=not enabled,
+        transient=False,
+    )
+
+
+def _limit_threads() -> None:
+    """Worker initialiser: one thread per worker process for BLAS, OpenMP and torch.
+
+    n_jobs processes each running a BLAS pool of n_cores threads oversubscribe the CPU
+    many times over; the executor's processes are the parallelism.
+    """
+    for var in _THREAD_VARS:
+        os.environ[var] = "1"  # for libraries imported later in this worker (torch reads it)
+    try:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(1)  # for BLAS/OpenMP libraries already loaded
+    except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
+        pass
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(1)
+
+
+def _default_context() -> str:
+    # fork is unsafe with threads (torch, BLAS, rich's refresh thread); forkserver is the safe,
+    # cheap choice on Linux, spawn elsewhere (macOS, Windows)
+    return "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+
+
+class LocalExecutor:
+    """Run on this machine: in-process (``n_jobs=1``) or in a process pool.
+
+    Parameters
+    ----------
+    n_jobs : int
+        1 runs in the calling process (easy to debug, no pickling); N > 1 uses N worker
+        processes; -1 uses every CPU.
+    start_method : {"forkserver", "spawn"} or None
+        How worker processes start; None picks forkserver where available, else spawn.
+        ``fork`` is refused (unsafe with threaded libraries such as torch).
+    progress : bool
+        Show a rich progress bar.
+
+    Examples
+    --------
+    >>> ex = LocalExecutor(1, progress=False)
+    >>> sorted((i, r) for i, r in ex.map(abs, [-1, 2]))
+    [(-1, 1), (2, 2)]
+    """
+
+    def __init__(
+        self, n_jobs: int = 1, *, start_method: str | None = None, progress: bool = True
+    ) -> None:
+        if not isinstance(n_jobs, int) or n_jobs == 0 or n_jobs < -1:
+            raise ConfigError(f"n_jobs must be a positive int or -1 (all CPUs), got {n_jobs!r}")
+        if start_method not in (None, "forkserver", "spawn"):
+            raise ConfigError(
+                f"start_method must be 'forkserver', 'spawn' or None, got {start_method!r}"
+            )
+        self.n_jobs = (os.cpu_count() or 1) if n_jobs == -1 else n_jobs
+        self.start_method = start_method or _default_context()
+        self.progress = progress
+
+    def map(
+        self, fn: Callable[[T], R], items: Sequence[T], *, description: str = ""
+    ) -> Iterator[tuple[T, R | BaseException]]:
+        """Apply ``fn`` to every item; see :meth:`Executor.map`."""
+        items = list(items)
+        if not items:
+            return
+        if self.n_jobs == 1 or len(items) == 1:
+            yield from self._map_serial(fn, items, description)
+        else:
+            yield from self._map_pool(fn, items, description)
+
+    def _map_serial(
+        self, fn: Callable[[T], R], items: list[T], description: str
+    ) -> Iterator[tuple[T, R | BaseException]]:
+        with _progress(self.progress) as bar:
+            task = bar.add_task(description or "working", total=len(items))
+            for item in items:
+                try:
+                    result: R | BaseException = fn(item)
+                except Exception as e:  # noqa: BLE001 - reported per item, by contract
+                    result = e
+                bar.advance(task)
+                yield item, result
+
+    def _map_pool(
+        self, fn: Callable[[T], R], items: list[T], description: str
+    ) -> Iterator[tuple[T, R | BaseException]]:
+        ctx = multiprocessing.get_context(self.start_method)
+        n_workers = min(self.n_jobs, len(items))
+        pool = ProcessPoolExecutor(max_workers=n_workers, mp_context=ctx, initializer=_limit_threads)
+        try:
+            with _progress(self.progress) as bar:
+                task = bar.add_task(description or "working", total=len(items))
+                # keep a bounded window of tasks in flight so a cancelled run stops quickly
+                # and millions of items do not become millions of futures at once
+                window = 4 * n_workers
+                todo = iter(enumerate(items))
+                running: dict[Future[R], int] = {}
+                unsubmitted: list[tuple[int, BaseException]] = []
+
+                def submit_next() -> None:
+                    nxt = next(todo, None)
+                    if nxt is None:
+                        return
+                    try:
+                        running[pool.submit(fn, nxt[1])] = nxt[0]
+                    except BrokenExecutor as e:  # a worker died (e.g. killed for memory)
+                        unsubmitted.append((nxt[0], e))
+
+                for _ in range(window):
+                    submit_next()
+                while running or unsubmitted:
+                    while unsubmitted:
+                        idx, err = unsubmitted.pop()
+                        bar.advance(task)
+                        submit_next()
+                        yield items[idx], err
+                    if not running:
+                        continue
+                    done, _ = wait(running, return_when=FIRST_COMPLETED)
+                    for fut in done:
+                        idx = running.pop(fut)
+                        try:
+                            result: R | BaseException = fut.result()
+                        except Exception as e:  # noqa: BLE001 - includes a dead worker
+                            result = e
+                        bar.advance(task)
+                        submit_next()
+                        yield items[idx], result
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _ray_executor(**kwargs: Any) -> Executor:
+    # imported on use: Ray is optional and slow to import
+    from vocalmind.distributed.ray_executor import RayExecutor
+
+    return RayExecutor(**kwargs)
+
+
+_EXECUTORS: dict[str, Callable[..., Executor]] = {"local": LocalExecutor, "ray": _ray_executor}
+
+
+def available_executors() -> list[str]:
+    """Names accepted by :func:`get_executor`."""
+    return sorted(_EXECUTORS)
+
+
+def get_executor(name: str = "local", **kwargs: Any) -> Executor:
+    """Build an executor by name.
+
+    Parameters
+    ----------
+    name : str, one of :func:`available_executors` (``"local"``, ``"ray"``)
+    **kwargs : passed to the executor (for ``"local"``: ``n_jobs``, ``start_method``,
+        ``progress``; for ``"ray"``: ``address``, ``max_retries``, ``progress``, see
+        :class:`vocalmind.distributed.ray_executor.RayExecutor`)
+
+    Raises
+    ------
+    ConfigError
+        If ``name`` is unknown.
+    """
+    try:
+        factory = _EXECUTORS[name]
+    except KeyError:
+        raise ConfigError(
+            f"unknown executor {name!r}; available: {', '.join(available_executors())}"
+        ) from None
+    return factory(**kwargs)
