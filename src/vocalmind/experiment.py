@@ -397,7 +397,10 @@ def run_experiment(cfg: ExperimentConfig, *, out: str | Path | None = None,
     primary = labels[0]
     has_primary = manifest[primary].notna().to_numpy()
 
-    protocol = make_protocol(cfg.protocol.name, **cfg.protocol.params)
+    pparams = dict(cfg.protocol.params)
+    if cfg.protocol.name == "group_kfold" and task == "regression":
+        pparams.setdefault("stratified", False)  # scores have no classes to balance
+    protocol = make_protocol(cfg.protocol.name, **pparams)
     split_labels = manifest["split"].to_numpy() if "split" in manifest else None
     # Folds are stratified on the primary label; rows without it are still trained on
     # (multi-task) but never scored for it.
