@@ -39,9 +39,9 @@ def test_closing_the_iterator_early_stops_the_pool() -> None:
 
 def test_get_executor_and_validation() -> None:
     assert isinstance(get_executor("local", n_jobs=1), Executor)
-    assert available_executors() == ["local"]
-    with pytest.raises(ConfigError, match="unknown executor 'ray'"):
-        get_executor("ray")
+    assert "local" in available_executors()
+    with pytest.raises(ConfigError, match="unknown executor 'spark'"):
+        get_executor("spark")
     with pytest.raises(ConfigError, match="n_jobs"):
         LocalExecutor(0)
     with pytest.raises(ConfigError, match="start_method"):
