@@ -129,6 +129,21 @@ class PretrainConfig(_Strict):
                                      description="parameter-name globs frozen when fine-tuning")
 
 
+class SearchConfig(_Strict):
+    """ASHA hyperparameter search for deep models, nested inside each training fold: trials
+    are scored on inner folds grouped by subject, and every trial and pruning decision is
+    recorded under ``<run>/search/fold_<k>/``."""
+
+    space: dict[str, dict[str, Any]] = Field(
+        ..., description="param -> {type: float|int|categorical|loguniform, low, high, choices}")
+    n_trials: int = Field(8, ge=1)
+    policy: dict[str, Any] = Field(
+        default_factory=dict,
+        description="ASHA: min_resource, reduction_factor, max_resource (epochs)")
+    sampler: Literal["random", "tpe"] = "random"
+    inner_splits: int = Field(3, ge=2)
+
+
 class ModelConfig(_Strict):
     name: str = Field(..., description="svm, logreg, rf, svr, ridge, mlp, melcnn, cnn_lstm, ...")
     params: dict[str, Any] = Field(default_factory=dict)
@@ -137,6 +152,7 @@ class ModelConfig(_Strict):
         default_factory=dict,
         description="deep models: epochs, batch_size, lr, patience, init_from, freeze_layers ...")
     pretrain: PretrainConfig | None = None
+    search: SearchConfig | None = None
 
 
 class ProtocolConfig(_Strict):

@@ -263,9 +263,43 @@ def fit_estimator(est: Any, X: Any, y: Any, groups: np.ndarray,
         if "groups" in _fit_params(est.steps[-1][1]):
             return est.fit(X, y, **{f"{est.steps[-1][0]}__groups": groups})
         return est.fit(X, y)
+    if cfg.model.search is not None:
+        est = _searched(est, X, y, groups, cfg, task)
     if cfg.model.pretrain is not None:
         est = _pretrained(est, X, groups, cfg)
     return est.fit(X, y, groups=groups)
+
+
+def _searched(est: Any, X: pd.DataFrame, y: Any, groups: np.ndarray, cfg: ExperimentConfig,
+              task: str) -> Any:
+    """Choose hyperparameters by ASHA on inner subject-grouped folds of this training set."""
+    import tempfile
+
+    from vocalmind.training.tuning import asha_tune
+
+    sc = cfg.model.search
+    assert sc is not None
+    run_dir = getattr(est, "search_dir", None) or Path(tempfile.mkdtemp(prefix="vocalmind-asha-"))
+    best = asha_tune(lambda params: _with_params(est, params), X, y, groups, space=sc.space,
+                     n_trials=sc.n_trials, policy=sc.policy, sampler=sc.sampler,
+                     inner_splits=sc.inner_splits, seed=cfg.seed, run_dir=Path(run_dir),
+                     task=task)
+    out = _with_params(est, best)
+    out.search_best_ = best
+    return out
+
+
+def _with_params(est: Any, params: dict[str, Any]) -> Any:
+    """A clone of a deep estimator with ``params`` applied: training settings by name,
+    anything else as a model/data parameter."""
+    from sklearn.base import clone
+
+    new = clone(est)
+    own = {k: v for k, v in params.items() if k in new.get_params()}
+    model = {k: v for k, v in params.items() if k not in own}
+    if model:
+        own["params"] = {**(new.params or {}), **model}
+    return new.set_params(**own)
 
 
 def _fit_params(est: Any) -> set[str]:
@@ -295,7 +329,7 @@ def _pretrained(est: Any, X: pd.DataFrame, groups: np.ndarray, cfg: ExperimentCo
 
 def _fit_fold(cfg: ExperimentConfig, tasks: dict[str, str], X: Any, Y: dict[str, np.ndarray],
               groups: np.ndarray, train: np.ndarray, test: np.ndarray, fold: int,
-              subject_independent: bool) -> dict[str, Any]:
+              subject_independent: bool, run_dir: Path | None = None) -> dict[str, Any]:
     """Fit on ``train``, predict ``test``; per label: predictions and probabilities."""
     if subject_independent:  # the protocol checked already; checked again where it matters
         from vocalmind.evaluation import check_no_leakage
@@ -309,7 +343,10 @@ def _fit_fold(cfg: ExperimentConfig, tasks: dict[str, str], X: Any, Y: dict[str,
         ytr: Any = Y[labels[0]][train]
     else:
         ytr = pd.DataFrame({lab: Y[lab][train] for lab in labels})
-    est = fit_estimator(make_estimator(cfg, task), Xtr, ytr, groups[train], cfg, task)
+    est = make_estimator(cfg, task)
+    if run_dir is not None:
+        est.search_dir = run_dir / "search" / f"fold_{fold}"
+    est = fit_estimator(est, Xtr, ytr, groups[train], cfg, task)
     pred = est.predict(Xte)
     pred = pred.reshape(len(test), -1) if len(labels) > 1 else pred[:, None]
     out: dict[str, Any] = {"fold": fold, "test": test, "labels": {}}
@@ -323,7 +360,7 @@ def _fit_fold(cfg: ExperimentConfig, tasks: dict[str, str], X: Any, Y: dict[str,
                 r["proba"] = est.predict_proba(Xte)
                 r["classes"] = [str(c) for c in est.classes_]
         out["labels"][lab] = r
-    best = getattr(est, "best_params_", None)
+    best = getattr(est, "best_params_", None) or getattr(est, "search_best_", None)
     if best:
         out["best_params"] = best
     return out
@@ -413,7 +450,7 @@ def run_experiment(cfg: ExperimentConfig, *, out: str | Path | None = None,
              len(np.unique(groups)), len(folds), protocol.name)
     from vocalmind.features.executor import get_executor
 
-    jobs = [(cfg, tasks, X, Y, groups, train, test, k, protocol.subject_independent)
+    jobs = [(cfg, tasks, X, Y, groups, train, test, k, protocol.subject_independent, run_dir)
             for k, (train, test) in enumerate(folds)]
     results = []
     for _, res in get_executor("local", n_jobs=n_jobs).map(
@@ -470,8 +507,9 @@ def run_experiment(cfg: ExperimentConfig, *, out: str | Path | None = None,
 
     # The model a user will assess with: same recipe, fitted on every labelled row.
     yall: Any = Y[primary] if len(labels) == 1 else pd.DataFrame(Y)
-    final = fit_estimator(make_estimator(cfg, task, run_dir=run_dir / "model" / "training"),
-                          X, yall, groups, cfg, task)
+    final = make_estimator(cfg, task, run_dir=run_dir / "model" / "training")
+    final.search_dir = run_dir / "search" / "final"
+    final = fit_estimator(final, X, yall, groups, cfg, task)
     classes_final = None
     if task == "classification":
         c = final.classes_
