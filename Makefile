@@ -6,23 +6,31 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.vocalmind-installed
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-SYSTEM_TOOLS := ffmpeg espeak-ng sox
+# command:Debian package. The tests also need a PostgreSQL server and a headless Chromium.
+DEMO_TOOLS := ffmpeg:ffmpeg espeak-ng:espeak-ng sox:sox
+TEST_TOOLS := $(DEMO_TOOLS) chromium:chromium
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: demo test setup system lint bench clean
+.PHONY: demo test setup system-demo system-test lint bench clean
 
-demo: setup
+demo: system-demo $(STAMP)
 	$(VENV)/bin/vocalmind demo --out demo-out
 
-test: setup
+test: system-test $(STAMP)
 	$(PY) -m pytest -q -n 2 --durations=15
 
-setup: system $(STAMP)
+setup: system-test $(STAMP)
 
 # System packages (Debian/Ubuntu names), installed only when a tool is missing.
-system:
-	@missing=""; for t in $(SYSTEM_TOOLS); do command -v $$t >/dev/null 2>&1 || missing="$$missing $$t"; done; \
+system-demo: TOOLS = $(DEMO_TOOLS)
+system-test: TOOLS = $(TEST_TOOLS)
+system-test: NEED_PG = 1
+system-demo system-test:
+	@missing=""; for t in $(TOOLS); do cmd=$${t%%:*}; pkg=$${t##*:}; \
+	  command -v $$cmd >/dev/null 2>&1 || missing="$$missing $$pkg"; done; \
+	if [ -n "$(NEED_PG)" ] && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+	  missing="$$missing postgresql"; fi; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing system packages:$$missing"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \

@@ -158,3 +158,25 @@ def test_ssl_freeze_modes(tiny_encoder: str) -> None:
 def test_ssl_missing_folder_is_clear(tmp_path) -> None:
     with pytest.raises(ConfigError, match="no config.json"):
         build_model("ssl_attention", heads={"y": 2}, encoder_path=str(tmp_path / "nope"))
+
+
+def test_wavelet_shared_rnn_is_one_recurrent_net_for_all_bands() -> None:
+    torch.manual_seed(0)
+    per_band = build_model("wavelet", heads={"y": 3}, filters=4, gru_hidden=8)
+    shared = build_model("wavelet", heads={"y": 3}, filters=4, gru_hidden=8, shared_rnn=True)
+    assert len(per_band.grus) == 8 and len(shared.grus) == 1
+    assert sum(p.numel() for p in shared.parameters()) < sum(
+        p.numel() for p in per_band.parameters())
+    x = torch.randn(2, 8000)
+    shared.eval()
+    out = shared(x)["y"]
+    assert out.shape == (2, 3)
+    # each band is still pooled on its own: batching the bands equals looping over them
+    with torch.no_grad():
+        xs = x.unsqueeze(1) / (x.unsqueeze(1).std(dim=2, keepdim=True) + 1e-5)
+        h = shared.cnn(shared.threshold(shared.wpt(xs)))
+        h = h * torch.sigmoid(shared.spatial(h)).repeat_interleave(4, dim=1)
+        h = h.view(2, 8, 4, -1).transpose(2, 3)
+        loop = torch.stack([shared.temporal[0](shared.grus[0](h[:, i])[0]) for i in range(8)], 2)
+        z = torch.relu(shared.mix(loop * shared.band_weights())).mean(dim=2)
+        assert torch.allclose(shared.heads["y"](z), out, atol=1e-5)

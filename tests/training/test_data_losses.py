@@ -101,3 +101,43 @@ def test_loss_masks_missing_labels() -> None:
     assert float(total) == pytest.approx(parts["a"] + 1.0, rel=1e-5)
     assert balanced_class_weights(np.array([0, 0, 0, 1.0]), 2).tolist() == pytest.approx(
         [2 / 3, 2.0])
+
+
+def test_speaker_norm_standardises_each_speaker_on_its_own_frames(tmp_path) -> None:
+    rows = []
+    for spk, freq, amp in (("a", 300, 0.3), ("a", 600, 0.3), ("b", 2000, 0.05)):
+        p = tmp_path / f"{spk}{freq}.wav"
+        sf.write(p, amp * tone(freq, 0.6) / 0.3, 16000)
+        rows.append({"file": str(p), "start": np.nan, "end": np.nan, "subject": spk})
+    X = pd.DataFrame(rows)
+    _, d = split_params("melcnn", {"speaker_norm": True, "n_mels": 32})
+    u = build_units(X, "melcnn", d)
+    a = np.concatenate([u.arrays[0][0], u.arrays[1][0]], axis=1)
+    b = u.arrays[2][0]
+    for frames in (a, b):  # per speaker and mel bin: mean 0, std 1 (or a constant bin)
+        assert np.allclose(frames.mean(axis=1), 0, atol=1e-4)
+        assert np.all((np.abs(frames.std(axis=1) - 1) < 1e-3) | (frames.std(axis=1) < 1e-3))
+    # the same rows without the option keep the (dB + 40) / 40 scale
+    _, d0 = split_params("melcnn", {"n_mels": 32})
+    assert build_units(X, "melcnn", d0).arrays[0].max() == pytest.approx(1.0)
+    # a speaker's statistics never use another speaker's rows
+    only_b = build_units(X.iloc[[2]], "melcnn", d)
+    assert np.allclose(only_b.arrays[0], u.arrays[2])
+
+
+def test_cached_rows_decodes_each_row_once(tmp_path, monkeypatch) -> None:
+    from vocalmind.training import data as data_mod
+
+    p = tmp_path / "x.wav"
+    sf.write(p, tone(300, 0.6), 16000)
+    calls = []
+    real = data_mod.load_row
+    monkeypatch.setattr(data_mod, "load_row", lambda row: calls.append(1) or real(row))
+    _, d = split_params("wavelet", {"segment_s": 0.5})
+    with data_mod.cached_rows():
+        first = build_units(_row(p), "wavelet", d)
+        again = build_units(_row(p), "wavelet", d)
+        build_units(_row(p), "wavelet", {**d, "segment_s": 0.25})  # other settings: new entry
+    assert len(calls) == 2 and np.array_equal(first.arrays[0], again.arrays[0])
+    build_units(_row(p), "wavelet", d)  # outside the block nothing is cached
+    assert len(calls) == 3

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from vocalmind.cli import analyze, corpus, demo, experiment, features, models
+from vocalmind.cli import analyze, corpus, demo, experiment, features, models, serve
 
 app = typer.Typer(
     name="vocalmind",
@@ -24,6 +24,7 @@ app.add_typer(analyze.app, name="analyze", help="Correlation and longitudinal st
 app.add_typer(models.app, name="models", help="Model families.")
 app.command("assess")(experiment.assess)
 app.command("demo")(demo.demo)
+app.command("serve")(serve.serve)
 
 
 def main() -> None:

@@ -15,14 +15,6 @@ import pandas as pd
 import typer
 from rich.console import Console
 
-from vocalmind.analysis.correlate import correlate_features
-from vocalmind.analysis.longitudinal import paired_change
-from vocalmind.analysis.plots import (
-    plot_correlation_heatmap,
-    plot_effect_forest,
-    plot_paired_lines,
-    save_figure,
-)
 from vocalmind.corpora.manifest import KEY, read_manifest
 from vocalmind.errors import VocalmindError
 from vocalmind.files import read_table, write_json, write_table
@@ -142,6 +134,8 @@ def correlate(
             units = _by_subject(joined, [*feature_cols, *scores], covs)
         else:
             units = joined
+        from vocalmind.analysis.correlate import correlate_features
+
         table = correlate_features(
             units[feature_cols], units[scores],
             covariates=units[covs] if covs else None, method=method,  # type: ignore[arg-type]
@@ -150,6 +144,8 @@ def correlate(
         raise _fail(str(e)) from None
     out.mkdir(parents=True, exist_ok=True)
     write_table(table, out / "correlations.csv")
+    from vocalmind.analysis.plots import plot_correlation_heatmap, save_figure
+
     fig = plot_correlation_heatmap(table, top_k=top_k, alpha=alpha)
     save_figure(fig, out / "heatmap.png")
     summary: dict[str, Any] = {
@@ -217,6 +213,8 @@ def change(
             if rows.empty:
                 raise VocalmindError(f"--{label} {sid!r}: no rows with that {session_col}; found {found[:10]}")
             parts[label] = rows.groupby("subject")[feature_cols].mean().reset_index()
+        from vocalmind.analysis.longitudinal import paired_change
+
         table = paired_change(
             parts["before"], parts["after"], subject_col="subject", alpha=alpha,
             feature_cols=feature_cols, test=test,  # type: ignore[arg-type]
@@ -225,6 +223,8 @@ def change(
         raise _fail(str(e)) from None
     out.mkdir(parents=True, exist_ok=True)
     write_table(table, out / "change.csv")
+    from vocalmind.analysis.plots import plot_effect_forest, plot_paired_lines, save_figure
+
     save_figure(plot_effect_forest(table, alpha=alpha), out / "forest.png")
     plotted = []
     for feat in table["feature"].head(plots):

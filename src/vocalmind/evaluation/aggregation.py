@@ -57,7 +57,8 @@ def aggregate_predictions(
         A ``recording`` column, if present, further distinguishes recordings within a file.
     level : ``"recording"`` (rows of the same file [and recording]) or ``"subject"`` (all rows
         of a subject)
-    task : ``"classification"`` (mean probabilities -> arg-max, else majority vote) or
+    task : ``"classification"`` (mean probabilities -> arg-max, else majority vote; a group
+        of one row keeps its own ``y_pred``) or
         ``"regression"`` (mean prediction)
 
     Returns
@@ -131,7 +132,12 @@ def aggregate_predictions(
         names = [c[len(PROBA_PREFIX):] for c in probas]
         values = [labels.get(nm, nm) for nm in names]
         best = mean_p.to_numpy().argmax(axis=1)
-        out["y_pred"] = [values[i] for i in best]
+        voted = [values[i] for i in best]
+        # A lone row keeps the model's own decision: a classifier's label need not be the
+        # arg-max of its (calibrated) probabilities, e.g. an SVM with Platt scaling.
+        single = grouped.size().to_numpy() == 1
+        own = grouped["y_pred"].first().to_numpy()
+        out["y_pred"] = [o if s else v for o, s, v in zip(own, single, voted, strict=True)]
         out[probas] = mean_p
     else:
         out["y_pred"] = grouped["y_pred"].agg(_majority)

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from sklearn.base import BaseEstimator
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
 from sklearn.impute import SimpleImputer
@@ -20,9 +21,58 @@ from sklearn.svm import SVC, SVR
 
 from vocalmind.errors import ConfigError
 
+
+class SVMClassifier(ClassifierMixin, BaseEstimator):
+    """An SVC whose labels are the SVC's own decisions and whose probabilities come from
+    Platt scaling on internal folds of the training data.
+
+    ``SVC(probability=True)`` is deprecated in scikit-learn 1.9, and a calibrated
+    classifier's argmax is not the SVM's decision (on EMO-DB it cost ~1 UAR point), so
+    both are kept: :meth:`predict` is the SVM, :meth:`predict_proba` the calibrated model.
+
+    Parameters
+    ----------
+    C, kernel, gamma, class_weight : as :class:`sklearn.svm.SVC`
+    calibration_cv : internal folds for the probability calibration
+    random_state : seed
+    """
+
+    def __init__(self, C: float = 1.0, kernel: str = "linear", gamma: str | float = "scale",
+                 class_weight: str | dict | None = "balanced", calibration_cv: int = 3,
+                 random_state: int | None = None) -> None:
+        self.C = C
+        self.kernel = kernel
+        self.gamma = gamma
+        self.class_weight = class_weight
+        self.calibration_cv = calibration_cv
+        self.random_state = random_state
+
+    def fit(self, X: Any, y: Any) -> SVMClassifier:
+        """Fit the SVM and its probability calibration on ``X [shape=(n, n_features)]``."""
+        svc = SVC(C=self.C, kernel=self.kernel, gamma=self.gamma,
+                  class_weight=self.class_weight, random_state=self.random_state)
+        self.svc_ = clone(svc).fit(X, y)
+        n_min = int(np.min(np.unique(np.asarray(y), return_counts=True)[1]))
+        cv = max(2, min(self.calibration_cv, n_min))
+        self.calibrated_ = CalibratedClassifierCV(svc, ensemble=False, cv=cv).fit(X, y)
+        self.classes_ = self.svc_.classes_
+        return self
+
+    def predict(self, X: Any) -> np.ndarray:
+        return self.svc_.predict(X)
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Calibrated probabilities ``[shape=(n, n_classes)]``, columns in ``classes_`` order."""
+        return self.calibrated_.predict_proba(X)
+
+    def decision_function(self, X: Any) -> np.ndarray:
+        return self.svc_.decision_function(X)
+
+
 #: name -> (task, estimator factory, default params)
 CLASSICAL_MODELS: dict[str, tuple[str, type[BaseEstimator], dict[str, Any]]] = {
-    "svm": ("classification", SVC, {"kernel": "linear", "C": 1.0, "class_weight": "balanced"}),
+    "svm": ("classification", SVMClassifier, {"kernel": "linear", "C": 1.0,
+                                              "class_weight": "balanced"}),
     "logreg": ("classification", LogisticRegression, {"C": 1.0, "max_iter": 2000,
                                                       "class_weight": "balanced"}),
     "rf": ("classification", RandomForestClassifier, {"n_estimators": 300,
@@ -72,10 +122,6 @@ def make_classical(name: str, *, params: dict[str, Any] | None = None,
         est = cls(**kwargs)
     except TypeError as e:
         raise ConfigError(f"model {name!r}: {e}") from None
-    if isinstance(est, SVC):
-        # Probabilities (for ROC/AUC and assess) by Platt scaling on internal folds of the
-        # training data; the replacement scikit-learn recommends for SVC(probability=True).
-        est = CalibratedClassifierCV(est, ensemble=False, cv=3)
     return Pipeline([
         ("impute", SimpleImputer(strategy="median", keep_empty_features=True)),
         ("scale", StandardScaler()),
@@ -88,9 +134,8 @@ def grid_key(name: str, param: str) -> str:
 
     Examples
     --------
-    >>> grid_key("svm", "C"), grid_key("ridge", "alpha")
-    ('model__estimator__C', 'model__alpha')
+    >>> grid_key("svm", "C")
+    'model__C'
     """
     classical_task(name)
-    inner = "estimator__" if CLASSICAL_MODELS[name][1] is SVC else ""
-    return f"model__{inner}{param}"
+    return f"model__{param}"

@@ -19,17 +19,17 @@ from vocalmind.experiment import DISCLAIMER
 
 __all__ = ["MARKERS", "baseline_stats", "compute_assessment", "model_card", "voice_markers"]
 
-#: Clinical voice markers shown per assessment: feature of the ``clinical`` set ->
-#: (label, unit, transform). ``F0_var`` is shown as a standard deviation.
-MARKERS: dict[str, tuple[str, str, str]] = {
-    "F0_mean": ("mean pitch (F0)", "Hz", "identity"),
-    "F0_var": ("pitch variability (F0 SD)", "Hz", "sqrt"),
-    "VUV_mean": ("voiced fraction", "ratio", "identity"),
-    "H1H2_mean": ("H1-H2 (breathiness)", "dB", "identity"),
-    "NAQ_mean": ("normalised amplitude quotient", "ratio", "identity"),
-    "QOQ_mean": ("quasi-open quotient", "ratio", "identity"),
-    "creak_mean": ("creaky voice probability", "ratio", "identity"),
-    "Peak2RMS_mean": ("peak-to-RMS ratio", "ratio", "identity"),
+#: Clinical voice markers shown per assessment: name -> (feature of the ``clinical`` set,
+#: label, unit, transform). ``F0_sd`` is the square root of the set's ``F0_var``.
+MARKERS: dict[str, tuple[str, str, str, str]] = {
+    "F0_mean": ("F0_mean", "mean pitch (F0)", "Hz", "identity"),
+    "F0_sd": ("F0_var", "pitch variability (F0 SD)", "Hz", "sqrt"),
+    "VUV_mean": ("VUV_mean", "voiced fraction", "ratio", "identity"),
+    "H1H2_mean": ("H1H2_mean", "H1-H2 (breathiness)", "dB", "identity"),
+    "NAQ_mean": ("NAQ_mean", "normalised amplitude quotient", "ratio", "identity"),
+    "QOQ_mean": ("QOQ_mean", "quasi-open quotient", "ratio", "identity"),
+    "creak_mean": ("creak_mean", "creaky voice probability", "ratio", "identity"),
+    "Peak2RMS_mean": ("Peak2RMS_mean", "peak-to-RMS ratio", "ratio", "identity"),
 }
 
 #: Central coverage of the score interval built from cross-validated residuals.
@@ -115,8 +115,8 @@ def voice_markers(path: str | Path, *, max_duration_s: float | None = None) -> d
     y = load(path, sr=SAMPLE_RATE, max_duration_s=max_duration_s)
     values = dict(zip(fs.names(), fs.process_signal(y, SAMPLE_RATE), strict=True))
     out = {}
-    for name, (_, _, transform) in MARKERS.items():
-        v = float(values[name])
+    for name, (feature, _, _, transform) in MARKERS.items():
+        v = float(values[feature])
         if transform == "sqrt":
             v = math.sqrt(v) if v >= 0 else float("nan")
         if math.isfinite(v):
@@ -221,7 +221,7 @@ def compute_assessment(audio: str | Path, card: dict[str, Any], *,
             base = baseline_stats(baseline or [])
             out = {}
             for name, v in values.items():
-                label, unit, _ = MARKERS[name]
+                _, label, unit, _ = MARKERS[name]
                 b = base.get(name)
                 z = None
                 if b and b["sd"]:

@@ -88,7 +88,9 @@ def get_db(request: Request) -> Iterator[Session]:
             raise
 
 
-DB = Annotated[Session, Depends(get_db)]
+#: ``scope="function"``: commit *before* the response is sent, so a client that got 201
+#: can rely on the row being there in its next request
+DB = Annotated[Session, Depends(get_db, scope="function")]
 
 
 def _unauthorised(detail: str) -> HTTPException:

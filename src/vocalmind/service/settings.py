@@ -74,6 +74,20 @@ class Settings(BaseModel):
                               f"max_duration_s={self.max_duration_s}")
         return self
 
+    @classmethod
+    def from_env(cls, **values: object) -> Settings:
+        """Settings from ``values``, other fields from ``VOCALMIND_<FIELD>`` variables.
+
+        Example: ``VOCALMIND_MAX_UPLOAD_BYTES=20000000 VOCALMIND_LEASE_S=60``. Values given
+        here win over the environment.
+        """
+        env = {}
+        for name in cls.model_fields:
+            raw = os.environ.get(f"VOCALMIND_{name.upper()}")
+            if raw is not None and name not in values and name != "models":
+                env[name] = raw
+        return cls(**env, **values)
+
     @property
     def database_url(self) -> str:
         """The effective SQLAlchemy URL."""

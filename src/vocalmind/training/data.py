@@ -27,13 +27,21 @@ A clip whose peak is below ``SILENCE_PEAK`` (about -80 dBFS) raises
 
 Log-mel values are normalised as ``(dB + 40) / 40`` with dB relative to the clip maximum
 and floored at -80 dB: silence is -1, the loudest bin 1.
+
+Per-speaker normalisation (``speaker_norm: true``, log-mel kinds only) is the deep analogue
+of standardising features per speaker: every mel bin of a speaker's units is standardised
+with the mean and standard deviation of that bin over all frames of that speaker's rows in
+the table given (``X["subject"]``). It uses no label, so it is applied to test speakers too
+(from their own audio, as the feature baseline does); a table of one row is normalised on
+that row alone. Without a ``subject`` column each row is its own speaker.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,7 +56,8 @@ from vocalmind.errors import AudioError, ConfigError, ManifestError
 __all__ = [
     "SILENCE_PEAK", "SilentAudioError", "DATA_DEFAULTS", "split_params", "load_row",
     "logmel_db", "normalise_db", "segment_signal", "Units", "build_units", "UnitDataset",
-    "collate_units", "augment_logmel", "input_kind", "inner_split",
+    "collate_units", "augment_logmel", "input_kind", "inner_split", "speaker_normalise",
+    "cached_rows",
 ]
 
 SR = 16_000
@@ -58,9 +67,9 @@ PAD_VALUE = -1.0  # normalised log-mel of silence
 #: data settings per family (anything else in ``params`` goes to the model constructor)
 DATA_DEFAULTS: dict[str, dict[str, Any]] = {
     "melcnn": {"n_mels": 128, "n_fft": 1024, "hop_length": 256, "chunk_s": 30.0,
-               "min_s": 0.5, "augment": True, "augment_p": 0.6},
+               "min_s": 0.5, "augment": True, "augment_p": 0.6, "speaker_norm": False},
     "cnn_lstm": {"n_mels": 40, "n_fft": 400, "hop_length": 160, "segment_s": 5.0,
-                 "augment": False, "augment_p": 0.6},
+                 "augment": False, "augment_p": 0.6, "speaker_norm": False},
     "wavelet": {"segment_s": 4.0},
     "ssl_attention": {"segment_s": 7.0, "max_segments": 32, "sequence": "row"},
 }
@@ -84,7 +93,7 @@ def split_params(family: str, params: dict[str, Any] | None) -> tuple[dict, dict
     Examples
     --------
     >>> split_params("cnn_lstm", {"segment_s": 2.0, "channels": 8})
-    ({'channels': 8, 'n_mels': 40}, {'n_mels': 40, 'n_fft': 400, 'hop_length': 160, 'segment_s': 2.0, 'augment': False, 'augment_p': 0.6})
+    ({'channels': 8, 'n_mels': 40}, {'n_mels': 40, 'n_fft': 400, 'hop_length': 160, 'segment_s': 2.0, 'augment': False, 'augment_p': 0.6, 'speaker_norm': False})
     """
     if family not in DATA_DEFAULTS:
         raise ConfigError(f"no data pipeline for family {family!r}; "
@@ -242,6 +251,39 @@ def _row_units(y: np.ndarray, kind: str, d: dict[str, Any]) -> list[np.ndarray]:
     return [segs]  # waveform_segments: the whole sequence, split later
 
 
+_ROW_CACHE: dict[tuple, list[np.ndarray]] | None = None
+
+
+@contextlib.contextmanager
+def cached_rows() -> Iterator[None]:
+    """While active, :func:`build_units` computes each row's units once per data settings.
+
+    A search trains many models on the same rows (every trial, every inner fold); this
+    keeps it from decoding and transforming the same audio again each time. The cache
+    lives only inside the ``with`` block (keys: file, start, end, input kind and every
+    data setting), so no stale entry outlives a search. Cached arrays are never modified
+    in place (augmentation and normalisation return new arrays).
+    """
+    global _ROW_CACHE
+    outer = _ROW_CACHE
+    _ROW_CACHE = {} if outer is None else outer
+    try:
+        yield
+    finally:
+        _ROW_CACHE = outer
+
+
+def _cached_row_units(row: dict[str, Any], kind: str, data: dict[str, Any]) -> list[np.ndarray]:
+    if _ROW_CACHE is None:
+        return _row_units(load_row(row), kind, data)
+    key = (str(row["file"]), repr(row.get("start")), repr(row.get("end")), kind,
+           repr(sorted((k, v) for k, v in data.items() if k not in ("augment", "augment_p",
+                                                                     "speaker_norm"))))
+    if key not in _ROW_CACHE:
+        _ROW_CACHE[key] = _row_units(load_row(row), kind, data)
+    return _ROW_CACHE[key]
+
+
 def build_units(X: pd.DataFrame, family: str, data: dict[str, Any], *,
                 on_error: str = "raise", progress: bool = False) -> Units:
     """Load every row of ``X`` and build the units of ``family``.
@@ -276,13 +318,17 @@ def build_units(X: pd.DataFrame, family: str, data: dict[str, Any], *,
         task = bar.add_task(f"loading audio ({family})", total=len(records))
         for i, row in enumerate(records):
             try:
-                per_row.append(_row_units(load_row(row), kind, data))
+                per_row.append(_cached_row_units(row, kind, data))
             except AudioError as exc:
                 if on_error == "raise":
                     raise
                 skipped[i] = exc.reason
                 per_row.append(None)
             bar.advance(task)
+    if data.get("speaker_norm") and kind in ("logmel", "logmel_segment"):
+        speakers = (X["subject"].astype(str).to_numpy() if "subject" in X.columns
+                    else np.arange(len(X)).astype(str))
+        per_row = speaker_normalise(per_row, speakers)
     arrays: list[np.ndarray] = []
     item: list[int] = []
     item_rows: list[list[int]] = []
@@ -315,6 +361,44 @@ def build_units(X: pd.DataFrame, family: str, data: dict[str, Any], *,
                 item.append(len(item_rows))
             item_rows.append([i])
     return Units(arrays, np.asarray(item, dtype=int), item_rows, skipped)
+
+
+def speaker_normalise(per_row: Sequence[list[np.ndarray] | None], speakers: np.ndarray,
+                      *, eps: float = 1e-3) -> list[list[np.ndarray] | None]:
+    """Standardise each mel bin per speaker over all frames of the speaker's rows.
+
+    Parameters
+    ----------
+    per_row : per row, its log-mel units ``(1, n_mels, T)`` or ``(n_mels, T)`` (None = skipped)
+    speakers : speaker of each row ``(n_rows,)``
+    eps : floor of the standard deviation (a constant bin stays finite)
+
+    Returns
+    -------
+    list
+        Same structure; every speaker's frames have mean 0 and std 1 per mel bin.
+
+    Examples
+    --------
+    >>> rows = [[np.full((2, 3), 1.0, np.float32)], [np.full((2, 3), 3.0, np.float32)], None]
+    >>> out = speaker_normalise(rows, np.array(["a", "a", "b"]))
+    >>> out[0][0][0].tolist(), out[1][0][0].tolist(), out[2]
+    ([-1.0, -1.0, -1.0], [1.0, 1.0, 1.0], None)
+    """
+    out: list[list[np.ndarray] | None] = list(per_row)
+    by_spk: dict[str, list[int]] = {}
+    for i, u in enumerate(per_row):
+        if u is not None:
+            by_spk.setdefault(str(speakers[i]), []).append(i)
+    for rows in by_spk.values():
+        # frames of all units of the speaker, as (n_mels, total_T)
+        frames = np.concatenate([a.reshape(a.shape[-2], a.shape[-1])
+                                 for i in rows for a in per_row[i]], axis=1)  # type: ignore[union-attr]
+        mu = frames.mean(axis=1, keepdims=True)
+        sd = np.maximum(frames.std(axis=1, keepdims=True), eps)
+        for i in rows:
+            out[i] = [((a - mu) / sd).astype(np.float32) for a in per_row[i]]  # type: ignore[union-attr]
+    return out
 
 
 # ----------------------------------------------------------------------------- augmentation

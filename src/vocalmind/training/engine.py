@@ -21,7 +21,7 @@ import copy
 import hashlib
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -37,8 +37,8 @@ from vocalmind.files import atomic_path, write_table
 from vocalmind.training.data import UnitDataset, collate_units
 from vocalmind.training.losses import MultiTaskLoss, TaskSpec
 
-__all__ = ["TrainConfig", "seed_everything", "train_model", "predict_units", "EpochCallback",
-           "save_training_plots"]
+__all__ = ["TrainConfig", "seed_everything", "train_model", "iter_train", "predict_units",
+           "EpochCallback", "save_training_plots"]
 
 #: called after each epoch (and its checkpoint) with (epoch, history row); may raise to stop
 EpochCallback = Callable[[int, dict[str, Any]], None]
@@ -170,7 +170,9 @@ def train_model(model: nn.Module, train: UnitDataset, val: UnitDataset | None, *
     scales : task -> (mean, std) of standardised regression targets (metrics in raw units)
     run_dir : folder for checkpoint, history and plots (None: nothing written)
     sequences : the units are segment sequences (ssl_attention)
-    callbacks : called after every epoch with (epoch, history row)
+    callbacks : called after every epoch (and its checkpoint) with (epoch, history row);
+        a callback that raises stops training and the exception propagates (the weights
+        are then those of the last epoch, and no history or plots are written)
 
     Returns
     -------
@@ -183,6 +185,40 @@ def train_model(model: nn.Module, train: UnitDataset, val: UnitDataset | None, *
     ModelError
         A checkpoint in ``run_dir`` belongs to a different run (other model, data or
         settings); delete it or use another folder.
+    """
+    epochs = iter_train(model, train, val, tasks=tasks, config=config,
+                        class_weights=class_weights, scales=scales, run_dir=run_dir,
+                        sequences=sequences)
+    try:
+        while True:
+            try:
+                row = next(epochs)
+            except StopIteration as done:
+                return done.value
+            for cb in callbacks:
+                cb(int(row["epoch"]), row)
+    finally:
+        epochs.close()
+
+
+def iter_train(model: nn.Module, train: UnitDataset, val: UnitDataset | None, *,
+               tasks: Sequence[TaskSpec], config: TrainConfig,
+               class_weights: dict[str, np.ndarray] | None = None,
+               scales: dict[str, tuple[float, float]] | None = None,
+               run_dir: str | Path | None = None, sequences: bool = False
+               ) -> Generator[dict[str, Any], None, list[dict[str, Any]]]:
+    """:func:`train_model` as a generator: yields each epoch's history row as it ends.
+
+    Lets a caller interleave several trainings epoch by epoch (the folds of an ASHA trial
+    run in lockstep, see :mod:`vocalmind.training.tuning`) and stop whenever it likes:
+    closing the generator early leaves the last epoch's weights in ``model`` and writes
+    no history or plots. Run to exhaustion, it does exactly what :func:`train_model` does
+    and returns the history (``StopIteration.value``).
+
+    Yields
+    ------
+    dict
+        The history row of the epoch just finished (see :func:`train_model`).
     """
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -267,8 +303,7 @@ def train_model(model: nn.Module, train: UnitDataset, val: UnitDataset | None, *
                                     "best_state": best_state}, tmp)
                 bar.update(ep_task, advance=1, info=f"loss {row['train_loss']:.3f}"
                            + (f" val {row['val_loss']:.3f}" if has_val else ""))
-                for cb in callbacks:
-                    cb(epoch + 1, row)
+                yield row
         if best_state is not None:
             model.load_state_dict(best_state)
         model.eval()

@@ -15,7 +15,7 @@ that head's loss. Regression targets are standardised with the training mean and
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +33,13 @@ from vocalmind.training.data import (
     inner_split,
     split_params,
 )
-from vocalmind.training.engine import TrainConfig, predict_units, seed_everything, train_model
+from vocalmind.training.engine import (
+    EpochCallback,
+    TrainConfig,
+    iter_train,
+    predict_units,
+    seed_everything,
+)
 from vocalmind.training.losses import TaskSpec, balanced_class_weights
 
 __all__ = ["DeepEstimator"]
@@ -184,7 +190,9 @@ class DeepEstimator(BaseEstimator):
         return model
 
     # ------------------------------------------------------------------ API
-    def fit(self, X: pd.DataFrame, y: Any, groups: Any = None) -> DeepEstimator:
+    def fit(self, X: pd.DataFrame, y: Any, groups: Any = None, *,
+            validation: tuple[pd.DataFrame, Any] | None = None,
+            callbacks: Sequence[EpochCallback] = ()) -> DeepEstimator:
         """Train on manifest rows ``X`` with labels ``y``, validation split by ``groups``.
 
         Parameters
@@ -192,6 +200,12 @@ class DeepEstimator(BaseEstimator):
         X : manifest rows
         y : array-like ``(n,)`` or DataFrame ``(n, n_tasks)`` (NaN / -1 = missing)
         groups : subject per row (default: ``X["subject"]``)
+        validation : ``(X_val, y_val)``, an explicit validation set used for early
+            stopping and the per-epoch metrics instead of the inner subject split of
+            ``X`` (the caller keeps its subjects apart from ``X``'s)
+        callbacks : called after every epoch with ``(epoch, history row)``; the row holds
+            ``train_loss``, ``val_loss`` and ``val_<task>_bacc`` (balanced accuracy = UAR)
+            or ``val_<task>_mae``. A callback may raise to stop training.
 
         Raises
         ------
@@ -200,13 +214,34 @@ class DeepEstimator(BaseEstimator):
         AudioError
             An unreadable or silent row (``on_error="raise"``).
         """
+        epochs = self.fit_epochs(X, y, groups, validation=validation)
+        try:
+            for row in epochs:
+                for cb in callbacks:
+                    cb(int(row["epoch"]), row)
+        finally:
+            epochs.close()
+        return self
+
+    def fit_epochs(self, X: pd.DataFrame, y: Any, groups: Any = None, *,
+                   validation: tuple[pd.DataFrame, Any] | None = None
+                   ) -> Iterator[dict[str, Any]]:
+        """:meth:`fit` as a generator yielding each epoch's history row.
+
+        The estimator is fitted (best weights, ``history_``, saved files) once the
+        generator is exhausted; closed early, ``model_`` holds the last epoch's weights
+        and nothing is written. Used to train the inner folds of a search in lockstep.
+        """
         self._check()
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         X = X.reset_index(drop=True)
         if groups is None:
-            if "subject" not in X.columns:
+            if "subject" in X.columns:
+                groups = X["subject"]
+            elif validation is None:
                 raise ConfigError("fit needs groups (subjects) or a 'subject' column in X")
-            groups = X["subject"]
+            else:  # an explicit validation set needs no inner subject split
+                groups = np.arange(len(X))
         groups = np.asarray(groups).astype(str)
         if len(groups) != len(X):
             raise ConfigError(f"groups has {len(groups)} entries but X has {len(X)} rows")
@@ -218,15 +253,21 @@ class DeepEstimator(BaseEstimator):
         self.skipped_ = units.skipped
         if not units.item_rows:
             raise ConfigError("no usable training rows (all skipped)")
-        item_targets = np.stack([targets[rows[0]] for rows in units.item_rows])
-        for rows, t in zip(units.item_rows, item_targets, strict=True):
-            if len(rows) > 1 and not np.allclose(targets[rows], t, equal_nan=True):
-                raise ConfigError("sequence='subject' needs the same labels on every row of "
-                                  "a subject")
-        item_groups = np.array([groups[rows[0]] for rows in units.item_rows])
-        strat = item_targets[:, 0] if self.task == "classification" else None
-        tr, va = inner_split(item_groups, y=strat, val_fraction=self.val_fraction,
-                             seed=self.seed)
+        item_targets = self._item_targets(units, targets)
+        if validation is None:
+            item_groups = np.array([groups[rows[0]] for rows in units.item_rows])
+            strat = item_targets[:, 0] if self.task == "classification" else None
+            tr, va = inner_split(item_groups, y=strat, val_fraction=self.val_fraction,
+                                 seed=self.seed)
+            train_units, val_units = units.subset_items(list(tr)), units.subset_items(list(va))
+            train_t, val_t = item_targets[tr], item_targets[va]
+        else:
+            Xv = validation[0].reset_index(drop=True)
+            vunits = build_units(Xv, self.family, self.data_params_, on_error=self.on_error,
+                                 progress=self.progress)
+            train_units, train_t = units, item_targets
+            val_units = vunits
+            val_t = self._item_targets(vunits, self._encode_more(validation[1], len(Xv)))
         self.model_ = self._build()
         aug = None
         if self.data_params_.get("augment"):
@@ -235,21 +276,54 @@ class DeepEstimator(BaseEstimator):
             def aug(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
                 return augment_logmel(x, generator=g, p=p)
 
-        train_ds = UnitDataset(units.subset_items(list(tr)), item_targets[tr], augment=aug)
-        val_ds = UnitDataset(units.subset_items(list(va)), item_targets[va]) if len(va) else None
+        train_ds = UnitDataset(train_units, train_t, augment=aug)
+        val_ds = UnitDataset(val_units, val_t) if val_units.item_rows else None
         cw = None
         if self.class_weight == "balanced":
             cw = {t.name: balanced_class_weights(train_ds.targets[:, j], t.n_classes)
                   for j, t in enumerate(self.tasks_) if t.kind == "classification"}
-        self.history_ = train_model(
+        self.n_params_ = (sum(p.numel() for p in self.model_.parameters()),
+                          sum(p.numel() for p in self.model_.parameters() if p.requires_grad))
+        self.history_ = yield from iter_train(
             self.model_, train_ds, val_ds, tasks=self.tasks_, config=self._config(),
             class_weights=cw, scales=self.scales_, run_dir=self.run_dir,
             sequences=self.family == "ssl_attention")
-        self.n_params_ = (sum(p.numel() for p in self.model_.parameters()),
-                          sum(p.numel() for p in self.model_.parameters() if p.requires_grad))
         if self.run_dir is not None:
             self.save(Path(self.run_dir) / "model.pt")
-        return self
+
+    def _item_targets(self, units: Any, targets: np.ndarray) -> np.ndarray:
+        """Targets per item ``(n_items, n_tasks)``; all rows of an item must agree."""
+        item_targets = np.stack([targets[rows[0]] for rows in units.item_rows])
+        for rows, t in zip(units.item_rows, item_targets, strict=True):
+            if len(rows) > 1 and not np.allclose(targets[rows], t, equal_nan=True):
+                raise ConfigError("sequence='subject' needs the same labels on every row of "
+                                  "a subject")
+        return item_targets
+
+    def _encode_more(self, y: Any, n: int) -> np.ndarray:
+        """Encode more labels (a validation set) with the tasks fitted on the training
+        labels; classes unseen in training become missing (NaN)."""
+        if isinstance(y, pd.DataFrame):
+            ydf = y.reset_index(drop=True)
+        else:
+            ydf = pd.DataFrame({self.tasks_[0].name: np.asarray(y, dtype=object).ravel()})
+        if ydf.shape != (n, len(self.tasks_)):
+            raise ConfigError(f"validation labels have shape {ydf.shape}; expected "
+                              f"({n}, {len(self.tasks_)}) like the training labels")
+        out = np.full((n, len(self.tasks_)), np.nan, dtype=np.float32)
+        for j, t in enumerate(self.tasks_):
+            vals = ydf.iloc[:, j].to_numpy(dtype=object)
+            for i, v in enumerate(vals.tolist()):
+                if _missing(v):
+                    continue
+                if t.kind == "classification":
+                    lookup = {c: k for k, c in enumerate(self.classes_by_task_[t.name].tolist())}
+                    if v in lookup:
+                        out[i, j] = lookup[v]
+                else:
+                    mu, sd = self.scales_[t.name]
+                    out[i, j] = (float(v) - mu) / sd
+        return out
 
     def _unit_outputs(self, X: pd.DataFrame) -> tuple[dict[str, np.ndarray], np.ndarray]:
         """Per-row averaged outputs ``{task: (n, n_out)}`` (probabilities for classification)

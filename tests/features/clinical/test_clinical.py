@@ -46,7 +46,7 @@ def test_statistics_hand_computed():
     a = np.array([1.0, np.nan, 3.0, 2.0, np.nan, 10.0])
     line = 2.0 * t + 1.0  # exact line: slope 2 /s, intercept 1, R2 1
     df = pd.DataFrame({"a": a, "b": line, "c": np.full(6, np.nan)}, index=t)
-    s = clinical_statistics(df)
+    s = clinical_statistics(df, min_valid=1)
     v = a[np.isfinite(a)]
     assert s["a_max"] == 10 and s["a_min"] == 1 and s["a_median"] == 2.5 and s["a_mean"] == 4
     assert s["a_var"] == pytest.approx(np.var(v, ddof=1), rel=1e-12)

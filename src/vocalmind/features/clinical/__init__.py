@@ -21,8 +21,12 @@ Kane-Drugman detector (:mod:`.creak`); MCEP from true envelopes (:mod:`.mcep`); 
 (:mod:`.phase`); formants by LPC and Peak-to-RMS (:mod:`.formants`); MFCC deltas
 (:mod:`.mfcc`).
 
-A recording with fewer than ``min_voiced_frames`` (default 30, i.e. 0.3 s) voiced frames
-raises :class:`vocalmind.errors.FeatureError`.
+Bad input: a recording shorter than ``min_voiced_frames`` x 10 ms (default 0.3 s), or with
+fewer voiced frames than that (whisper, noise, silence), raises
+:class:`vocalmind.errors.FeatureError` naming the reason. A descriptor with fewer than
+``MIN_VALID_FRAMES`` (10) valid frames gets NaN for all ten statistics, so that glottal
+statistics of a recording with only a few voiced frames are missing rather than numbers
+that look real.
 """
 
 from __future__ import annotations
@@ -35,12 +39,18 @@ from vocalmind.features.base import FeatureSet, register
 from vocalmind.features.clinical.descriptors import (
     MIN_VOICED_FRAMES,
     clinical_descriptors,
+    descriptor_matrix,
     descriptor_names,
 )
-from vocalmind.features.clinical.statistics import STATS, clinical_statistics, statistic_names
+from vocalmind.features.clinical.statistics import (
+    STATS,
+    clinical_statistics,
+    statistic_names,
+    statistics_matrix,
+)
 
 __all__ = ["ClinicalSet", "STATS", "clinical_descriptors", "clinical_statistics",
-           "descriptor_names", "statistic_names"]
+           "descriptor_matrix", "descriptor_names", "statistic_names", "statistics_matrix"]
 
 
 @register("clinical")
@@ -65,5 +75,6 @@ class ClinicalSet(FeatureSet):
         return statistic_names(descriptor_names())
 
     def process_signal(self, y: np.ndarray, sr: int) -> np.ndarray:
-        df = clinical_descriptors(y, sr=sr, min_voiced_frames=self.params["min_voiced_frames"])
-        return clinical_statistics(df).to_numpy(dtype=np.float64)
+        times, mat = descriptor_matrix(y, sr=sr,
+                                       min_voiced_frames=self.params["min_voiced_frames"])
+        return statistics_matrix(mat, times[:, None]).T.ravel()

@@ -9,14 +9,17 @@ into a creak score in [0, 1] every 10 ms:
 * strong, isolated LP-residual peaks (peaks above 35 % of the largest residual peak within
   +-25 ms, at least 2.5 ms apart) and their *prominence* (largest residual peak over
   residual RMS in a 60 ms window; creak pulses are sparse and sharp);
-* the inter-pulse interval in that window: creak has long periods (score rises from 0 to 1
-  between ~11 and ~14 ms, i.e. F0 below ~80 Hz) or strongly irregular ones (mean absolute
-  difference of consecutive intervals > ~20 % of their mean);
+* the inter-pulse interval in that window: creak has very long periods (> ``VERY_LONG_MS``
+  = 18 ms, F0 below ~55 Hz), or long (> ``LONG_MS`` = 12 ms, F0 below ~83 Hz) and
+  irregular ones (mean absolute difference of consecutive intervals > ``IRREGULAR`` = 20 %
+  of their mean);
 * an energy gate (frame RMS within 40 dB of the loud frames).
 
-``creak = gate * P(prominent) * P(long period) * (0.6 + 0.4 P(irregular))``. It detects low,
-irregular, damped pulse trains and stays near 0 on modal phonation above ~90 Hz; it can fire
-on very low modal voices (< 80 Hz), which the trained detector separates better.
+``creak = gate * P(prominent) * max(P(very long), P(long) * P(irregular))``; a frame is
+called creaky when ``creak > THRESHOLD`` (0.5). Tuned on synthetic voices (tests): modal
+70, 80 and 90 Hz Rosenberg voices with 0.5 % jitter score < 0.5 on >= 98 % of frames, creaky
+40-70 Hz irregular damped pulse trains > 0.5 on ~65 % of frames. A regular creak above
+55 Hz (no irregularity) is missed, which the trained detector would catch.
 """
 
 from __future__ import annotations
@@ -25,6 +28,15 @@ import numpy as np
 from scipy.ndimage import maximum_filter1d
 
 from vocalmind.features.clinical.dsp import FS
+
+#: period (ms) above which pulses count as long (F0 below ~83 Hz)
+LONG_MS = 12.0
+#: period (ms) above which pulses alone suggest creak (F0 below ~55 Hz)
+VERY_LONG_MS = 18.0
+#: relative mean absolute difference of consecutive periods that counts as irregular
+IRREGULAR = 0.2
+#: score above which a frame is called creaky
+THRESHOLD = 0.5
 
 
 def _sig(v: np.ndarray) -> np.ndarray:
@@ -86,8 +98,12 @@ def creak_score(x: np.ndarray, res: np.ndarray, times: np.ndarray, *, sr: int = 
     loud = np.percentile(rms_x, 95) if len(rms_x) else 0.0
     gate = (rms_x > 0.01 * loud) & (rms_x > 1e-5)
     p_prom = _sig((np.nan_to_num(prom, nan=0.0, posinf=100.0) - 3.0) / 0.4)
-    p_long = _sig((np.nan_to_num(mean_iv * 1000.0) - 12.5) / 0.6)
-    p_irr = _sig((np.nan_to_num(jit_rel) - 0.2) / 0.04)
-    # long periods are required; irregularity only strengthens the evidence
-    score = gate * p_prom * p_long * (0.6 + 0.4 * p_irr)
+    iv_ms = np.nan_to_num(mean_iv * 1000.0)
+    p_long = _sig((iv_ms - LONG_MS) / 0.6)  # F0 below ~83 Hz
+    p_very_long = _sig((iv_ms - VERY_LONG_MS) / 0.8)  # F0 below ~55 Hz
+    p_irr = _sig((np.nan_to_num(jit_rel) - IRREGULAR) / 0.03)
+    # creak = prominent pulses that are either very sparse, or long AND irregular: a
+    # regular low modal voice (70-90 Hz, jitter ~1 %) is long but neither very long nor
+    # irregular, so it scores low
+    score = gate * p_prom * np.maximum(p_very_long, p_long * p_irr)
     return np.where(cnt >= 2, score, 0.0)

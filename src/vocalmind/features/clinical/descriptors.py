@@ -13,6 +13,8 @@ unvoiced frames; here undefined values stay NaN so the statistics skip them.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 import pandas as pd
 import soxr
@@ -83,6 +85,42 @@ def clinical_descriptors(y: np.ndarray, *, sr: int = FS,
     Raises
     ------
     FeatureError
+        See :func:`descriptor_matrix`.
+    """
+    times, mat = descriptor_matrix(y, sr=sr, min_voiced_frames=min_voiced_frames)
+    return pd.DataFrame(mat, index=pd.Index(np.round(times, 6), name="time"),
+                        columns=_names_index())
+
+
+@lru_cache(maxsize=1)
+def _names_index() -> pd.Index:
+    return pd.Index(descriptor_names(), dtype=object)
+
+
+_SCALAR_NAMES = ("F0", "VUV", "NAQ", "QOQ", "H1H2", "PSP", "MDQ", "peakSlope", "Rd",
+                 "Rd_conf", "creak")
+
+
+def descriptor_matrix(y: np.ndarray, *, sr: int = FS,
+                      min_voiced_frames: int = MIN_VOICED_FRAMES
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """The 120 descriptors of one recording as a plain matrix (no pandas overhead).
+
+    Parameters
+    ----------
+    y : np.ndarray [shape=(n,)] mono signal in [-1, 1]; resampled to 16 kHz if needed
+    sr : sample rate of ``y`` in Hz
+    min_voiced_frames : fewest voiced frames required
+
+    Returns
+    -------
+    times : np.ndarray [shape=(n_frames,)] frame centres in s (0.005, 0.015, ...)
+    descriptors : np.ndarray [shape=(n_frames, 120), float64], columns in
+        :func:`descriptor_names` order, NaN where undefined
+
+    Raises
+    ------
+    FeatureError
         If the signal is not 1-D and finite, or has fewer than ``min_voiced_frames``
         voiced frames (whisper, noise, silence, too short).
     """
@@ -95,9 +133,12 @@ def clinical_descriptors(y: np.ndarray, *, sr: int = FS,
     if sr != FS:
         x = soxr.resample(x, sr, FS)
     sr = FS
-    if len(x) < 0.1 * sr:
-        raise FeatureError(f"signal lasts {len(x) / sr:.3f} s; clinical descriptors need "
-                           f"at least {min_voiced_frames / 100:.2f} s of voiced speech")
+    if len(x) < min_voiced_frames * 0.01 * sr:
+        raise FeatureError(f"recording too short: it lasts {len(x) / sr:.3f} s, clinical "
+                           f"descriptors need at least {min_voiced_frames / 100:.2f} s of "
+                           "voiced speech")
+    if not np.any(x):
+        raise FeatureError("recording is digitally silent (all samples zero)")
     times = frame_times(len(x), sr=sr)
     # both residuals share one framing and autocorrelation
     res_srh, res = lpc_residuals(x, orders=(_f0.srh_lpc_order(sr), round(sr / 1000) + 2))
@@ -136,25 +177,14 @@ def clinical_descriptors(y: np.ndarray, *, sr: int = FS,
     cols["Rd"] = np.where(voiced, rd, np.nan)
     cols["Rd_conf"] = np.where(voiced, rd_conf, np.nan)
     cols["creak"] = _creak.creak_score(x, res, times, sr=sr)
+    blocks = [np.column_stack([cols[k] for k in _SCALAR_NAMES])]
 
     spec = _mcep.pitch_adaptive_spectra(x, times, f0_v, sr=sr)
-    env, cep = _mcep.spectral_envelopes(spec, f0_v, sr=sr)
-    mc = _mcep.mcep(env)
-    for i in range(25):
-        cols[f"MCEP_{i}"] = mc[:, i]
-    pdm, pdd = _phase.phase_distortion(spec, _phase.minimum_phase(cep), f0_v, voiced, sr=sr)
-    for i in range(25):
-        cols[f"HMPDM_{i}"] = pdm[:, i]
-    for i in range(13):
-        cols[f"HMPDD_{i}"] = pdd[:, i]
-    d1, d2 = _mfcc.mfcc_deltas(x, times, sr=sr)
-    for i in range(20):
-        cols[f"MFCC_deltas_{i + 1}"] = d1[:, i]
-    for i in range(20):
-        cols[f"MFCC_delta_deltas_{i + 1}"] = d2[:, i]
-    fm = _formants.formants(x, times, voiced, sr=sr)
-    for i in range(5):
-        cols[f"F{i + 1}"] = fm[:, i]
-    cols["Peak2RMS"] = _formants.peak_to_rms(x, times, sr=sr)
-    df = pd.DataFrame(cols, index=pd.Index(np.round(times, 6), name="time"))
-    return df[descriptor_names()].astype(np.float64)
+    env, _ = _mcep.spectral_envelopes(spec, f0_v, sr=sr)
+    blocks.append(_mcep.mcep(env))
+    vt_phase = _phase.vocal_tract_phase(spec, f0_v, sr=sr)
+    blocks.extend(_phase.phase_distortion(spec, vt_phase, f0_v, voiced, sr=sr))
+    blocks.extend(_mfcc.mfcc_deltas(x, times, sr=sr))
+    blocks.append(_formants.formants(x, times, voiced, sr=sr))
+    blocks.append(_formants.peak_to_rms(x, times, sr=sr)[:, None])
+    return times, np.concatenate([np.asarray(b, dtype=np.float64) for b in blocks], axis=1)

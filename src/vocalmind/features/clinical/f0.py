@@ -18,6 +18,8 @@ voicing thresholds keep COVAREP's meaning. Frames are centred on the 10 ms descr
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 import scipy.fft as sfft
 
@@ -58,8 +60,13 @@ def srh_lpc_order(sr: int) -> int:
     return round(0.75 * sr / 1000)
 
 
-def _harmonic_matrix(f_grid: np.ndarray, n_bins: int, *, sr: int) -> np.ndarray:
-    """Linear-interpolation weights so that ``E @ W`` gives SRH(f) for every f."""
+@lru_cache(maxsize=8)
+def _harmonic_matrix(f_lo: int, f_hi: int, n_bins: int, sr: int) -> np.ndarray:
+    """Linear-interpolation weights so that ``E @ W`` gives SRH(f), f = f_lo..f_hi Hz.
+
+    Column ``j`` depends only on ``f = f_lo + j``, so a sub-range is a column slice.
+    """
+    f_grid = np.arange(f_lo, f_hi + 1, dtype=np.float64)
     W = np.zeros((n_bins, len(f_grid)), dtype=np.float32)
     cols = np.arange(len(f_grid))
     mults = [(k, 1.0) for k in range(1, _N_HARM + 1)]
@@ -69,15 +76,19 @@ def _harmonic_matrix(f_grid: np.ndarray, n_bins: int, *, sr: int) -> np.ndarray:
         i0 = np.floor(pos).astype(int)
         frac = pos - i0
         ok = i0 + 1 < n_bins
-        np.add.at(W, (i0[ok], cols[ok]), sign * (1 - frac[ok]))
-        np.add.at(W, (i0[ok] + 1, cols[ok]), sign * frac[ok])
+        # one (row, column) pair per column within a multiple: fancy += is exact here
+        W[i0[ok], cols[ok]] += sign * (1 - frac[ok])
+        W[i0[ok] + 1, cols[ok]] += sign * frac[ok]
+    W.flags.writeable = False
     return W
 
 
-def _srh_pass(E: np.ndarray, f_lo: float, f_hi: float, *, sr: int
-              ) -> tuple[np.ndarray, np.ndarray]:
-    f_grid = np.arange(np.ceil(f_lo), np.floor(f_hi) + 1)
-    W = _harmonic_matrix(f_grid, E.shape[1], sr=sr)
+def _srh_pass(E: np.ndarray, f_lo: float, f_hi: float, *, sr: int,
+              full: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """SRH maximum over ``f_lo..f_hi`` (inside the search range ``full``) per frame."""
+    lo, hi = int(np.ceil(f_lo)), int(np.floor(f_hi))
+    f_grid = np.arange(lo, hi + 1, dtype=np.float64)
+    W = _harmonic_matrix(*full, E.shape[1], sr)[:, lo - full[0] : hi - full[0] + 1]
     S = E @ W  # (frames, candidates)
     j = np.argmax(S, axis=1)
     val = S[np.arange(len(j)), j]
@@ -126,12 +137,13 @@ def srh_pitch(x: np.ndarray, times: np.ndarray, *, sr: int = FS,
         E[s : s + 2048] = mag[:, :n_bins] / np.maximum(norm, 1e-20)
     E *= np.float32(np.sqrt(_NFFT / sr))  # thresholds calibrated for an fs-point DFT
     lo, hi = f0min, f0max
-    f0, val = _srh_pass(E, lo, hi, sr=sr)
+    full = (int(np.ceil(f0min)), int(np.floor(f0max)))
+    f0, val = _srh_pass(E, lo, hi, sr=sr, full=full)
     if len(val) and val.max() > 0.1:
         med = np.median(f0[val > 0.1])
         lo = max(lo, round(0.5 * med))
         hi = min(hi, round(2 * med))
-        f0, val = _srh_pass(E, lo, hi, sr=sr)
+        f0, val = _srh_pass(E, lo, hi, sr=sr, full=full)
     thresh = 0.085 if (len(val) > 1 and np.std(val, ddof=1) > 0.05) else 0.07
     vuv = (val > thresh).astype(float)
     return f0, vuv, val

@@ -40,6 +40,7 @@ from vocalmind.features.clinical.dsp import (
     fir_rows,
     frames_at,
     hann_matlab,
+    length_groups,
     local_extrema,
     lpc,
     wavelet_bands,
@@ -73,9 +74,7 @@ def sedreams_gci(x: np.ndarray, res: np.ndarray, f0_mean: float, *, sr: int = FS
     mbs = signal.oaconvolve(x, win / len(win), mode="same")
     mbs[:half_l] = 0.0
     mbs[-half_l:] = 0.0
-    n_ord, wp = signal.ellipord(50 / (sr / 2), 30 / (sr / 2), 3, 60)
-    sos = signal.ellip(n_ord, 3, 60, wp, "high", output="sos")
-    mbs = signal.sosfiltfilt(sos, mbs)
+    mbs = signal.sosfiltfilt(_sedreams_hp(sr), mbs)
     mbs /= max(np.max(np.abs(mbs)), 1e-20)
     maxis, minis = local_extrema(mbs)
     if len(maxis) < 2 or len(minis) < 2:
@@ -105,6 +104,13 @@ def sedreams_gci(x: np.ndarray, res: np.ndarray, f0_mean: float, *, sr: int = FS
     idx = start[:, None] + np.arange(width)[None, :]
     vals = np.where(idx <= stop[:, None], res[np.minimum(idx, len(res) - 1)], -np.inf)
     return np.unique(start + np.argmax(vals, axis=1))
+
+
+@lru_cache(maxsize=4)
+def _sedreams_hp(sr: int) -> np.ndarray:
+    """SEDREAMS' elliptic high-pass (30 Hz stop, 50 Hz pass, 3 / 60 dB), second-order sections."""
+    n_ord, wp = signal.ellipord(50 / (sr / 2), 30 / (sr / 2), 3, 60)
+    return signal.ellip(n_ord, 3, 60, wp, "high", output="sos")
 
 
 def _periods(gci: np.ndarray, *, sr: int) -> np.ndarray:
@@ -147,10 +153,9 @@ def iaif_gci(x: np.ndarray, gci: np.ndarray, *, sr: int = FS
     start = np.maximum(gci - t0, 0)
     stop = np.minimum(gci + t0, n - 1)
     lens = stop - start + 1
-    # frames sorted by length and processed in chunks, so padding stays small
-    order = np.argsort(lens, kind="stable")
-    for s in range(0, len(order), 256):
-        sel = order[s : s + 256]
+    flats, gs, dgs = [], [], []
+    # frames grouped by length, so padding stays small
+    for sel in length_groups(lens, max_rows=512, ratio=2.0):
         width = int(lens[sel].max())
         idx = start[sel, None] + np.arange(width)[None, :]
         inside = idx <= stop[sel, None]
@@ -166,9 +171,13 @@ def iaif_gci(x: np.ndarray, gci: np.ndarray, *, sr: int = FS
         hvt2 = lpc(y * hw, P_VT)
         dg = fir_rows(xw, hvt2)
         g = _leaky(dg)
-        flat = idx[inside]
-        g_out += np.bincount(flat, weights=g[inside], minlength=n)
-        dg_out += np.bincount(flat, weights=dg[inside], minlength=n)
+        flats.append(idx[inside])
+        gs.append(g[inside])
+        dgs.append(dg[inside])
+    # overlap-add of all frames at once
+    flat = np.concatenate(flats)
+    g_out = np.bincount(flat, weights=np.concatenate(gs), minlength=n)
+    dg_out = np.bincount(flat, weights=np.concatenate(dgs), minlength=n)
     return g_out, dg_out
 
 
@@ -301,9 +310,8 @@ def cycle_params(g: np.ndarray, dg: np.ndarray, gci: np.ndarray, *, sr: int = FS
     psp = naq.copy()
     # cycles sorted by length and processed in chunks, so the padding to the longest
     # cycle (often a 20-50 ms jump over an unvoiced gap) stays small
-    order = valid[np.argsort(t0[valid], kind="stable")]
-    for s0 in range(0, len(order), 512):
-        sel = order[s0 : s0 + 512]
+    for grp in length_groups(t0[valid], ratio=2.0):
+        sel = valid[grp]
         naq[sel], qoq[sel], psp[sel] = _cycle_chunk(g, dg, start[sel], stop[sel], sr=sr)
     return t_out, naq, qoq, psp
 
@@ -363,7 +371,7 @@ def peak_slope(x: np.ndarray, times: np.ndarray, *, sr: int = FS) -> np.ndarray:
     # running max via 10 ms block maxima, then the max over the blocks a frame covers
     blk = round(0.005 * sr)
     n_blk = int(np.ceil((len(x) + 2 * half) / blk)) + 1
-    padded = np.zeros((7, n_blk * blk))
+    padded = np.zeros((7, n_blk * blk), dtype=np.float32)
     padded[:, half : half + len(x)] = bands
     bmax = padded.reshape(7, n_blk, blk).max(axis=2)
     first = centres // blk  # frame [c - half, c + half) covers blocks first..first+7
@@ -465,10 +473,11 @@ def harmonic_amplitudes(dg: np.ndarray, times: np.ndarray, f0: np.ndarray, n_har
     half = int(np.ceil(1.5 * sr / f0.min())) + 1 if len(f0) else 1
     out = np.full((len(times), n_harm), np.nan)
     centres = np.round(times * sr).astype(np.int64)
+    dg32 = dg.astype(np.float32)  # dB amplitudes: single precision is ample
     for s in range(0, len(times), 1024):
         sl = slice(s, s + 1024)
-        fr = frames_at(dg, centres[sl], half) * centred_window(3 * sr / f0[sl], half,
-                                                                 "hamming")
+        fr = frames_at(dg32, centres[sl], half) * centred_window(3 * sr / f0[sl], half,
+                                                                   "hamming")
         mag = np.abs(sfft.rfft(fr, nfft, axis=1))
         bin_hz = sr / nfft
         for k in range(1, n_harm + 1):

@@ -17,7 +17,6 @@ from __future__ import annotations
 from functools import lru_cache
 
 import numpy as np
-import scipy.fft as sfft
 
 from vocalmind.features.clinical.dsp import FS, centred_window, frames_at, zero_phase_spectrum
 
@@ -26,6 +25,8 @@ MCEP_ORDER = 24
 ALPHA = 0.42
 TE_ITER = 6
 UNVOICED_F0 = 100.0
+#: amplitude floor of the envelope analysis, relative to each frame's peak (-100 dB)
+REL_FLOOR = 1e-5
 
 
 def pitch_adaptive_spectra(x: np.ndarray, times: np.ndarray, f0: np.ndarray, *,
@@ -50,36 +51,76 @@ def pitch_adaptive_spectra(x: np.ndarray, times: np.ndarray, f0: np.ndarray, *,
     out = np.empty((len(times), NFFT // 2 + 1), dtype=np.complex64)
     for s in range(0, len(times), 2048):
         sl = slice(s, s + 2048)
-        fr = frames_at(xs, centres[sl], half) * centred_window(3 * sr / f0[sl], half
-                                                                ).astype(np.float32)
+        fr = frames_at(xs, centres[sl], half) * centred_window(3 * sr / f0[sl], half)
         out[sl] = zero_phase_spectrum(fr, NFFT)
     return out
+
+
+@lru_cache(maxsize=4)
+def _cosine_pair(n_fft: int) -> tuple[np.ndarray, np.ndarray]:
+    """Real-even DFT pair as matrices: log spectrum -> cepstrum, cepstrum -> log spectrum.
+
+    ``fwd`` [shape=(n_fft // 2 + 1, n_fft // 2)]: ``A @ fwd`` = ``irfft(A)[:n_fft // 2]``;
+    ``inv`` [shape=(n_fft // 2, n_fft // 2 + 1)]: ``c @ inv`` = ``rfft(c_even).real`` for an
+    even cepstrum ``c_even`` whose quefrencies 0..n_fft/2 - 1 are ``c`` (and 0 at n_fft/2).
+    """
+    n_bins = n_fft // 2 + 1
+    k = np.arange(n_bins)[:, None]
+    q = np.arange(n_fft // 2)[None, :]
+    cos = np.cos(2.0 * np.pi * k * q / n_fft)
+    wk = np.full((n_bins, 1), 2.0)
+    wk[0] = wk[-1] = 1.0
+    wq = np.full((1, n_fft // 2), 2.0)
+    wq[0, 0] = 1.0
+    return (wk * cos / n_fft).astype(np.float32), np.ascontiguousarray((wq * cos).T,
+                                                                        dtype=np.float32)
 
 
 def true_envelope(log_amp: np.ndarray, order: np.ndarray, n_iter: int = TE_ITER
                   ) -> tuple[np.ndarray, np.ndarray]:
     """True envelope by iterative cepstral smoothing (Roebel & Rodet 2005).
 
+    The lifter keeps quefrencies ``0..order`` only, so both transforms of each iteration
+    are computed as products with the first ``order + 1`` cosine basis vectors, frames
+    grouped by order (3x fewer operations than two 1024-point FFTs at F0 ~ 100 Hz).
+
     Parameters
     ----------
     log_amp : np.ndarray [shape=(m, NFFT // 2 + 1)] natural-log amplitude spectra
-    order : np.ndarray [shape=(m,), int] cepstral order per frame
+    order : np.ndarray [shape=(m,), int] cepstral order per frame, < NFFT // 2
     n_iter : iterations after the first smoothing
 
     Returns
     -------
-    env : np.ndarray [shape=(m, NFFT // 2 + 1)] log-amplitude envelope
-    cep : np.ndarray [shape=(m, NFFT)] its (real, lifted) cepstrum
+    env : np.ndarray [shape=(m, NFFT // 2 + 1), float32] log-amplitude envelope
+    cep : np.ndarray [shape=(m, Q), float32] its real cepstrum at quefrencies
+        ``0..Q - 1``, ``Q = max(order) + 1`` (zero above each frame's order; the full
+        even cepstrum is ``cep[q] = cep[NFFT - q]``)
     """
-    n = NFFT
-    q = np.arange(n)[None, :]
-    qq = np.minimum(q, n - q)
-    lifter = (qq <= np.asarray(order)[:, None]).astype(log_amp.dtype)
-    A = log_amp.copy()
-    for _ in range(n_iter + 1):
-        cep = sfft.irfft(A, n, axis=1) * lifter
-        env = sfft.rfft(cep, axis=1).real
-        A = np.maximum(A, env)
+    order = np.asarray(order, dtype=np.int64)
+    m = log_amp.shape[0]
+    if m == 0:
+        return log_amp.astype(np.float32), np.zeros((0, 1), np.float32)
+    if order.max() >= NFFT // 2 or order.min() < 0:
+        raise ValueError(f"cepstral orders must lie in 0..{NFFT // 2 - 1}, got "
+                         f"{order.min()}..{order.max()}")
+    fwd, inv = _cosine_pair(NFFT)
+    env = np.empty(log_amp.shape, dtype=np.float32)
+    cep = np.zeros((m, int(order.max()) + 1), dtype=np.float32)
+    idx = np.argsort(order, kind="stable")
+    for s in range(0, m, 512):
+        sel = idx[s : s + 512]
+        o = order[sel]
+        q = int(o.max()) + 1
+        lifter = (np.arange(q)[None, :] <= o[:, None]).astype(np.float32)
+        A = log_amp[sel].astype(np.float32)
+        f, b = fwd[:, :q], inv[:q]
+        for _ in range(n_iter + 1):
+            c = (A @ f) * lifter
+            e = c @ b
+            A = np.maximum(A, e)
+        env[sel] = e
+        cep[sel, :q] = c
     return env, cep
 
 
@@ -142,9 +183,31 @@ def mcep_to_log_envelope(c: np.ndarray, n_bins: int, *, alpha: float = ALPHA) ->
     return coef @ np.cos(n.T * w_warp[None, :])
 
 
+def envelope_log_amplitude(spec: np.ndarray) -> np.ndarray:
+    """Natural-log amplitude of spectra, floored ``REL_FLOOR`` below each frame's peak.
+
+    Bins further down hold only rounding noise (e.g. above 4 kHz in 8 kHz recordings
+    resampled to 16 kHz), which would otherwise steer the cepstral smoothing and make the
+    envelope depend on floating-point round-off.
+
+    Parameters
+    ----------
+    spec : np.ndarray [shape=(m, n_bins), complex]
+
+    Returns
+    -------
+    np.ndarray [shape=(m, n_bins), float32]
+    """
+    mag = np.abs(spec).astype(np.float32)
+    floor = np.float32(REL_FLOOR) * mag.max(axis=1, keepdims=True) + np.float32(1e-9)
+    return np.log(mag + floor)
+
+
 def spectral_envelopes(spec: np.ndarray, f0: np.ndarray, *, sr: int = FS
                        ) -> tuple[np.ndarray, np.ndarray]:
     """True envelopes of pitch-adaptive spectra, COVAREP's order ``round(0.5 fs / F0)``.
+
+    Amplitudes are floored at ``REL_FLOOR`` (-100 dB) below each frame's peak.
 
     Parameters
     ----------
@@ -156,7 +219,7 @@ def spectral_envelopes(spec: np.ndarray, f0: np.ndarray, *, sr: int = FS
     -------
     env, cep : see :func:`true_envelope`
     """
-    log_amp = np.log(np.abs(spec) + 1e-9).astype(np.float32)
+    log_amp = envelope_log_amplitude(spec)
     order = np.round(0.5 * sr / np.clip(f0, 50.0, 500.0)).astype(int)
     order = np.minimum(order, NFFT // 2 - 1)
     return true_envelope(log_amp, order)

@@ -8,7 +8,8 @@ after removing the trend (PDD, 2 x 4 = 8 frames) the noisiness of the source.
 
 Here: harmonic phases are read at the nearest DFT bin of the zero-phase pitch-adaptive
 spectrum (nearly flat across the main lobe of a centred symmetric window); the vocal-tract
-phase is the minimum phase of the true envelope (from its cepstrum); PD is mapped onto fixed
+phase is the minimum phase of a true envelope of the spectrum held flat below F0
+(:func:`vocal_tract_phase`; the sub-F0 dip would otherwise bias PD by up to ~1 rad); PD is mapped onto fixed
 frequencies; the temporal statistics use the voiced frames of the windows. Compression:
 PDM is sampled at 25 and PDD at 13 mel-spaced frequencies 0..fs/2 (COVAREP: a lin/log
 harmonic scale for PDM and a mel-like scale for PDD, via cepstral-like encoding); values are
@@ -17,8 +18,9 @@ NaN on unvoiced frames (COVAREP analyses them with F0 = 100 Hz).
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
-import scipy.fft as sfft
 from scipy.ndimage import uniform_filter1d
 
 from vocalmind.features.clinical.dsp import FS
@@ -34,23 +36,73 @@ def _mel_freqs(n: int, sr: int) -> np.ndarray:
     return 700.0 * (10 ** (m / 2595.0) - 1.0)
 
 
-def minimum_phase(cep: np.ndarray) -> np.ndarray:
+def minimum_phase(cep: np.ndarray, n_bins: int) -> np.ndarray:
     """Minimum phase (rad) of envelopes given by their real cepstra.
 
     Parameters
     ----------
-    cep : np.ndarray [shape=(m, N)] real cepstra (natural-log amplitude)
+    cep : np.ndarray [shape=(m, Q)] real cepstra (natural-log amplitude) at quefrencies
+        ``0..Q - 1`` of an ``N = 2 (n_bins - 1)``-point DFT, zero from ``Q`` to ``N / 2``
+        (as returned by :func:`vocalmind.features.clinical.mcep.true_envelope`)
+    n_bins : number of frequency bins 0..Nyquist
 
     Returns
     -------
-    np.ndarray [shape=(m, N // 2 + 1)]
+    np.ndarray [shape=(m, n_bins)], float32
     """
-    n = cep.shape[1]
-    fold = np.zeros_like(cep)
+    n = 2 * (n_bins - 1)
+    q = cep.shape[1]
+    if q > n // 2:
+        raise ValueError(f"cepstrum has {q} quefrencies; at most {n // 2} for {n_bins} bins")
+    fold = 2.0 * cep.astype(np.float32)
     fold[:, 0] = cep[:, 0]
-    fold[:, 1 : n // 2] = 2 * cep[:, 1 : n // 2]
-    fold[:, n // 2] = cep[:, n // 2]
-    return sfft.rfft(fold, axis=1).imag
+    # phase = Im rfft(folded cepstrum) = -sum_q fold_q sin(2 pi k q / N)
+    return fold @ _neg_sine(n, q)
+
+
+@lru_cache(maxsize=8)
+def _neg_sine(n: int, q: int) -> np.ndarray:
+    k = np.arange(n // 2 + 1)[None, :]
+    return (-np.sin(2.0 * np.pi * np.arange(q)[:, None] * k / n)).astype(np.float32)
+
+
+def vocal_tract_phase(spec: np.ndarray, f0: np.ndarray, *, sr: int = FS,
+                      n_iter: int = 2) -> np.ndarray:
+    """Minimum phase of the amplitude envelopes, with the spectrum held flat below F0.
+
+    Below the first harmonic the amplitude spectrum falls towards DC (no harmonic there);
+    cepstral smoothing turns that cliff into a ripple across the whole band (the lifter is
+    rectangular), and the minimum phase of a rippled envelope is far from zero (~1 rad at
+    F0) even for a flat, zero-phase source. The log amplitude is therefore held at its F0
+    value from DC to F0 before a true envelope (``n_iter`` iterations, order
+    ``round(0.5 fs / F0)``) is taken, whose minimum phase is returned.
+
+    Parameters
+    ----------
+    spec : np.ndarray [shape=(m, n_bins), complex] pitch-adaptive spectra, 0..Nyquist
+    f0 : np.ndarray [shape=(m,)] Hz (the analysis F0, 50..500)
+    sr : sample rate in Hz
+    n_iter : true-envelope iterations after the first smoothing
+
+    Returns
+    -------
+    np.ndarray [shape=(m, n_bins)] minimum phase (rad), float32
+    """
+    from vocalmind.features.clinical.mcep import envelope_log_amplitude, true_envelope
+
+    m, n_bins = spec.shape
+    n_fft = 2 * (n_bins - 1)
+    f0c = np.clip(f0, 50.0, 500.0)
+    log_amp = envelope_log_amplitude(spec)
+    k0 = np.minimum(np.round(f0c * n_fft / sr).astype(np.int64), n_bins - 1)  # F0 bin
+    # hold at the largest value around F0 (the harmonic peak may sit one bin off)
+    rows = np.arange(m)
+    peak = np.maximum.reduce([log_amp[rows, np.clip(k0 + d, 0, n_bins - 1)] for d in (-1, 0, 1)])
+    col = np.arange(n_bins)[None, :]
+    log_amp = np.where(col < k0[:, None], peak[:, None], log_amp)
+    order = np.minimum(np.round(0.5 * sr / f0c).astype(np.int64), n_fft // 2 - 1)
+    _, cep = true_envelope(log_amp, order, n_iter=n_iter)
+    return minimum_phase(cep, n_bins)
 
 
 def phase_distortion(spec: np.ndarray, vt_phase: np.ndarray, f0: np.ndarray, voiced: np.ndarray,

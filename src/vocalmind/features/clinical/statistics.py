@@ -10,6 +10,8 @@ with < 2 frames).
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 import pandas as pd
 
@@ -21,13 +23,21 @@ def statistic_names(descriptors: list[str]) -> list[str]:
     return [f"{d}_{s}" for d in descriptors for s in STATS]
 
 
-def clinical_statistics(descriptors_df: pd.DataFrame) -> pd.Series:
+#: fewest valid frames (0.1 s) for a descriptor's statistics; fewer give NaN for all ten
+MIN_VALID_FRAMES = 10
+
+
+def clinical_statistics(descriptors_df: pd.DataFrame, *,
+                        min_valid: int = MIN_VALID_FRAMES) -> pd.Series:
     """The 10 statistics of every column of a descriptor table.
 
     Parameters
     ----------
     descriptors_df : pd.DataFrame [shape=(n_frames, n_descriptors)], index = time (s),
         NaN where a descriptor is undefined
+    min_valid : fewest valid frames of a descriptor for its statistics; a descriptor with
+        fewer (e.g. the glottal ones on a recording with few voiced frames) gets NaN for
+        all ten, rather than numbers that look real
 
     Returns
     -------
@@ -36,41 +46,70 @@ def clinical_statistics(descriptors_df: pd.DataFrame) -> pd.Series:
     Examples
     --------
     >>> df = pd.DataFrame({"a": [1.0, np.nan, 3.0]}, index=[0.0, 0.01, 0.02])
-    >>> clinical_statistics(df)[["a_mean", "a_slope"]].round(3).tolist()
+    >>> clinical_statistics(df, min_valid=1)[["a_mean", "a_slope"]].round(3).tolist()
     [2.0, 100.0]
     """
     Y = descriptors_df.to_numpy(dtype=np.float64)
     t = np.asarray(descriptors_df.index, dtype=np.float64)[:, None]
+    out = statistics_matrix(Y, t, min_valid=min_valid)
+    return pd.Series(out.T.ravel(), index=_names_index(tuple(map(str, descriptors_df.columns))),
+                     dtype=np.float64)
+
+
+@lru_cache(maxsize=8)
+def _names_index(columns: tuple[str, ...]) -> pd.Index:
+    return pd.Index(statistic_names(list(columns)), dtype=object)
+
+
+def statistics_matrix(Y: np.ndarray, t: np.ndarray, *, min_valid: int = MIN_VALID_FRAMES
+                      ) -> np.ndarray:
+    """The statistics of :func:`clinical_statistics` as a matrix.
+
+    Parameters
+    ----------
+    Y : np.ndarray [shape=(n_frames, n_descriptors)], NaN where undefined
+    t : np.ndarray [shape=(n_frames, 1)] frame times (s)
+    min_valid : fewest valid frames per descriptor (fewer: all ten statistics NaN)
+
+    Returns
+    -------
+    np.ndarray [shape=(10, n_descriptors)], rows in ``STATS`` order
+    """
     valid = np.isfinite(Y)
-    n = valid.sum(axis=0).astype(float)
-    Yz = np.where(valid, Y, 0.0)
+    n = valid.sum(axis=0)
+    nf = n.astype(float)
     out = np.full((len(STATS), Y.shape[1]), np.nan)
+    cols = np.flatnonzero(n > 0)
+    if len(cols):
+        # one sort gives max, min and median: NaN (and -inf/inf mapped to NaN) sort last
+        srt = np.sort(np.where(valid[:, cols], Y[:, cols], np.nan), axis=0)
+        nv = n[cols]
+        out[0, cols] = srt[nv - 1, np.arange(len(cols))]
+        out[1, cols] = srt[0]
+        out[2, cols] = 0.5 * (srt[(nv - 1) // 2, np.arange(len(cols))]
+                              + srt[nv // 2, np.arange(len(cols))])
     with np.errstate(divide="ignore", invalid="ignore"):
-        has = n > 0
-        Yn = np.where(valid, Y, np.nan)
-        if has.any():
-            out[0, has] = np.nanmax(Yn[:, has], axis=0)
-            out[1, has] = np.nanmin(Yn[:, has], axis=0)
-            out[2, has] = np.nanmedian(Yn[:, has], axis=0)
-        mean = Yz.sum(axis=0) / n
+        Yz = np.where(valid, Y, 0.0)
+        mean = Yz.sum(axis=0) / nf
         dev = np.where(valid, Y - mean, 0.0)
-        m2 = (dev**2).sum(axis=0) / n
-        m3 = (dev**3).sum(axis=0) / n
-        m4 = (dev**4).sum(axis=0) / n
+        dev2 = dev * dev
+        m2 = dev2.sum(axis=0) / nf
+        m3 = (dev2 * dev).sum(axis=0) / nf
+        m4 = (dev2 * dev2).sum(axis=0) / nf
         out[3] = mean
-        out[4] = np.where(n >= 2, m2 * n / (n - 1), np.nan)
+        out[4] = np.where(n >= 2, m2 * nf / (nf - 1), np.nan)
         const = ~(m2 > 1e-300)
         out[5] = np.where(const, np.nan, m4 / m2**2 - 3.0)
         out[6] = np.where(const, np.nan, m3 / m2**1.5)
-        tm = (np.where(valid, t, 0.0)).sum(axis=0) / n
+        tm = (np.where(valid, t, 0.0)).sum(axis=0) / nf
         dt = np.where(valid, t - tm, 0.0)
-        sxx = (dt**2).sum(axis=0)
+        sxx = (dt * dt).sum(axis=0)
         sxy = (dt * dev).sum(axis=0)
-        syy = (dev**2).sum(axis=0)
+        syy = m2 * nf
         ok = (n >= 2) & (sxx > 0)
         slope = np.where(ok, sxy / sxx, np.nan)
         out[7] = slope
         out[8] = np.where(ok, mean - slope * tm, np.nan)
         out[9] = np.where(ok & ~const, sxy**2 / (sxx * syy), np.nan)
-    names = statistic_names(list(map(str, descriptors_df.columns)))
-    return pd.Series(out.T.ravel(), index=names, dtype=np.float64)
+    out[:, n < min_valid] = np.nan
+    return out

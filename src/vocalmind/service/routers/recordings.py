@@ -1,0 +1,165 @@
+"""Uploads: checked, stored content-addressed, and queued for assessment (202 at once).
+
+Checks, in order, each refusal a 4xx JSON ``{"detail": reason}``: the body size (411 without
+Content-Length, 413 over the limit -- before the body is read, by the middleware in
+``main.py``, and again exactly while spooling), that it is audio (415: header and a full
+decode with :mod:`vocalmind.audio`), and its duration (422). The upload's file name is
+never stored or logged (it may hold a name); only the content hash is.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile, status
+from fastapi.responses import FileResponse
+from pydantic import BaseModel
+from sqlalchemy import select
+
+from vocalmind.errors import AudioError
+from vocalmind.service.auth import DB, CurrentUser, participant_access, recording_access
+from vocalmind.service.models import Assessment, ModelVersion, Recording
+from vocalmind.service.routers._common import assessment_json, recording_json
+from vocalmind.service.routers.sessions import add_session
+from vocalmind.service.storage import CHUNK, TooLargeError
+
+log = logging.getLogger(__name__)
+router = APIRouter(prefix="/api", tags=["recordings"])
+
+
+class Reassess(BaseModel):
+    """Assess a stored recording again, with another model."""
+
+    model_id: int
+
+
+def pick_model(db: Any, model_id: int | None) -> ModelVersion:
+    """The requested active model version, or the only one if none is named."""
+    if model_id is not None:
+        mv = db.get(ModelVersion, model_id)
+        if mv is None or not mv.active:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no active model {model_id}")
+        return mv
+    active = list(db.scalars(select(ModelVersion).where(ModelVersion.active)))
+    if len(active) != 1:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                            detail=f"{len(active)} models are registered; choose one with "
+                                   "model_id (GET /api/models)")
+    return active[0]
+
+
+def _check_audio(path: Any, settings: Any) -> Any:
+    """Header and full decode; returns the AudioInfo. Raises HTTPException (415/422)."""
+    import warnings
+
+    from vocalmind.audio import info, load
+
+    try:
+        meta = info(path)
+    except AudioError as e:
+        raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
+                            detail=f"not a readable recording: {e.reason}") from None
+    if meta.duration_s > settings.max_duration_s:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                            detail=f"recording is {meta.duration_s:.1f} s long; the limit is "
+                                   f"{settings.max_duration_s:g} s")
+    if meta.duration_s < settings.min_duration_s:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                            detail=f"recording is {meta.duration_s:.2f} s long; at least "
+                                   f"{settings.min_duration_s:g} s is needed")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # a truncated file is refused, not half-assessed
+            load(path, sr=None, max_duration_s=settings.max_duration_s + 1)
+    except AudioError as e:
+        raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
+                            detail=f"not a readable recording: {e.reason}") from None
+    except Warning as w:
+        raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
+                            detail=f"not a readable recording: {str(w).split(': ', 1)[-1]}") \
+            from None
+    return meta
+
+
+@router.post("/recordings", status_code=202,
+             summary="Upload a recording; returns at once with a queued assessment")
+def upload(
+    request: Request,
+    user: CurrentUser,
+    db: DB,
+    file: Annotated[UploadFile, File(description="the recording (WAV, FLAC, OGG, MP3, M4A, WebM ...)")],
+    participant_id: Annotated[int, Form()],
+    session_id: Annotated[int | None, Form(description="default: a new session")] = None,
+    model_id: Annotated[int | None, Form(description="default: the only registered model")] = None,
+) -> dict[str, Any]:
+    """Store the recording and queue its assessment; poll ``GET /api/assessments/{id}``."""
+    settings, store = request.app.state.settings, request.app.state.store
+    p, _ = participant_access(db, user, participant_id)
+    mv = pick_model(db, model_id)
+    if session_id is not None and not any(s.id == session_id for s in p.sessions):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail="no such session for this participant")
+
+    def chunks():  # type: ignore[no-untyped-def]
+        while block := file.file.read(CHUNK):
+            yield block
+
+    try:
+        spooled = store.spool(chunks(), max_bytes=settings.max_upload_bytes)
+    except TooLargeError as e:
+        raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, detail=str(e)) from None
+    try:
+        if spooled.n_bytes == 0:
+            raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
+                                detail="not a readable recording: empty upload")
+        meta = _check_audio(spooled.path, settings)
+    except HTTPException:
+        store.discard(spooled)
+        log.info("upload refused")
+        raise
+    sess = (next(s for s in p.sessions if s.id == session_id) if session_id is not None
+            else add_session(db, p.id))
+    rec = Recording(session_id=sess.id, sha256=spooled.sha256,
+                    path=store.relpath(spooled.sha256), n_bytes=spooled.n_bytes,
+                    duration_s=meta.duration_s, sample_rate=meta.sample_rate,
+                    channels=meta.channels, format=meta.format[:64])
+    db.add(rec)
+    db.flush()
+    a = Assessment(recording_id=rec.id, model_version_id=mv.id, status="queued")
+    db.add(a)
+    db.flush()
+    store.put(spooled)  # before commit: a committed row always has its file
+    db.commit()
+    request.app.state.worker.notify()
+    log.info("recording %d stored, assessment %d queued", rec.id, a.id)
+    return {"recording": recording_json(rec), "assessment": assessment_json(a)}
+
+
+@router.get("/recordings/{recording_id}", summary="A recording's metadata and assessments")
+def get_recording(recording_id: int, user: CurrentUser, db: DB) -> dict[str, Any]:
+    """Metadata only; the audio is at ``/api/recordings/{id}/audio``."""
+    r, _ = recording_access(db, user, recording_id)
+    return {**recording_json(r), "assessments": [assessment_json(a) for a in r.assessments]}
+
+
+@router.get("/recordings/{recording_id}/audio", summary="The stored audio")
+def get_audio(recording_id: int, request: Request, user: CurrentUser, db: DB) -> FileResponse:
+    """The recording's bytes as uploaded."""
+    r, _ = recording_access(db, user, recording_id)
+    return FileResponse(request.app.state.settings.data_dir / r.path,
+                        media_type="application/octet-stream",
+                        filename=f"recording-{r.id}")
+
+
+@router.post("/recordings/{recording_id}/assessments", status_code=202,
+             summary="Queue another assessment of a stored recording")
+def reassess(recording_id: int, body: Reassess, request: Request, user: CurrentUser,
+             db: DB) -> dict[str, Any]:
+    """A new queued assessment with the given model."""
+    r, _ = recording_access(db, user, recording_id)
+    mv = pick_model(db, body.model_id)
+    a = Assessment(recording_id=r.id, model_version_id=mv.id, status="queued")
+    db.add(a)
+    db.commit()
+    request.app.state.worker.notify()
+    return assessment_json(a)
