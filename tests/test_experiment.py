@@ -163,3 +163,28 @@ def test_study_pipeline_selection_mlp_importance(manifest_path: Path, tmp_path: 
     assert len(imp) == 5 and "gender" not in set(imp.iloc[:, 0])
     html = (res.run_dir / "report.html").read_text()
     assert "Learning curves" in html and "importance" in html
+
+
+def test_bad_manifests_get_clear_errors(tone_cohort: pd.DataFrame, tmp_path: Path) -> None:
+    from vocalmind.errors import ManifestError
+
+    dup = write_manifest(pd.concat([tone_cohort, tone_cohort.iloc[[0]]]), tmp_path / "dup.csv")
+    with pytest.raises(ManifestError, match="duplicate"):
+        run_experiment(load_config(raw=_cfg(dup)), out=tmp_path / "a")
+    ok = write_manifest(tone_cohort, tmp_path / "ok.csv")
+    with pytest.raises(ConfigError, match="'mood' is not a manifest column"):
+        run_experiment(load_config(raw=_cfg(ok, task={"label": "mood"})), out=tmp_path / "b")
+    unl = tone_cohort.assign(emotion=np.where(tone_cohort["subject"] == "S0", None,
+                                              tone_cohort["emotion"]))
+    path = write_manifest(unl, tmp_path / "unl.csv")
+    with pytest.raises(ManifestError, match="no .*emotion.* label"):
+        run_experiment(load_config(raw=_cfg(path, task={"label": "emotion",
+                                                        "drop_unlabelled": False})),
+                       out=tmp_path / "c")
+    missing = write_manifest(tone_cohort.assign(file=tone_cohort["file"] + ".gone"),
+                             tmp_path / "missing.csv")
+    from vocalmind.errors import TooManyFailuresError
+
+    with pytest.raises(TooManyFailuresError, match="no such file|not found|does not exist"):
+        run_experiment(load_config(raw=_cfg(missing)), out=tmp_path / "d")
+    assert not (tmp_path / "d").exists()

@@ -67,7 +67,7 @@ def load_manifest(cfg: ExperimentConfig) -> pd.DataFrame:
     Single task: rows without the label are dropped (``drop_unlabelled``) or rejected.
     Multi-task: rows are kept when at least one label is present.
     """
-    from vocalmind.corpora import read_manifest
+    from vocalmind.corpora import read_manifest, validate_manifest
 
     if cfg.corpus.manifest:
         manifest = read_manifest(cfg.corpus.manifest)
@@ -75,6 +75,9 @@ def load_manifest(cfg: ExperimentConfig) -> pd.DataFrame:
         from vocalmind.corpora import read_corpus
 
         manifest = read_corpus(cfg.corpus.name, cfg.corpus.root, **cfg.corpus.options)
+    # Duplicates and impossible spans are errors; missing or unreadable files are skipped
+    # and listed by the extraction's failure summary (under its threshold).
+    validate_manifest(manifest, check_files=False)
     labels = cfg.task.labels
     for label in labels:
         if label not in manifest.columns:
