@@ -7,7 +7,8 @@ Prints a markdown table: family, UAR [95 % CI], accuracy [95 % CI], experiment w
 ``--out`` (metrics.json, predictions.csv, training curves).
 
     .venv/bin/python bench/bench_deep_emodb.py [--families melcnn cnn_lstm wavelet]
-        [--threads 2] [--out runs/bench-deep-emodb] [--fuse-with RUN_DIR] [--set key=value]
+        [--threads 2] [--out .cache/bench/deep-emodb] [--fuse-with RUN_DIR] [--set key=value]
+    .venv/bin/python bench/bench_deep_emodb.py --fuse-runs DEEP_RUN SVM_RUN
 
 ``--fuse-with`` names a finished run folder of ``examples/emodb-compare-svm.yaml`` (its
 ``predictions.csv`` holds calibrated class probabilities): the fusion averages the deep
@@ -73,7 +74,14 @@ def main() -> None:
     ap.add_argument("--out", default=str(ROOT / ".cache" / "bench" / "deep-emodb"))
     ap.add_argument("--fuse-with", default=None, help="run folder of emodb-compare-svm")
     ap.add_argument("--set", action="append", default=[], help="extra config override")
+    ap.add_argument("--fuse-runs", nargs=2, metavar=("DEEP_RUN", "SVM_RUN"), default=None,
+                    help="only fuse two finished run folders and print the result")
     args = ap.parse_args()
+    if args.fuse_runs:
+        fm = fuse(Path(args.fuse_runs[0]), Path(args.fuse_runs[1]))
+        print(f"| {Path(args.fuse_runs[0]).name} + {Path(args.fuse_runs[1]).name} "
+              f"(equal-weight late fusion) | {_ci(fm, 'uar')} | {_ci(fm, 'accuracy')} |")
+        return
     root = require(DATA / "emodb")
     out = Path(args.out)
     rows = []

@@ -142,8 +142,9 @@ def label_values(col: pd.Series, task: str) -> np.ndarray:
     return np.array([None if v is None else str(v) for v in out], dtype=object)
 
 
-def build_inputs(cfg: ExperimentConfig, manifest: pd.DataFrame,
-                 *, jobs: int | None = None) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+def build_inputs(cfg: ExperimentConfig, manifest: pd.DataFrame, *, jobs: int | None = None,
+                 executor: Any = None, work_dir: Path | None = None,
+                 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Model inputs for every manifest row that could be processed.
 
     Returns
@@ -165,10 +166,19 @@ def build_inputs(cfg: ExperimentConfig, manifest: pd.DataFrame,
     from vocalmind.features.extract import extract_features
 
     fc = cfg.features
-    result = extract_features(
-        manifest, get_feature_set(fc.set, **fc.params), preprocess=fc.preprocess.model_dump(),
-        n_jobs=jobs or fc.jobs, cache_dir=fc.cache_dir,
-        max_failure_fraction=fc.max_failure_fraction)
+    fs = get_feature_set(fc.set, **fc.params)
+    if executor is not None:
+        # A cluster: shards written as they finish, merged once all are done.
+        from vocalmind.distributed import extract_sharded
+
+        result = extract_sharded(
+            manifest, fs, preprocess=fc.preprocess.model_dump(), executor=executor,
+            work_dir=work_dir or Path(".cache") / "shards", cache_dir=fc.cache_dir,
+            max_failure_fraction=fc.max_failure_fraction)
+    else:
+        result = extract_features(
+            manifest, fs, preprocess=fc.preprocess.model_dump(), n_jobs=jobs or fc.jobs,
+            cache_dir=fc.cache_dir, max_failure_fraction=fc.max_failure_fraction)
     feats = result.features
     keys = pd.MultiIndex.from_frame(manifest[["file", "start", "end"]])
     ok = keys.isin(feats.index)
@@ -395,8 +405,11 @@ def _new_run_dir(cfg: ExperimentConfig, out: str | Path | None, force: bool) -> 
 
 
 def run_experiment(cfg: ExperimentConfig, *, out: str | Path | None = None,
-                   force: bool = False) -> RunResult:
+                   force: bool = False, executor: Any = None) -> RunResult:
     """Run the experiment described by ``cfg`` and write its run folder.
+
+    ``executor`` (e.g. a Ray executor) runs the feature extraction in shards and the outer
+    folds of feature models as its tasks; by default local processes (``jobs``) do both.
 
     Raises
     ------
@@ -420,7 +433,8 @@ def run_experiment(cfg: ExperimentConfig, *, out: str | Path | None = None,
     write_text(run_dir / "config.yaml", yaml.safe_dump(cfg_dict, sort_keys=False))
 
     manifest = load_manifest(cfg)
-    X, manifest, failures = build_inputs(cfg, manifest)
+    X, manifest, failures = build_inputs(cfg, manifest, executor=executor,
+                                         work_dir=run_dir / "shards")
     if len(failures):
         write_table(failures, run_dir / "failures.csv")
     if manifest["subject"].nunique() < 2:
@@ -455,8 +469,10 @@ def run_experiment(cfg: ExperimentConfig, *, out: str | Path | None = None,
 
     jobs = [(cfg, tasks, X, Y, groups, train, test, k, protocol.subject_independent, run_dir)
             for k, (train, test) in enumerate(folds)]
+    fold_executor = executor if executor is not None and not deep else get_executor(
+        "local", n_jobs=n_jobs)
     results = []
-    for _, res in get_executor("local", n_jobs=n_jobs).map(
+    for _, res in fold_executor.map(
             _fit_fold_args, jobs, description=f"{protocol.name} folds"):
         if isinstance(res, BaseException):
             raise res
@@ -534,6 +550,7 @@ def run_experiment(cfg: ExperimentConfig, *, out: str | Path | None = None,
     write_report(run_dir, metrics=metrics, predictions=tables[primary][1], config=cfg_dict,
                  title=f"{cfg.name}: {cfg.model.name} on {metrics['corpus']}",
                  extra_figures=figures or None)
+    shutil.rmtree(run_dir / "shards", ignore_errors=True)
     if final_dir.exists():
         shutil.rmtree(final_dir)
     run_dir.rename(final_dir)

@@ -129,3 +129,25 @@ def test_search_on_ray_matches_local_and_survives_a_killed_node(ray_cluster, tmp
         assert mine[-1]["pruned"] == (row["state"] == "PRUNED")
     assert res.best_value == pytest.approx(kept.loc[kept["state"] == "COMPLETE", "value"].max())
     assert json.loads((run_dir / "best.json").read_text())["best_trial"] == res.best_trial
+
+
+def test_experiment_on_ray_equals_local(ray_cluster, tone_cohort, tmp_path: Path) -> None:
+    """`experiment run --executor ray`: same predictions and metrics as local processes."""
+    from vocalmind.config import load_config
+    from vocalmind.corpora import write_manifest
+    from vocalmind.experiment import run_experiment
+
+    path = write_manifest(tone_cohort, tmp_path / "m.csv")
+    raw = {"name": "t", "jobs": 1, "corpus": {"manifest": str(path)},
+           "task": {"label": "emotion"},
+           "features": {"set": "egemaps", "cache_dir": None, "jobs": 1},
+           "model": {"name": "logreg"}, "protocol": {"name": "loso"},
+           "evaluation": {"n_boot": 100}}
+    local = run_experiment(load_config(raw=raw), out=tmp_path / "local")
+    ex = RayExecutor(address=ray_cluster.address, progress=False)
+    on_ray = run_experiment(load_config(raw=raw), out=tmp_path / "ray", executor=ex)
+    a = pd.read_csv(local.run_dir / "predictions.csv")
+    b = pd.read_csv(on_ray.run_dir / "predictions.csv")
+    pd.testing.assert_frame_equal(a, b)
+    assert local.metrics["uar"] == on_ray.metrics["uar"]
+    assert not (on_ray.run_dir / "shards").exists()

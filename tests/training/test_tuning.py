@@ -111,23 +111,6 @@ def test_reserved_settings_cannot_be_searched(tmp_path: Path) -> None:
                   run_dir=tmp_path / "r", task="classification")
 
 
-def test_real_estimator_reports_every_epoch(clips: pd.DataFrame, tmp_path: Path) -> None:
-    def make(p: dict) -> DeepEstimator:
-        return DeepEstimator("melcnn", params={"n_blocks": 3, "base_channels": 4,
-                                               "augment": False, **p},
-                             lr=0.01, batch_size=4, n_threads=1, progress=False)
-
-    best = asha_tune(make, clips, clips["label"].to_numpy(), clips["subject"].to_numpy(),
-                     space={"dropout": {"type": "float", "low": 0.0, "high": 0.5}},
-                     n_trials=3, policy={"min_resource": 1, "reduction_factor": 2,
-                                         "max_resource": 2},
-                     sampler="random", inner_splits=2, seed=0, run_dir=tmp_path / "m",
-                     task="classification")
-    assert 0.0 <= best["dropout"] <= 0.5
-    trials = pd.read_csv(tmp_path / "m" / "trials.csv")
-    assert len(trials) == 3 and trials["value"].between(-0.01, 1.0).all()
-
-
 def test_fit_with_validation_set_and_callbacks(clips: pd.DataFrame) -> None:
     est = DeepEstimator("melcnn", params={"n_blocks": 3, "base_channels": 4, "augment": False},
                         epochs=3, batch_size=4, n_threads=1, patience=0, progress=False)

@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from vocalmind.cli.distributed import address_option, executor_from_options, executor_option
 from vocalmind.errors import VocalmindError
 
 app = typer.Typer(help="Run experiments from YAML configs.", no_args_is_help=True)
@@ -36,6 +37,8 @@ def run(
     set_: Annotated[list[str] | None, typer.Option("--set", help="override: key.path=value")] = None,
     out: Annotated[Path | None, typer.Option("--out", help="run folder (default runs/NAME-TIME)")] = None,
     force: Annotated[bool, typer.Option(help="replace an existing run folder")] = False,
+    executor: Annotated[str, executor_option()] = "local",
+    address: Annotated[str | None, address_option()] = None,
 ) -> None:
     """Run one experiment and write its run folder (metrics, predictions, model, report)."""
     from vocalmind.config import load_config
@@ -44,7 +47,8 @@ def run(
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
         cfg = load_config(config, overrides=set_ or [])
-        res = run_experiment(cfg, out=out, force=force)
+        ex = executor_from_options(executor, address, cfg.jobs) if executor != "local" else None
+        res = run_experiment(cfg, out=out, force=force, executor=ex)
     except VocalmindError as e:
         _fail(e)
         return
@@ -69,12 +73,22 @@ def assess(
     reference: Annotated[list[Path] | None, typer.Option(
         "--reference", help="more recordings of the same speaker (speaker-normalised models)")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+    executor: Annotated[str, executor_option()] = "local",
+    address: Annotated[str | None, address_option()] = None,
 ) -> None:
-    """Score new recordings with a trained model."""
+    """Score new recordings with a trained model (many at once: --executor ray)."""
     from vocalmind.assess import assess as _assess
 
     try:
-        results = _assess(list(audio), model, reference=list(reference or []))
+        if executor == "ray":
+            if reference:
+                raise typer.BadParameter("--reference is not supported with --executor ray")
+            from vocalmind.distributed import assess_sharded
+
+            ex = executor_from_options(executor, address, 1)
+            results = assess_sharded(list(audio), model, executor=ex)
+        else:
+            results = _assess(list(audio), model, reference=list(reference or []))
     except VocalmindError as e:
         _fail(e)
         return

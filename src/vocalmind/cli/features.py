@@ -10,6 +10,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from vocalmind.cli.distributed import address_option, executor_from_options, executor_option
+
 app = typer.Typer(
     help="Extract acoustic feature sets (openSMILE, log-mel, clinical) into a table.",
     no_args_is_help=True,
@@ -61,8 +63,13 @@ def extract(
         list[str] | None, typer.Option("--param", "-p", help="Feature-set parameter KEY=VALUE (repeatable).")
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    executor: Annotated[str, executor_option()] = "local",
+    address: Annotated[str | None, address_option()] = None,
 ) -> None:
-    """Extract one feature set; write columns file, start, end, then one per feature."""
+    """Extract one feature set; write columns file, start, end, then one per feature.
+
+    With ``--executor ray`` the manifest is split into shards, each a Ray task writing its
+    own Parquet file under OUTPUT's ``.shards`` folder; a re-run reuses finished shards."""
     from vocalmind.errors import ConfigError, ManifestError, TooManyFailuresError
     from vocalmind.features.extract import (
         PreprocessSettings,
@@ -81,10 +88,20 @@ def extract(
             {"denoise": denoise, "normalize": normalize, "vad_trim": vad, "keep_speech": keep_speech}
         )
         items: Any = read_table(manifest) if manifest is not None else [str(p) for p in audio or []]
-        result = extract_features(
-            items, fs, preprocess=pp, n_jobs=jobs, cache_dir=cache,
-            max_failure_fraction=max_failures, progress=not quiet,
-        )  # fmt: skip
+        ex = executor_from_options(executor, address, jobs, progress=not quiet)
+        if executor == "ray":
+            from vocalmind.distributed import extract_sharded
+
+            result = extract_sharded(
+                items, fs, preprocess=pp, executor=ex,
+                work_dir=output.with_name(output.stem + ".shards"), cache_dir=cache,
+                max_failure_fraction=max_failures, progress=not quiet,
+            )  # fmt: skip
+        else:
+            result = extract_features(
+                items, fs, preprocess=pp, executor=ex, n_jobs=jobs, cache_dir=cache,
+                max_failure_fraction=max_failures, progress=not quiet,
+            )  # fmt: skip
     except TooManyFailuresError as e:
         _console.print(f"[red]too many failures:[/red] {e}")
         failures = getattr(e, "failures", None)
