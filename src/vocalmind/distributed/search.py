@@ -54,9 +54,8 @@ from vocalmind.training.search import (
     Objective,
     SearchResult,
     SearchSpace,
-    _Curve,
-    _finite_or_none,
     _trials_table,
+    asha_trial_objective,
 )
 
 __all__ = ["TrialSeededSampler", "run_search_distributed"]
@@ -149,48 +148,20 @@ def _worker(task: _Task, *, objective: Objective, catch: tuple[type[Exception], 
         return 0
     decisions = (run_dir / "decisions").joinpath(f"task-{task.index:04d}.jsonl")
     decisions.parent.mkdir(parents=True, exist_ok=True)
-    max_r = policy.max_resource
     optuna.logging.set_verbosity(optuna.logging.WARNING)
 
     with decisions.open("a", encoding="utf-8") as fh:
 
+        def record(decision: dict[str, Any]) -> None:
+            decision["t"] = round(time.time() - task.t0, 4)
+            fh.write(json.dumps(decision, allow_nan=False) + "\n")
+            fh.flush()
+
+        asha_objective = asha_trial_objective(objective, space, policy, record)
+
         def optuna_objective(trial: optuna.Trial) -> float:
-            # the same report protocol and rung bookkeeping as training.search.run_search
             trial.set_user_attr(_TASK_ATTR, task.index)
-            params = space.suggest(trial)
-            curve = _Curve(max_r)
-            state: dict[str, Any] = {"next_rung": 0, "pruned_at": None}
-
-            def report(step: int, value: float) -> bool:
-                if state["pruned_at"] is not None:
-                    raise optuna.TrialPruned(
-                        f"trial {trial.number} reported step {step} after being pruned at "
-                        f"step {state['pruned_at']}"
-                    )
-                step, value = curve.add(step, value)
-                trial.report(value, step)
-                rung: int | None = None
-                pruned = False
-                if max_r is None or step < max_r:
-                    while policy.rung_step(state["next_rung"]) <= step and (
-                        max_r is None or policy.rung_step(state["next_rung"]) < max_r
-                    ):
-                        rung = state["next_rung"]
-                        state["next_rung"] += 1
-                    pruned = trial.should_prune()
-                record = {"trial": trial.number, "step": step, "value": _finite_or_none(value),
-                          "rung": rung, "pruned": pruned, "t": round(time.time() - task.t0, 4)}
-                fh.write(json.dumps(record, allow_nan=False) + "\n")
-                fh.flush()
-                if pruned:
-                    state["pruned_at"] = step
-                    trial.set_user_attr("pruned_rung", rung)
-                return pruned
-
-            value = objective(params, report)
-            if state["pruned_at"] is not None:
-                raise optuna.TrialPruned(f"pruned at step {state['pruned_at']}")
-            return float(value)
+            return asha_objective(trial)
 
         study.optimize(optuna_objective, n_trials=owed, catch=catch)
     return owed

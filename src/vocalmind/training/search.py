@@ -581,6 +581,61 @@ def _make_sampler(sampler: str | optuna.samplers.BaseSampler, seed: int) -> optu
     raise ConfigError(f"sampler={sampler!r}: use 'random', 'tpe' or an optuna sampler instance")
 
 
+def asha_trial_objective(
+    objective: Callable[[dict[str, Any], Callable[[int, float], bool]], float],
+    space: SearchSpace,
+    policy: AshaPolicy,
+    record: Callable[[dict[str, Any]], None],
+) -> Callable[[optuna.Trial], float]:
+    """Wrap a vocalmind objective as an Optuna objective under an ASHA policy.
+
+    The objective gets ``report(step, value) -> pruned``; every report becomes one
+    decision record ``{trial, step, value, rung, pruned}`` handed to ``record`` (the local
+    search appends it to ``decisions.jsonl``; the distributed search to a per-task file).
+    This is the one place the report protocol and the rung bookkeeping live.
+    """
+    max_r = policy.max_resource
+
+    def optuna_objective(trial: optuna.Trial) -> float:
+        params = space.suggest(trial)
+        curve = _Curve(max_r)
+        state: dict[str, Any] = {"next_rung": 0, "pruned_at": None}
+
+        def report(step: int, value: float) -> bool:
+            if state["pruned_at"] is not None:
+                raise optuna.TrialPruned(
+                    f"trial {trial.number} reported step {step} after being pruned at "
+                    f"step {state['pruned_at']}"
+                )
+            step, value = curve.add(step, value)
+            trial.report(value, step)
+            rung: int | None = None
+            pruned = False
+            if max_r is None or step < max_r:
+                # Rungs crossed by this step, by the policy's formula; Optuna judges them in
+                # order and stops at the first lost one, so the last crossed is the one that
+                # decided (steps reported every epoch cross at most one).
+                while policy.rung_step(state["next_rung"]) <= step and (
+                    max_r is None or policy.rung_step(state["next_rung"]) < max_r
+                ):
+                    rung = state["next_rung"]
+                    state["next_rung"] += 1
+                pruned = trial.should_prune()
+            record({"trial": trial.number, "step": step, "value": _finite_or_none(value),
+                    "rung": rung, "pruned": pruned})
+            if pruned:
+                state["pruned_at"] = step
+                trial.set_user_attr("pruned_rung", rung)
+            return pruned
+
+        value = objective(params, report)
+        if state["pruned_at"] is not None:
+            raise optuna.TrialPruned(f"pruned at step {state['pruned_at']}")
+        return float(value)
+
+    return optuna_objective
+
+
 def run_search(
     objective: Objective,
     space: SearchSpace | Mapping[str, Any],
@@ -670,51 +725,7 @@ def run_search(
         direction=direction, sampler=sampler_obj, pruner=policy.to_pruner()
     )
     log = _RunLog(run_dir, time.monotonic())
-    max_r = policy.max_resource
-
-    def optuna_objective(trial: optuna.Trial) -> float:
-        params = space.suggest(trial)
-        curve = _Curve(max_r)
-        state: dict[str, Any] = {"next_rung": 0, "pruned_at": None}
-
-        def report(step: int, value: float) -> bool:
-            if state["pruned_at"] is not None:
-                raise optuna.TrialPruned(
-                    f"trial {trial.number} reported step {step} after being pruned at "
-                    f"step {state['pruned_at']}"
-                )
-            step, value = curve.add(step, value)
-            trial.report(value, step)
-            rung: int | None = None
-            pruned = False
-            if max_r is None or step < max_r:
-                # Rungs crossed by this step, by the policy's formula; Optuna judges them in
-                # order and stops at the first lost one, so the last crossed is the one that
-                # decided (steps reported every epoch cross at most one).
-                while policy.rung_step(state["next_rung"]) <= step and (
-                    max_r is None or policy.rung_step(state["next_rung"]) < max_r
-                ):
-                    rung = state["next_rung"]
-                    state["next_rung"] += 1
-                pruned = trial.should_prune()
-            log.decision(
-                {
-                    "trial": trial.number,
-                    "step": step,
-                    "value": _finite_or_none(value),
-                    "rung": rung,
-                    "pruned": pruned,
-                }
-            )
-            if pruned:
-                state["pruned_at"] = step
-                trial.set_user_attr("pruned_rung", rung)
-            return pruned
-
-        value = objective(params, report)
-        if state["pruned_at"] is not None:
-            raise optuna.TrialPruned(f"pruned at step {state['pruned_at']}")
-        return float(value)
+    optuna_objective = asha_trial_objective(objective, space, policy, log.decision)
 
     def write_outputs(study: optuna.Study) -> None:
         with log.lock:
