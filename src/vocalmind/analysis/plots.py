@@ -7,22 +7,14 @@ depression or anxiety scores show research measurements, not diagnoses.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from vocalmind.files import atomic_path
+from vocalmind.evaluation.plots import save_figure
 
-
-def save_figure(fig: Figure, path: str | Path, *, dpi: int = 120) -> Path:
-    """Write ``fig`` to ``path`` (format from the suffix, e.g. ``.png``/``.pdf``) atomically."""
-    path = Path(path)
-    fmt = path.suffix.lstrip(".").lower() or "png"
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format=fmt, dpi=dpi, bbox_inches="tight")
-    return path
+__all__ = ["plot_correlation_heatmap", "plot_effect_forest", "plot_importance",
+           "plot_learning_curve", "plot_paired_lines", "save_figure"]
 
 
 def plot_correlation_heatmap(

@@ -196,12 +196,17 @@ def report_figures(metrics: Mapping[str, Any], predictions: pd.DataFrame | None)
 def figure_png(fig: Figure) -> bytes:
     """Render a figure to PNG bytes."""
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=_DPI)
+    fig.savefig(buf, format="png", dpi=_DPI, bbox_inches="tight")
     return buf.getvalue()
 
 
 def save_figure(fig: Figure, path: str | Path) -> Path:
-    """Write ``fig`` as a PNG at ``path`` atomically; return ``path``."""
+    """Write ``fig`` to ``path`` atomically, in the format its suffix names (``.png``,
+    ``.pdf``, ``.svg``; PNG when there is none); return ``path``."""
+    fmt = Path(path).suffix.lstrip(".").lower() or "png"
     with atomic_path(path) as tmp:
-        tmp.write_bytes(figure_png(fig))
+        if fmt == "png":
+            tmp.write_bytes(figure_png(fig))
+        else:
+            fig.savefig(tmp, format=fmt, dpi=_DPI, bbox_inches="tight")
     return Path(path)
