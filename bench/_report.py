@@ -28,7 +28,10 @@ def require(path: Path) -> Path:
 
 
 def machine() -> str:
-    return f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    """The machine, with its 1-minute load average (timings from a busy machine are noisy)."""
+    load = os.getloadavg()[0]
+    return (f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+            f"load average {load:.1f} when written")
 
 
 def update_section(key: str, markdown: str) -> Path:
