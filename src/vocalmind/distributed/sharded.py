@@ -326,6 +326,10 @@ def extract_sharded(
             f"{len(specs) - len(lost)} finished shards are kept in {work_dir}; run again "
             "with the same settings to resume"
         )
+    # Every shard is final now: a temporary file still here is the remains of a task whose
+    # worker was killed mid-write (it was retried elsewhere), so it is garbage.
+    for part in Path(work_dir).glob(".shard-*.part"):
+        part.unlink(missing_ok=True)
     merged = pd.concat([tables[s.index] for s in specs], ignore_index=True) if specs else None
     result = _to_result(merged, fs, pp, n_reused)
     n_total = len(result.features) + len(result.failures)
