@@ -278,9 +278,13 @@ def fit_estimator(est: Any, X: Any, y: Any, groups: np.ndarray,
         return est.fit(X, y)
     if cfg.model.search is not None:
         est = _searched(est, X, y, groups, cfg, task)
-    if cfg.model.pretrain is not None:
-        est = _pretrained(est, X, groups, cfg)
-    return est.fit(X, y, groups=groups)
+    if cfg.model.pretrain is None:
+        return est.fit(X, y, groups=groups)
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="vocalmind-pretrain-") as tmp:
+        est = _pretrained(est, X, groups, cfg, Path(tmp) / "pretrained.pt")
+        return est.fit(X, y, groups=groups)
 
 
 def _searched(est: Any, X: pd.DataFrame, y: Any, groups: np.ndarray, cfg: ExperimentConfig,
@@ -292,11 +296,12 @@ def _searched(est: Any, X: pd.DataFrame, y: Any, groups: np.ndarray, cfg: Experi
 
     sc = cfg.model.search
     assert sc is not None
-    run_dir = getattr(est, "search_dir", None) or Path(tempfile.mkdtemp(prefix="vocalmind-asha-"))
-    best = asha_tune(lambda params: _with_params(est, params), X, y, groups, space=sc.space,
-                     n_trials=sc.n_trials, policy=sc.policy, sampler=sc.sampler,
-                     inner_splits=sc.inner_splits, seed=cfg.seed, run_dir=Path(run_dir),
-                     task=task)
+    search_dir = getattr(est, "search_dir", None)
+    with tempfile.TemporaryDirectory(prefix="vocalmind-asha-") as tmp:
+        best = asha_tune(lambda params: _with_params(est, params), X, y, groups,
+                         space=sc.space, n_trials=sc.n_trials, policy=sc.policy,
+                         sampler=sc.sampler, inner_splits=sc.inner_splits, seed=cfg.seed,
+                         run_dir=Path(search_dir or tmp), task=task)
     out = _with_params(est, best)
     out.search_best_ = best
     return out
@@ -321,10 +326,10 @@ def _fit_params(est: Any) -> set[str]:
     return set(inspect.signature(est.fit).parameters)
 
 
-def _pretrained(est: Any, X: pd.DataFrame, groups: np.ndarray, cfg: ExperimentConfig) -> Any:
-    """Pre-train on ``model.pretrain.label`` of these rows; return ``est`` initialised from it."""
-    import tempfile
-
+def _pretrained(est: Any, X: pd.DataFrame, groups: np.ndarray, cfg: ExperimentConfig,
+                path: Path) -> Any:
+    """Pre-train on ``model.pretrain.label`` of these rows, save the model to ``path`` and
+    return ``est`` set to initialise its trunk from it."""
     pre = cfg.model.pretrain
     assert pre is not None
     if pre.label not in X.columns:
@@ -335,9 +340,8 @@ def _pretrained(est: Any, X: pd.DataFrame, groups: np.ndarray, cfg: ExperimentCo
     over = {"epochs": pre.epochs} if pre.epochs else {}
     base = make_estimator(cfg, pre_task, **over)
     base.fit(X[has], label_values(X.loc[has, pre.label], pre_task), groups=groups[has])
-    tmp = Path(tempfile.mkdtemp(prefix="vocalmind-pretrain-")) / "pretrained.pt"
-    base.save(tmp)
-    return est.set_params(init_from=str(tmp), freeze_layers=list(pre.freeze_layers))
+    base.save(path)
+    return est.set_params(init_from=str(path), freeze_layers=list(pre.freeze_layers))
 
 
 def _fit_fold(cfg: ExperimentConfig, tasks: dict[str, str], X: Any, Y: dict[str, np.ndarray],
