@@ -7,7 +7,10 @@
 - :mod:`vocalmind.training.data`: manifest rows -> model inputs (+ augmentation, inner
   subject-grouped validation split);
 - :mod:`vocalmind.training.losses`: multi-task loss with missing labels, class weights;
-- :mod:`vocalmind.training.transfer`: head swapping and layer freezing.
+- :mod:`vocalmind.training.transfer`: head swapping and layer freezing;
+- :mod:`vocalmind.training.search`: ASHA search (space as data, policy, records);
+- :mod:`vocalmind.training.tuning`: :func:`asha_tune`, ASHA over epochs for a deep
+  estimator on inner subject-grouped folds (the runner's ``model.search``).
 
 Importing this package does not import torch; the names below load on first use.
 """
@@ -17,10 +20,12 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__all__ = ["DeepEstimator", "TrainConfig", "train_model", "TaskSpec", "MultiTaskLoss"]
+__all__ = ["DeepEstimator", "TrainConfig", "train_model", "iter_train", "TaskSpec",
+           "MultiTaskLoss", "asha_tune"]
 
 _WHERE = {"DeepEstimator": "estimator", "TrainConfig": "engine", "train_model": "engine",
-          "TaskSpec": "losses", "MultiTaskLoss": "losses"}
+          "iter_train": "engine", "TaskSpec": "losses", "MultiTaskLoss": "losses",
+          "asha_tune": "tuning"}
 
 
 def __getattr__(name: str) -> Any:
