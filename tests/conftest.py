@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import soundfile as sf
+
 from _signals import voiced_tone
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

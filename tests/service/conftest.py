@@ -23,6 +23,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from service_helpers import free_port, fresh_pg_database, tone_wav  # noqa: E402
 
+
 def _pg_bin() -> Path:
     """Debian's server binaries, whatever the installed major version."""
     if os.environ.get("VOCALMIND_PG_BIN"):
