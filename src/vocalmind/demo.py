@@ -37,6 +37,7 @@ from vocalmind import SAMPLE_RATE
 from vocalmind.corpora.manifest import make_manifest, write_manifest
 from vocalmind.errors import AudioError, ConfigError
 from vocalmind.files import atomic_path
+from vocalmind.progress import progress_bar
 
 __all__ = [
     "ALIASES",
@@ -211,9 +212,8 @@ def _run_jobs(jobs: Sequence[_Job], *, n_workers: int, progress: bool, label: st
     with ThreadPoolExecutor(max_workers=n_workers) as pool:
         futures = [pool.submit(_synthesize, exe, j) for j in jobs]
         if progress:
-            from rich.progress import Progress
 
-            with Progress(transient=True) as bar:
+            with progress_bar(transient=True) as bar:
                 task = bar.add_task(label, total=len(futures))
                 for f in futures:
                     f.result()

@@ -28,6 +28,7 @@ from rich.progress import (
 )
 
 from vocalmind.errors import ConfigError
+from vocalmind.progress import progress_bar
 
 __all__ = ["Executor", "LocalExecutor", "get_executor", "available_executors"]
 
@@ -65,7 +66,7 @@ class Executor(Protocol):
 
 
 def _progress(enabled: bool) -> Progress:
-    return Progress(
+    return progress_bar(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),

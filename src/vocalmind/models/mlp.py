@@ -29,7 +29,6 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 import torch
-from rich.progress import Progress
 from sklearn.base import BaseEstimator, clone
 from sklearn.metrics import accuracy_score, get_scorer, r2_score
 from sklearn.model_selection import GroupKFold, GroupShuffleSplit, ParameterGrid, ShuffleSplit
@@ -38,6 +37,7 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from vocalmind.errors import ConfigError, ModelError
+from vocalmind.progress import progress_bar
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {
     "relu": nn.ReLU,
@@ -529,7 +529,7 @@ class MLPSearch(BaseEstimator):
         n = len(grid) if self.strategy == "grid" else min(int(self.n_trials), len(grid))
         if self.strategy != "grid" and int(self.n_trials) < 1:
             raise ConfigError(f"n_trials={self.n_trials!r} must be >= 1")
-        with Progress(transient=True, disable=not self.progress) as bar:
+        with progress_bar(transient=True, disable=not self.progress) as bar:
             task_id = bar.add_task(f"MLP search ({self.strategy})", total=n)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)  # divergence is scored, not fatal

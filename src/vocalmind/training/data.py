@@ -52,6 +52,7 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset
 
 from vocalmind.errors import AudioError, ConfigError, ManifestError
+from vocalmind.progress import progress_bar
 
 __all__ = [
     "SILENCE_PEAK", "SilentAudioError", "DATA_DEFAULTS", "split_params", "load_row",
@@ -311,10 +312,9 @@ def build_units(X: pd.DataFrame, family: str, data: dict[str, Any], *,
     kind = _KIND[family]
     per_row: list[list[np.ndarray] | None] = []
     skipped: dict[int, str] = {}
-    from rich.progress import Progress
 
     records = X.to_dict("records")
-    with Progress(disable=not progress, transient=True) as bar:
+    with progress_bar(disable=not progress, transient=True) as bar:
         task = bar.add_task(f"loading audio ({family})", total=len(records))
         for i, row in enumerate(records):
             try:

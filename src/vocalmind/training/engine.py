@@ -34,6 +34,7 @@ from torch.utils.data import DataLoader
 
 from vocalmind.errors import ConfigError, ModelError
 from vocalmind.files import atomic_path, write_table
+from vocalmind.progress import progress_bar
 from vocalmind.training.data import UnitDataset, collate_units
 from vocalmind.training.losses import MultiTaskLoss, TaskSpec
 
@@ -220,7 +221,7 @@ def iter_train(model: nn.Module, train: UnitDataset, val: UnitDataset | None, *,
     dict
         The history row of the epoch just finished (see :func:`train_model`).
     """
-    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.progress import BarColumn, TextColumn, TimeRemainingColumn
 
     scales = scales or {}
     old_threads = torch.get_num_threads()
@@ -253,7 +254,7 @@ def iter_train(model: nn.Module, train: UnitDataset, val: UnitDataset | None, *,
         loader = _loader(train, config.batch_size, shuffle=True, sequences=sequences,
                          generator=gen)
         stopped = bool(history) and config.patience > 0 and bad_epochs >= config.patience
-        with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[info]}"),
+        with progress_bar(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[info]}"),
                       TimeRemainingColumn(), disable=not config.progress, transient=True) as bar:
             ep_task = bar.add_task("epochs", total=config.epochs, completed=start, info="")
             for epoch in range(start, config.epochs):

@@ -61,6 +61,7 @@ from optuna.trial import TrialState
 
 from vocalmind.errors import ConfigError, LeakageError, TooManyFailuresError
 from vocalmind.files import write_json, write_table
+from vocalmind.progress import progress_bar
 
 __all__ = [
     "AshaPolicy",
@@ -747,9 +748,8 @@ def run_search(
 
     try:
         if progress:
-            from rich.progress import Progress
 
-            with Progress(transient=True) as bar:
+            with progress_bar(transient=True) as bar:
                 task = bar.add_task("ASHA search", total=n_trials)
                 study.optimize(
                     optuna_objective,
