@@ -142,8 +142,8 @@ def label_values(col: pd.Series, task: str) -> np.ndarray:
     return np.array([None if v is None else str(v) for v in out], dtype=object)
 
 
-def build_inputs(cfg: ExperimentConfig, manifest: pd.DataFrame, *, jobs: int | None = None,
-                 executor: Any = None, work_dir: Path | None = None,
+def build_inputs(cfg: ExperimentConfig, manifest: pd.DataFrame, *, executor: Any = None,
+                 work_dir: Path | None = None,
                  ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Model inputs for every manifest row that could be processed.
 
@@ -177,14 +177,13 @@ def build_inputs(cfg: ExperimentConfig, manifest: pd.DataFrame, *, jobs: int | N
             max_failure_fraction=fc.max_failure_fraction)
     else:
         result = extract_features(
-            manifest, fs, preprocess=fc.preprocess.model_dump(), n_jobs=jobs or fc.jobs,
+            manifest, fs, preprocess=fc.preprocess.model_dump(), n_jobs=fc.jobs,
             cache_dir=fc.cache_dir, max_failure_fraction=fc.max_failure_fraction)
     feats = result.features
     keys = pd.MultiIndex.from_frame(manifest[["file", "start", "end"]])
-    ok = keys.isin(feats.index)
+    ok = keys.isin(feats.index)  # rows whose extraction failed are dropped (and listed)
     manifest = manifest[ok].reset_index(drop=True)
-    X = feats.loc[pd.MultiIndex.from_frame(manifest[["file", "start", "end"]])]
-    X = X.reset_index(drop=True)
+    X = feats.loc[keys[ok]].reset_index(drop=True)
     if fc.speaker_normalization:
         from vocalmind.features.normalize import normalize_per_speaker
 
