@@ -1,0 +1,91 @@
+"""Agreement of vocalmind's clinical descriptors with the real COVAREP, descriptor by descriptor.
+
+Usage: ``.venv/bin/python bench/bench_covarep_parity.py [--out parity.md] [--csv parity.csv]``.
+Reads COVAREP's frame-level output in ``../shared/reference/covarep`` and the 7 recordings
+it was computed on in ``../shared/data``, computes vocalmind's descriptors, and prints
+(and optionally writes) the per-descriptor table of
+:func:`vocalmind.features.clinical.parity.parity_table` with the issue's targets.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from vocalmind.features.clinical import parity  # noqa: E402
+
+SHARED = Path(os.environ.get("VOCALMIND_SHARED",
+                             Path(__file__).resolve().parents[1].parent / "shared"))
+
+
+def target(name: str) -> tuple[str, float]:
+    """The issue's threshold for a descriptor: (figure, minimum)."""
+    if name == "VUV":
+        return "kappa", 0.9
+    if name == "creak":
+        return "kappa", 0.5
+    if name in ("F0", "peakSlope") or (name.startswith("MCEP_") and int(name[5:]) <= 12):
+        return "r", 0.95
+    if name in ("Rd_conf", "HRF"):
+        return "r", float("nan")  # no target in the issue
+    return "r", 0.9
+
+
+def markdown(tab: pd.DataFrame, summary: dict[str, float]) -> str:
+    lines = ["| descriptor | frames | r | rel. MAE | bias | kappa | Spearman (stats) | "
+             "target | met |", "|---|---:|---:|---:|---:|---:|---:|---|---|"]
+    for name, row in tab.iterrows():
+        fig, thr = target(str(name))
+        val = row[fig]
+        if np.isnan(thr):
+            t, met = "-", ""
+        elif np.isnan(val):
+            t, met = f"{fig} >= {thr}", "n/a"
+        else:
+            t, met = f"{fig} >= {thr}", "yes" if val >= thr else f"no ({val - thr:+.2f})"
+        f = lambda v, d=3: "" if np.isnan(v) else f"{v:.{d}f}"  # noqa: E731
+        lines.append(f"| {name} | {int(row['n'])} | {f(row['r'])} | {f(row['rel_mae'])} | "
+                     f"{f(row['bias'], 3)} | {f(row['kappa'])} | {f(row['spearman'])} | {t} "
+                     f"| {met} |")
+    lines.append("")
+    lines += [f"- {k}: {v:.3f}" for k, v in summary.items()]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", type=Path, help="write the markdown table here")
+    ap.add_argument("--csv", type=Path, help="write the figures as CSV here")
+    args = ap.parse_args(argv)
+    ref_dir, data_dir = SHARED / "reference" / "covarep", SHARED / "data"
+    if not ref_dir.is_dir() or not data_dir.is_dir():
+        print(f"reference or data absent under {SHARED}; skipped")
+        return 0
+    pairs = [parity.load_pair(n, reference_dir=ref_dir, data_dir=data_dir)
+             for n in parity.RECORDINGS]
+    tab = parity.parity_table(pairs)
+    ours_v, ref_v = parity.voiced_fractions(pairs)
+    sp = parity.statistic_spearman(pairs)
+    summary = {"utterance-level median Spearman over all statistics":
+               float(np.nanmedian(sp)),
+               "share of statistics with Spearman < 0.3": float(np.mean(sp.dropna() < 0.3)),
+               "voiced share vocalmind": ours_v, "voiced share COVAREP": ref_v}
+    text = markdown(tab, summary)
+    print(text)
+    if args.out:
+        args.out.write_text(text + "\n")
+    if args.csv:
+        tab.to_csv(args.csv)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
