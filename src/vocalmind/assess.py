@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 
 from vocalmind.errors import ModelError
-from vocalmind.experiment import DEEP_FAMILIES, clip_to_scale, load_model
+from vocalmind.experiment import DEEP_FAMILIES, clip_to_scale
+from vocalmind.runs import load_model
 
 #: a speaker-normalised model needs this many recordings of the speaker to normalise on
 MIN_REFERENCE_RECORDINGS = 3

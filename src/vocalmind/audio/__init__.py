@@ -15,6 +15,7 @@ from vocalmind.audio.processing import (
     signal_problems,
     to_mono,
 )
+from vocalmind.audio.quality import QualityGates, QualityRecord, measure_file
 from vocalmind.audio.segment import recording_id, segment_manifest, segment_times
 from vocalmind.audio.transcript import speaker_turns
 from vocalmind.audio.vad import keep_speech, speech_segments, trim_endpoints
@@ -39,4 +40,7 @@ __all__ = [
     "segment_manifest",
     "recording_id",
     "speaker_turns",
+    "QualityGates",
+    "QualityRecord",
+    "measure_file",
 ]

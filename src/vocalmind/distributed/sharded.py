@@ -417,7 +417,7 @@ def assess_sharded(
     AudioError, FeatureError
         A recording failed (the first failure, in path order, is raised).
     """
-    from vocalmind.experiment import load_model
+    from vocalmind.runs import load_model
 
     if isinstance(shard_size, bool) or not isinstance(shard_size, int) or shard_size < 1:
         raise ConfigError(f"shard_size must be an integer >= 1, got {shard_size!r}")

@@ -21,7 +21,8 @@ Units per input kind (rules for bad or unusual input)
     every row gets the subject's prediction). Sequences longer than ``max_segments`` are
     split into equal parts and their predictions averaged.
 
-A clip whose peak is below ``SILENCE_PEAK`` (about -80 dBFS) raises
+A clip whose peak is below ``SILENCE_PEAK`` (-60 dBFS, the package's one silence rule,
+:data:`vocalmind.audio.processing.SILENCE_DB`) raises
 :class:`SilentAudioError` (an :class:`~vocalmind.errors.AudioError`); with
 ``on_error="skip"`` the row is skipped and the reason kept in :attr:`Units.skipped`.
 
@@ -51,6 +52,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
+from vocalmind.audio.processing import SILENCE_DB
 from vocalmind.errors import AudioError, ConfigError, ManifestError
 from vocalmind.progress import progress_bar
 
@@ -62,7 +64,7 @@ __all__ = [
 ]
 
 SR = 16_000
-SILENCE_PEAK = 1e-4  # about -80 dBFS: nothing a microphone records as speech
+SILENCE_PEAK = 10 ** (SILENCE_DB / 20)  # -60 dBFS: the package's one silence rule
 PAD_VALUE = -1.0  # normalised log-mel of silence
 
 #: data settings per family (anything else in ``params`` goes to the model constructor)
