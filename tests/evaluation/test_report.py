@@ -67,7 +67,7 @@ def test_classification_report(tmp_path):
     assert "Leave-one-subject-out" in text
     assert 'class="banner independent"' in text and "SPEAKER-DEPENDENT" not in text
     assert NOT_A_DIAGNOSIS not in text
-    assert re.search(r"<td>sadness</td><td>[0-9.]+</td>", text)
+    assert re.search(r"<td>sadness</td><td>[0-9.]+ <span class=\"ci\">\[", text)
     assert "set: egemaps" in text  # config as YAML
     assert not list((tmp_path / "run").rglob("*.part"))
 

@@ -153,6 +153,30 @@ def _scores_from_confusion(cm: np.ndarray) -> dict[str, np.ndarray]:
     return {"accuracy": accuracy, "uar": uar, "macro_f1": macro_f1}
 
 
+def _per_class_boot(cm: np.ndarray) -> dict[str, np.ndarray]:
+    """Per-class precision, recall and F1 of a stack of confusion matrices.
+
+    Parameters
+    ----------
+    cm : np.ndarray [shape=(B, K, K)], rows = true class
+
+    Returns
+    -------
+    dict of np.ndarray [shape=(B, K)]
+        NaN where a resample has no row of the class (recall), no prediction of it
+        (precision) or neither (F1); :func:`_interval` skips those.
+    """
+    tp = np.diagonal(cm, axis1=1, axis2=2)
+    support = cm.sum(axis=2)
+    predicted = cm.sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return {
+            "precision": np.where(predicted > 0, tp / predicted, np.nan),
+            "recall": np.where(support > 0, tp / support, np.nan),
+            "f1": np.where(support + predicted > 0, 2 * tp / (support + predicted), np.nan),
+        }
+
+
 def _per_subject_table(subj: np.ndarray, column: np.ndarray, n_subjects: int, n_columns: int,
                        rows: np.ndarray | None = None) -> np.ndarray:
     """Row counts per (subject, column) [shape=(n_subjects, n_columns)], over ``rows`` only."""
@@ -361,6 +385,10 @@ def classification_metrics(
         }
         for i, c in enumerate(cls)
     }
+    if n_boot > 0:
+        for name, values in _per_class_boot(cm).items():
+            for i, c in enumerate(cls):
+                out["per_class"][str(c)][f"{name}_ci"] = _interval(values[:, i], ci)
     out["confusion_matrix"] = confusion_matrix(ti, pi, labels=np.arange(k)).tolist()
     out["classes"] = cls
     out["n"] = int(n)
@@ -556,5 +584,209 @@ def regression_metrics(
     skipped = {name: _attach(out, name, points[name], boot[name], ci) for name in points}
     out["n"] = int(n)
     out["n_subjects"] = None if groups is None else int(n_subj)
+    out["bootstrap"] = _bootstrap_info(n_boot, ci, seed, groups, skipped)
+    return out
+
+
+# --------------------------------------------------------------------------- baselines
+
+
+def _training_side(fold: np.ndarray | None, subj: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(test rows, training rows) pairs: one per fold, or one per subject without folds.
+
+    A fold's training side is every scored row outside it, so a baseline sees exactly the
+    subjects a model of that fold could have seen (never the test subjects themselves).
+    """
+    units = fold if fold is not None and (fold >= 0).all() else subj
+    out = []
+    for u in np.unique(units):
+        test = units == u
+        out.append((np.flatnonzero(test), np.flatnonzero(~test)))
+    return out
+
+
+def majority_baseline(
+    y_true: Any,
+    *,
+    groups: Any,
+    folds: Any = None,
+    classes: Any = None,
+    n_boot: int = 1000,
+    ci: float = 0.95,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Scores of a model that always predicts the majority class of its training side.
+
+    The majority class is taken from the rows outside each test fold (leave-one-subject-out
+    when ``folds`` is None), so the baseline is as subject-independent as the model it is
+    compared with. Intervals use the same subject bootstrap (same ``seed``) as
+    :func:`classification_metrics`. Also returns the chance level of uniform guessing.
+
+    Parameters
+    ----------
+    y_true : array-like [shape=(n,)], class labels
+    groups : array-like [shape=(n,)], subject of every row
+    folds : array-like [shape=(n,)] of int, optional; the outer fold of every row
+    classes : all class labels (default: those in ``y_true``)
+    n_boot, ci, seed : as in :func:`classification_metrics`
+
+    Returns
+    -------
+    dict
+        ``majority``: {uar, accuracy, macro_f1 with ``_ci``, ``class`` (the most common
+        majority class)}; ``chance``: {uar, accuracy} = 1/K.
+
+    Examples
+    --------
+    >>> b = majority_baseline(["a", "a", "b", "a"], groups=["s1", "s2", "s3", "s4"], n_boot=0)
+    >>> b["chance"]["uar"], b["majority"]["class"]
+    (0.5, 'a')
+    """
+    yt = np.asarray(y_true).astype(str)
+    subj, _ = _subject_index(groups, yt.size)
+    fold = None if folds is None else np.asarray(folds, dtype=np.int64)
+    pred = np.empty(yt.size, dtype=object)
+    for test, train in _training_side(fold, subj):
+        source = yt[train] if train.size else yt
+        values, counts = np.unique(source, return_counts=True)
+        pred[test] = values[np.argmax(counts)]  # ties: the first in sorted order
+    cls = [str(c) for c in classes] if classes is not None else sorted(set(yt))
+    m = classification_metrics(yt, pred.astype(str), classes=cls, groups=groups,
+                               n_boot=n_boot, ci=ci, seed=seed)
+    values, counts = np.unique(pred.astype(str), return_counts=True)
+    majority = {k: m[k] for k in ("uar", "uar_ci", "accuracy", "accuracy_ci", "macro_f1",
+                                  "macro_f1_ci")}
+    majority["class"] = str(values[np.argmax(counts)])
+    k = len(cls)
+    return {"majority": majority, "chance": {"uar": 1.0 / k, "accuracy": 1.0 / k}}
+
+
+def mean_baseline(
+    y_true: Any,
+    y_pred: Any = None,
+    *,
+    groups: Any,
+    folds: Any = None,
+    n_boot: int = 1000,
+    ci: float = 0.95,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """The floor of a score model: predict every test row with the mean of the training side.
+
+    Without ``folds`` each subject is predicted with the mean of every *other* subject's
+    rows (leave-one-subject-out); with them, with the mean of the rows outside its fold.
+    Intervals resample subjects with the same seed as :func:`regression_metrics`, and when
+    the model's ``y_pred`` is given the paired difference of the MAEs (model minus floor,
+    negative = the model is better) gets its own interval from the same resamples.
+
+    Parameters
+    ----------
+    y_true : array-like [shape=(n,)], float scores
+    y_pred : array-like [shape=(n,)], optional; the model's predictions
+    groups : array-like [shape=(n,)], subject of every row
+    folds : array-like [shape=(n,)] of int, optional
+    n_boot, ci, seed : as in :func:`regression_metrics`
+
+    Returns
+    -------
+    dict
+        ``mae``, ``rmse`` (each with ``_ci``) of the floor; with ``y_pred`` also
+        ``mae_difference`` and ``mae_difference_ci``.
+
+    Examples
+    --------
+    >>> b = mean_baseline([0.0, 2.0, 4.0], groups=["a", "b", "c"], n_boot=0)
+    >>> round(b["mae"], 3)
+    2.0
+    """
+    _check_common(n_boot, ci)
+    t = np.asarray(y_true, dtype=np.float64)
+    subj, n_subj = _subject_index(groups, t.size)
+    fold = None if folds is None else np.asarray(folds, dtype=np.int64)
+    floor = np.empty_like(t)
+    for test, train in _training_side(fold, subj):
+        floor[test] = t[train].mean() if train.size else t.mean()
+    m = regression_metrics(t, floor, groups=groups, n_boot=n_boot, ci=ci, seed=seed,
+                           spearman=False)
+    out: dict[str, Any] = {k: m[k] for k in ("mae", "mae_ci", "rmse", "rmse_ci")}
+    if y_pred is not None:
+        p = np.asarray(y_pred, dtype=np.float64)
+        diff = np.abs(p - t) - np.abs(floor - t)
+        out["mae_difference"] = float(diff.mean())
+        out["mae_difference_ci"] = None
+        if n_boot > 0:
+            counts = _subject_counts(n_subj, n_boot, seed)
+            per_subject = np.zeros((n_subj, 2))
+            np.add.at(per_subject, subj, np.stack([np.ones_like(diff), diff], axis=1))
+            sums = counts @ per_subject
+            out["mae_difference_ci"] = _interval(sums[:, 1] / sums[:, 0], ci)
+    return out
+
+
+# --------------------------------------------------------------------------- screening
+
+
+def screening_metrics(
+    true_positive: Any,
+    predicted_positive: Any,
+    *,
+    groups: Any = None,
+    n_boot: int = 1000,
+    ci: float = 0.95,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Sensitivity, specificity, PPV, NPV and the positive class's F1 of a screen.
+
+    Parameters
+    ----------
+    true_positive : array-like [shape=(n,)], bool; e.g. PHQ-9 >= 10 on the questionnaire
+    predicted_positive : array-like [shape=(n,)], bool; e.g. predicted PHQ-9 >= 10
+    groups : array-like [shape=(n,)], optional; subject of every row (bootstrap unit)
+    n_boot, ci, seed : as in :func:`classification_metrics`
+
+    Returns
+    -------
+    dict
+        ``sensitivity``, ``specificity``, ``ppv``, ``npv``, ``f1_positive`` (each None where
+        undefined, with ``_ci``); ``tp``, ``fp``, ``tn``, ``fn``, ``prevalence``, ``n``,
+        ``bootstrap``.
+
+    Examples
+    --------
+    >>> s = screening_metrics([1, 1, 0, 0], [1, 0, 0, 1], n_boot=0)
+    >>> s["sensitivity"], s["specificity"], s["ppv"]
+    (0.5, 0.5, 0.5)
+    """
+    _check_common(n_boot, ci)
+    t = np.asarray(true_positive).astype(bool)
+    p = np.asarray(predicted_positive).astype(bool)
+    if t.ndim != 1 or t.shape != p.shape or t.size == 0:
+        raise ConfigError(f"screening needs two equally long 1-D arrays; got {t.shape}, {p.shape}")
+    subj, n_subj = _subject_index(groups, t.size)
+    cells = np.stack([t & p, ~t & p, ~t & ~p, t & ~p], axis=1).astype(np.float64)
+
+    def rates(c: np.ndarray) -> dict[str, np.ndarray]:
+        tp, fp, tn, fn = c[..., 0], c[..., 1], c[..., 2], c[..., 3]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return {
+                "sensitivity": np.where(tp + fn > 0, tp / (tp + fn), np.nan),
+                "specificity": np.where(tn + fp > 0, tn / (tn + fp), np.nan),
+                "ppv": np.where(tp + fp > 0, tp / (tp + fp), np.nan),
+                "npv": np.where(tn + fn > 0, tn / (tn + fn), np.nan),
+                "f1_positive": np.where(2 * tp + fp + fn > 0, 2 * tp / (2 * tp + fp + fn), np.nan),
+            }
+
+    totals = cells.sum(axis=0)
+    points = {k: float(v) for k, v in rates(totals).items()}
+    boot: dict[str, np.ndarray | None] = dict.fromkeys(points)
+    if n_boot > 0:
+        per_subject = np.zeros((n_subj, 4))
+        np.add.at(per_subject, subj, cells)
+        boot.update(rates(_subject_counts(n_subj, n_boot, seed) @ per_subject))
+    out: dict[str, Any] = {}
+    skipped = {k: _attach(out, k, points[k], boot[k], ci) for k in points}
+    out.update({k: int(v) for k, v in zip(("tp", "fp", "tn", "fn"), totals, strict=True)})
+    out["n"] = int(t.size)
+    out["prevalence"] = float(t.mean())
     out["bootstrap"] = _bootstrap_info(n_boot, ci, seed, groups, skipped)
     return out

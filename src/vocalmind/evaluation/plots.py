@@ -75,7 +75,16 @@ def plot_per_class(per_class: Mapping[str, Mapping[str, float]]) -> Figure:
     x = np.arange(len(names))
     fig, ax = _figure(max(5.0, 0.9 * len(names) + 2), 3.5)
     for i, key in enumerate(("precision", "recall", "f1")):
-        ax.bar(x + (i - 1) * 0.27, [per_class[c][key] for c in names], width=0.27, label=key)
+        values = np.array([per_class[c][key] for c in names], dtype=float)
+        cis = [per_class[c].get(f"{key}_ci") for c in names]
+        yerr = None
+        if any(ci is not None for ci in cis):
+            # whiskers: the subject-bootstrap interval of each class's value
+            lo = np.array([v - ci[0] if ci else 0.0 for v, ci in zip(values, cis, strict=True)])
+            hi = np.array([ci[1] - v if ci else 0.0 for v, ci in zip(values, cis, strict=True)])
+            yerr = np.clip(np.vstack([lo, hi]), 0, None)
+        ax.bar(x + (i - 1) * 0.27, values, width=0.27, label=key, yerr=yerr,
+               error_kw={"elinewidth": 0.8, "capsize": 2})
     ax.set_xticks(x, names, rotation=30, ha="right")
     ax.set_ylim(0, 1.2)  # headroom for the legend above the bars
     ax.set_yticks(np.linspace(0, 1, 6))
@@ -141,40 +150,83 @@ def plot_error_histogram(y_true: Any, y_pred: Any) -> Figure:
     return fig
 
 
-def bootstrap_interval_plot(metrics: Mapping[str, Any], names: Sequence[str] | None = None) -> Figure:
+#: Metrics that share a scale: bounded scores (0-1, correlations -1-1) and errors in the
+#: label's own units. One axis never mixes the two.
+_UNIT_METRICS = frozenset({"mae", "rmse"})
+
+
+def bootstrap_interval_plot(
+    metrics: Mapping[str, Any],
+    names: Sequence[str] | None = None,
+    *,
+    baselines: Mapping[str, float | None] | None = None,
+) -> Figure:
     """Headline metrics as points with their bootstrap confidence intervals.
+
+    Error metrics in the label's units (MAE, RMSE) and bounded scores (UAR, r, CCC ...) get
+    separate panels, so no axis mixes two scales.
 
     Parameters
     ----------
-    metrics : dict from :func:`~vocalmind.evaluation.metrics.classification_metrics` or
-        :func:`~vocalmind.evaluation.metrics.regression_metrics`
+    metrics : dict from ``classification_metrics`` or ``regression_metrics``
     names : metrics to show; default the task's headline metrics that have a value
+    baselines : value of a baseline per metric (chance level, majority class, mean of the
+        training subjects), drawn as a grey diamond
     """
     if names is None:
         names = HEADLINE.get(str(metrics.get("task")), [])
     names = [n for n in names if metrics.get(n) is not None]
-    fig, ax = _figure(5.5, 0.5 * len(names) + 1.5)
-    y = np.arange(len(names))[::-1]
-    for yi, name in zip(y, names, strict=True):
-        point = float(metrics[name])
-        interval = metrics.get(f"{name}_ci")
-        if interval is not None:
-            ax.plot(interval, [yi, yi], color="tab:blue", linewidth=2)
-        ax.plot([point], [yi], "o", color="tab:blue")
-        ax.annotate(f"{point:.3f}", (point, yi), textcoords="offset points", xytext=(0, 6),
-                    ha="center", fontsize=8)
-    ax.set_yticks(y, names)
-    ax.set_ylim(-0.7, len(names) - 0.3)
+    groups = [g for g in ([n for n in names if n in _UNIT_METRICS],
+                          [n for n in names if n not in _UNIT_METRICS]) if g]
+    heights = [0.5 * len(g) + 0.9 for g in groups] or [1.0]
+    fig = Figure(figsize=(6.0, sum(heights) + 0.6), dpi=_DPI, layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(max(len(groups), 1), 1, squeeze=False,
+                        gridspec_kw={"height_ratios": heights})[:, 0]
+    shown_baseline = False
+    for ax, group in zip(axes, groups, strict=False):
+        y = np.arange(len(group))[::-1]
+        for yi, name in zip(y, group, strict=True):
+            point = float(metrics[name])
+            interval = metrics.get(f"{name}_ci")
+            if interval is not None:
+                ax.plot(interval, [yi, yi], color="tab:blue", linewidth=2)
+            ax.plot([point], [yi], "o", color="tab:blue")
+            ax.annotate(f"{point:.3f}", (point, yi), textcoords="offset points", xytext=(0, 6),
+                        ha="center", fontsize=8)
+            base = (baselines or {}).get(name)
+            if base is not None:
+                ax.plot([base], [yi], "D", color="grey", markersize=6,
+                        label=None if shown_baseline else "baseline")
+                shown_baseline = True
+        ax.set_yticks(y, group)
+        ax.set_ylim(-0.7, len(group) - 0.3)
+        ax.grid(axis="x", alpha=0.3)
+        if group[0] in _UNIT_METRICS:
+            ax.set_xlabel("error, in the label's units (lower is better)")
+        else:
+            ax.set_xlabel("score (higher is better)")
     boot = metrics.get("bootstrap") or {}
     ci = boot.get("ci", 0.95)
-    ax.set_title(f"{ci:.0%} bootstrap intervals over {boot.get('unit', 'subject')}s")
-    ax.grid(axis="x", alpha=0.3)
+    fig.suptitle(f"{ci:.0%} bootstrap intervals over {boot.get('unit', 'subject')}s",
+                 fontsize=10)
+    if shown_baseline:
+        axes[0].legend(loc="best", fontsize=8)
     return fig
 
 
-def report_figures(metrics: Mapping[str, Any], predictions: pd.DataFrame | None) -> dict[str, Figure]:
-    """The standard pictures for a metrics dict (and its prediction table when given)."""
-    figs: dict[str, Figure] = {"bootstrap_intervals": bootstrap_interval_plot(metrics)}
+def report_figures(
+    metrics: Mapping[str, Any],
+    predictions: pd.DataFrame | None,
+    *,
+    baselines: Mapping[str, float | None] | None = None,
+) -> dict[str, Figure]:
+    """The standard pictures for a metrics dict (and its prediction table when given).
+
+    ``baselines`` (metric -> value) are drawn beside the headline intervals.
+    """
+    figs: dict[str, Figure] = {
+        "bootstrap_intervals": bootstrap_interval_plot(metrics, baselines=baselines)}
     has_preds = predictions is not None and {"y_true", "y_pred"} <= set(predictions.columns)
     if metrics.get("task") == "classification":
         classes = metrics["classes"]
