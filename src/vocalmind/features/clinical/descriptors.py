@@ -142,7 +142,7 @@ def descriptor_matrix(y: np.ndarray, *, sr: int = FS,
     times = frame_times(len(x), sr=sr)
     # both residuals share one framing and autocorrelation
     res_srh, res = lpc_residuals(x, orders=(_f0.srh_lpc_order(sr), round(sr / 1000) + 2))
-    pol = _f0.polarity(res)
+    pol = _f0.polarity(x, res, sr=sr)
     x, res = x * pol, res * pol  # the residual is linear in the signal
     f0, vuv, _ = _f0.srh_pitch(x, times, sr=sr, res=res_srh)  # SRH ignores the sign
     voiced = vuv > 0.5

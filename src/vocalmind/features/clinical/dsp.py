@@ -216,6 +216,47 @@ def lpc_residuals(x: np.ndarray, *, orders: tuple[int, ...], win: int = 400, hop
     return outs
 
 
+def lpc_residual_cross(x: np.ndarray, x_lpc: np.ndarray, *, order: int, win: int = 400,
+                       hop: int = 80) -> np.ndarray:
+    """LP residual of ``x`` through inverse filters estimated on another signal ``x_lpc``.
+
+    As COVAREP ``polarity_reskew``'s ``GetLPCresidual_WithTwoSignals``: each Hann-windowed
+    frame of ``x`` is filtered by the LPC of the same frame of ``x_lpc``, rescaled to the
+    energy of the ``x`` frame, and overlap-added.
+
+    Parameters
+    ----------
+    x, x_lpc : np.ndarray [shape=(n,)], 16 kHz
+    order : LPC order
+    win, hop : frame length and shift in samples
+
+    Returns
+    -------
+    np.ndarray [shape=(n,)] residual
+    """
+    if win % hop:
+        raise ValueError(f"win ({win}) must be a multiple of hop ({hop})")
+    n = len(x)
+    n_fr = max(int(np.ceil((n - win) / hop)) + 1, 1)
+    pad = n_fr * hop + win - n
+    w = np.hanning(win + 2)[1:-1]
+    seg = np.lib.stride_tricks.sliding_window_view(
+        np.concatenate([x, np.zeros(pad)]), win)[::hop][:n_fr] * w
+    seg_l = np.lib.stride_tricks.sliding_window_view(
+        np.concatenate([x_lpc, np.zeros(pad)]), win)[::hop][:n_fr] * w
+    a = levinson(autocorrelation(seg_l, order), order)
+    res = fir_rows(seg, a)
+    e_seg = np.einsum("ij,ij->i", seg, seg)
+    res *= np.sqrt(e_seg / np.maximum(np.einsum("ij,ij->i", res, res), 1e-20))[:, None]
+    out = np.zeros(n_fr * hop + win)
+    step = win // hop
+    for j in range(step):
+        blocks = res[j::step]
+        if len(blocks):
+            out[j * hop : j * hop + len(blocks) * win].reshape(len(blocks), win)[...] += blocks
+    return out[:n]
+
+
 def lpc_residual(x: np.ndarray, *, order: int, win: int = 400, hop: int = 80) -> np.ndarray:
     """LP residual of one order (see :func:`lpc_residuals`).
 

@@ -22,8 +22,9 @@ from functools import lru_cache
 
 import numpy as np
 import scipy.fft as sfft
+from scipy import signal, stats
 
-from vocalmind.features.clinical.dsp import FS, frames_at, lpc_residual
+from vocalmind.features.clinical.dsp import FS, frames_at, lpc_residual, lpc_residual_cross
 
 F0_MIN = 50.0
 F0_MAX = 500.0
@@ -31,28 +32,36 @@ _NFFT = 2048
 _N_HARM = 5
 
 
-def polarity(res: np.ndarray) -> int:
-    """Speech polarity from the sign of the largest LP-residual excursions (RESKEW idea).
+def polarity(x: np.ndarray, res: np.ndarray, *, sr: int = FS) -> int:
+    """Speech polarity by residual excitation skewness (RESKEW), as COVAREP ``polarity_reskew``.
 
-    Glottal closures give the residual its largest excursions; with the usual polarity (the
-    flow derivative returns abruptly from its negative peak at closure) they are positive,
-    which is also what SEDREAMS expects (GCI = residual maximum).
+    Drugman 2013: the skewness of the ordinary LP residual is compared with that of a
+    residual whose inverse filters come from the signal high-passed at 480/500 Hz
+    (elliptic, 3 / 60 dB, zero phase); the polarity is ``sign(skew(res) - skew(res_hp))``.
 
     Parameters
     ----------
-    res : np.ndarray [shape=(n,)] LP residual of the speech (order fs/1000 + 2)
+    x : np.ndarray [shape=(n,)] speech, 16 kHz
+    res : np.ndarray [shape=(n,)] LP residual of ``x`` (order fs/1000 + 2, 25 ms / 5 ms)
+    sr : sample rate in Hz
 
     Returns
     -------
     +1 or -1; multiply the signal (and its residual) by it to get the usual polarity
     """
-    # the skewness of the whole residual is swayed by the open phase; its largest 0.5 %
-    # excursions are dominated by the closures, so their signed third moment decides
-    a = np.abs(res)
-    if not np.any(a):
+    if not np.any(res):
         return 1
-    top = res[a >= np.quantile(a, 0.995)]
-    return 1 if np.sum(top**3) >= 0 else -1
+    x_h = signal.sosfiltfilt(_reskew_hp(sr), x)
+    res_h = lpc_residual_cross(x, x_h, order=round(sr / 1000) + 2)
+    d = stats.skew(res) - stats.skew(res_h)
+    return 1 if not np.isfinite(d) or d >= 0 else -1
+
+
+@lru_cache(maxsize=4)
+def _reskew_hp(sr: int) -> np.ndarray:
+    """RESKEW's elliptic high-pass (pass 500 Hz, stop 480 Hz, 3 / 60 dB), as sections."""
+    n_ord, wn = signal.ellipord(480 / (sr / 2), 500 / (sr / 2), 3, 60)
+    return signal.ellip(n_ord, 3, 60, wn, "high", output="sos")
 
 
 def srh_lpc_order(sr: int) -> int:
@@ -102,35 +111,40 @@ def _srh_pass(E: np.ndarray, f_lo: float, f_hi: float, *, sr: int,
     return f_grid[j] + np.clip(delta, -0.5, 0.5), val
 
 
-def srh_pitch(x: np.ndarray, times: np.ndarray, *, sr: int = FS,
-              f0min: float = F0_MIN, f0max: float = F0_MAX, res: np.ndarray | None = None
-              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """F0, voicing and SRH value at each frame time.
+def srh_frames(res: np.ndarray, *, sr: int = FS, f0min: float = F0_MIN,
+               f0max: float = F0_MAX) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """SRH F0 and voicing on COVAREP's own SRH frames.
+
+    COVAREP analyses frames of 1598 samples starting at sample 0, 10 ms apart (all inside
+    the signal; centre of frame j at 0-based sample ``799 + 160 j`` at 16 kHz).
 
     Parameters
     ----------
-    x : np.ndarray [shape=(n,)], 16 kHz, polarity irrelevant
-    times : np.ndarray [shape=(m,)] frame centres in s
+    res : np.ndarray [shape=(n,)] LP residual of order ``srh_lpc_order(sr)`` (any sign)
     sr : sample rate in Hz
     f0min, f0max : search range in Hz
-    res : np.ndarray [shape=(n,)], optional
-        LP residual of ``x`` of order ``SRH_LPC_ORDER`` (any sign) when already computed
 
     Returns
     -------
-    f0 : np.ndarray [shape=(m,)] Hz, given on every frame (as COVAREP)
-    vuv : np.ndarray [shape=(m,), float] 1 voiced, 0 unvoiced
-    srh : np.ndarray [shape=(m,)] SRH criterion value
+    centres : np.ndarray [shape=(J,), int] 0-based centre samples (empty if n < 1599)
+    f0 : np.ndarray [shape=(J,)] Hz on every frame
+    srh : np.ndarray [shape=(J,)] SRH criterion value (>= 0)
+    vuv : np.ndarray [shape=(J,), float] 1 voiced, 0 unvoiced
     """
-    if res is None:
-        res = lpc_residual(x, order=srh_lpc_order(sr))
     half = round(0.1 * sr / 2) - 1  # 1598 samples, as COVAREP
-    centres = np.round(times * sr).astype(np.int64)
+    shift = round(0.01 * sr)
+    n = len(res)
+    n_srh = (n - (2 * half + 1)) // shift + 1 if n >= 2 * half + 1 else 0
+    if n_srh < 1:  # shorter than one SRH frame (COVAREP refuses < 100 ms)
+        e = np.zeros(0)
+        return np.zeros(0, dtype=np.int64), e, e, e
+    centres = half + shift * np.arange(n_srh)  # frame j = res[shift j : shift j + 2 half]
     n_bins = int(np.ceil(_N_HARM * f0max * _NFFT / sr)) + 3
     win = np.blackman(2 * half).astype(np.float32)
-    E = np.empty((len(centres), n_bins), dtype=np.float32)
-    for s in range(0, len(centres), 2048):  # chunks bound memory on long recordings
-        fr = frames_at(res.astype(np.float32), centres[s : s + 2048], half) * win
+    E = np.empty((n_srh, n_bins), dtype=np.float32)
+    res32 = res.astype(np.float32)
+    for s in range(0, n_srh, 2048):  # chunks bound memory on long recordings
+        fr = frames_at(res32, centres[s : s + 2048], half) * win
         fr -= fr.mean(axis=1, keepdims=True)
         mag = np.abs(sfft.rfft(fr, _NFFT, axis=1))
         norm = np.sqrt(np.sum(mag[:, : _NFFT // 2] ** 2, axis=1, keepdims=True))
@@ -144,6 +158,76 @@ def srh_pitch(x: np.ndarray, times: np.ndarray, *, sr: int = FS,
         lo = max(lo, round(0.5 * med))
         hi = min(hi, round(2 * med))
         f0, val = _srh_pass(E, lo, hi, sr=sr, full=full)
+    # COVAREP's SRH matrix is zero outside the search range, so its maximum is >= 0
+    val = np.maximum(val, 0.0)
     thresh = 0.085 if (len(val) > 1 and np.std(val, ddof=1) > 0.05) else 0.07
-    vuv = (val > thresh).astype(float)
-    return f0, vuv, val
+    return centres, f0, val, (val > thresh).astype(float)
+
+
+def to_descriptor_frames(centres: np.ndarray, values: np.ndarray, times: np.ndarray, *,
+                         sr: int = FS) -> tuple[np.ndarray, np.ndarray]:
+    """Linear interpolation from SRH frames to descriptor frames, as COVAREP ``interp1``.
+
+    Parameters
+    ----------
+    centres : np.ndarray [shape=(J,)] 0-based SRH frame centres (samples)
+    values : np.ndarray [shape=(J,)] or [shape=(J, d)]
+    times : np.ndarray [shape=(m,)] descriptor frame centres (s, 0.005 + 0.01 k)
+    sr : sample rate in Hz
+
+    Returns
+    -------
+    vals : np.ndarray [shape=(m,) or (m, d)], nearest-frame value outside the SRH frames
+    inside : np.ndarray [shape=(m,), bool], False where COVAREP's ``interp1`` gives NaN
+    """
+    # descriptor frame k is 1-based sample round(0.005 fs) + 160 k in COVAREP, i.e.
+    # 0-based round(t fs) - 1; SRH frame j is 1-based sample 800 + 160 j (0-based centre)
+    pos = np.round(times * sr) - 1.0
+    if len(centres) == 0:
+        shape = (len(times),) + np.shape(values)[1:]
+        return np.full(shape, np.nan), np.zeros(len(times), bool)
+    inside = (pos >= centres[0]) & (pos <= centres[-1])
+    v = np.asarray(values, dtype=np.float64)
+    if v.ndim == 1:
+        return np.interp(pos, centres, v), inside
+    return np.stack([np.interp(pos, centres, v[:, j]) for j in range(v.shape[1])],
+                    axis=1), inside
+
+
+def srh_pitch(x: np.ndarray, times: np.ndarray, *, sr: int = FS,
+              f0min: float = F0_MIN, f0max: float = F0_MAX, res: np.ndarray | None = None
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """F0, voicing and SRH value at each descriptor frame, placed as COVAREP places them.
+
+    SRH runs on COVAREP's frames (:func:`srh_frames`); F0 and voicing are interpolated
+    linearly to the descriptor frames, which fall half-way between two SRH frames: F0 is
+    the mean of the two neighbours, and a frame is voiced when either neighbour is
+    (interpolated voicing 0.5 counts as voiced, as COVAREP's ``VUV >= .5``). Descriptor
+    frames outside the first / last SRH frame (the first and last ~50 ms) are unvoiced.
+
+    Parameters
+    ----------
+    x : np.ndarray [shape=(n,)], 16 kHz, polarity irrelevant
+    times : np.ndarray [shape=(m,)] descriptor frame centres in s (0.005 + 0.01 k)
+    sr : sample rate in Hz
+    f0min, f0max : search range in Hz
+    res : np.ndarray [shape=(n,)], optional
+        LP residual of ``x`` of order ``SRH_LPC_ORDER`` (any sign) when already computed
+
+    Returns
+    -------
+    f0 : np.ndarray [shape=(m,)] Hz, given on every frame (nearest SRH frame's value at
+        the ends; 100 Hz when the signal is shorter than one SRH frame)
+    vuv : np.ndarray [shape=(m,), float] 1 voiced, 0 unvoiced
+    srh : np.ndarray [shape=(m,)] SRH criterion value (interpolated as F0)
+    """
+    if res is None:
+        res = lpc_residual(x, order=srh_lpc_order(sr))
+    centres, f0, val, v_srh = srh_frames(res, sr=sr, f0min=f0min, f0max=f0max)
+    if len(centres) == 0:
+        z = np.zeros(len(times))
+        return np.full(len(times), 100.0), z, z
+    f0_t, inside = to_descriptor_frames(centres, f0, times, sr=sr)
+    v_t, _ = to_descriptor_frames(centres, v_srh, times, sr=sr)
+    vuv = np.where(inside & (v_t >= 0.5), 1.0, 0.0)
+    return f0_t, vuv, to_descriptor_frames(centres, val, times, sr=sr)[0]

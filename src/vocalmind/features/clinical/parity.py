@@ -112,14 +112,15 @@ def _as_covarep_saw(path: Path) -> tuple[np.ndarray, int]:
 
     The reference's 8 kHz EMU recordings were converted by ``sox IN -r 16000 -b 16 OUT``,
     whose dither puts low-level noise in the empty 4-8 kHz band; LP whitening amplifies
-    that band, so voicing decisions depend on it. The same command is run here when
+    that band, so voicing decisions depend on it. The same command is run here (with
+    ``-R``, sox's repeatable dither, so that the comparison is deterministic) when
     ``sox`` is installed (else the 8 kHz signal is given as is and resampled by soxr).
     """
     info = sf.info(path)
     if info.samplerate != 16000 and shutil.which("sox"):
         with tempfile.TemporaryDirectory() as tmp:
             out = Path(tmp) / "x.wav"
-            subprocess.run(["sox", str(path), "-r", "16000", "-b", "16", str(out)],
+            subprocess.run(["sox", "-R", str(path), "-r", "16000", "-b", "16", str(out)],
                            check=True, capture_output=True)
             y, sr = sf.read(out, dtype="float64", always_2d=True)
     else:
