@@ -23,13 +23,19 @@ def stamp(x: Any) -> Any:
         return {k: stamp(v) for k, v in x.items()}
     if isinstance(x, list):
         return [stamp(v) for v in x]
+    if isinstance(x, str) and re.match(r"^\d{4}-\d\d-\d\d$", x):
+        return "<date>"
     return "<ts>" if isinstance(x, str) and TS.match(x) else x
 
 
 def login(client: TestClient, username: str = "admin", password: str = ADMIN_PASSWORD) -> dict:
+    """Log in with the cookie, and send the CSRF token and Origin a page would send."""
     r = client.post("/api/auth/login", json={"username": username, "password": password})
     assert r.status_code == 200, r.text
-    return r.json()
+    body = r.json()
+    client.headers.update({"X-CSRF-Token": body.pop("csrf_token"),
+                           "Origin": "http://testserver"})
+    return body
 
 
 def bearer(client: TestClient, username: str, password: str) -> dict[str, str]:
@@ -66,10 +72,10 @@ def setup_study(client: TestClient, code: str = "S1") -> tuple[int, int]:
 def test_health_openapi_and_authentication_required(client: TestClient) -> None:
     assert client.get("/health").json() == {"status": "ok", "version": "0.1.0",
                                             "database": "sqlite"}
-    spec = client.get("/openapi.json").json()
-    assert {"/health", "/api/recordings", "/api/assessments/{assessment_id}",
-            "/api/participants/{participant_id}"} <= set(spec["paths"])
-    assert client.get("/docs").status_code == 200
+    # no Swagger UI (it would load a CDN script); the OpenAPI description needs a login
+    for path in ("/docs", "/redoc", "/openapi.json"):
+        assert client.get(path).status_code == 404, path
+    assert client.get("/api/openapi.json").status_code == 401
     for method, path in (("get", "/api/studies"), ("get", "/api/models"),
                          ("get", "/api/assessments/1"), ("delete", "/api/participants/1"),
                          ("post", "/api/studies/1/participants")):
@@ -81,6 +87,10 @@ def test_health_openapi_and_authentication_required(client: TestClient) -> None:
     assert client.get("/", follow_redirects=False).headers["location"] == "/login"
     assert client.post("/api/auth/login", json={"username": "admin", "password": "x"}
                        ).json() == {"detail": "wrong username or password"}
+    login(client)
+    spec = client.get("/api/openapi.json").json()
+    assert {"/health", "/api/recordings", "/api/assessments/{assessment_id}",
+            "/api/participants/{participant_id}"} <= set(spec["paths"])
 
 
 def test_login_study_participant_and_models(client: TestClient, tiny_run: Path) -> None:
@@ -96,12 +106,17 @@ def test_login_study_participant_and_models(client: TestClient, tiny_run: Path) 
                        json={"code": "P018", "name": "Jane"}).status_code == 201  # ignored
     assert "Jane" not in client.get("/api/studies/1/participants").text
     models = client.get("/api/models").json()
-    sha = hashlib.sha256((tiny_run / "model" / "model.json").read_bytes()).hexdigest()
+    from vocalmind.service.assessing import fingerprint, model_files
+
+    files = model_files(tiny_run)
+    assert "model/model.json" in files and "model/model.joblib" in files
     assert stamp(models) == [{
         "id": 1, "label": "emotion", "task": "classification", "model": "logreg",
-        "corpus": str(tiny_run.parent / "manifest.csv"), "model_sha256": sha, "active": True,
+        "corpus": "manifest.csv", "synthetic": False, "speaker_normalization": False,
+        "model_sha256": fingerprint(files), "active": True,
         "classes": ["high", "low"], "features": "egemaps", "metrics": models[0]["metrics"],
         "registered_at": "<ts>"}]
+    assert str(tiny_run) not in client.get("/api/models").text  # no server path
     assert models[0]["metrics"]["protocol"] == "loso"
 
 
@@ -120,13 +135,14 @@ def test_upload_returns_at_once_and_assessment_completes(client: TestClient,
                       "channels": 1, "format": "WAV", "created_at": "<ts>"},
         "assessment": {"id": 1, "status": "queued", "recording_id": 1, "session_id": 1,
                        "session_label": "session 1", "session_index": 1,
-                       "participant_id": pid, "model_version_id": 1, "result": None,
+                       "session_date": "<date>", "participant_id": pid, "model_version_id": 1, "result": None,
                        "error": None, "attempts": 0, "created_at": "<ts>",
                        "finished_at": None}}
     a = finished(client, 1)
     assert a["status"] == "done", a["error"]
     res = a["result"]
     assert res["prediction"] == "high" and res["label"] == "emotion"
+    assert res["trained_on"] == "manifest.csv" and res["synthetic"] is False
     assert abs(sum(res["probabilities"].values()) - 1) < 1e-9
     assert res["clinical"] is None  # an emotion model gives no depression band
     assert res["disclaimer"] == "Research measurement, not a diagnosis."

@@ -17,7 +17,11 @@ import numpy as np
 from vocalmind.errors import FeatureError, ModelError
 from vocalmind.experiment import DISCLAIMER
 
-__all__ = ["MARKERS", "baseline_stats", "compute_assessment", "model_card", "voice_markers"]
+__all__ = ["MARKERS", "baseline_stats", "compute_assessment", "model_card", "model_files",
+           "public_corpus", "scrub_paths", "verify_model_files", "voice_markers"]
+
+#: folders of ``model/`` that the model never loads (training curves, checkpoints)
+NOT_LOADED = ("training",)
 
 #: Clinical voice markers shown per assessment: name -> (feature of the ``clinical`` set,
 #: label, unit, transform). ``F0_sd`` is the square root of the set's ``F0_var``.
@@ -40,16 +44,98 @@ def _finite(x: float) -> float | None:
     return float(x) if x is not None and math.isfinite(float(x)) else None
 
 
+def _sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        while block := f.read(1 << 20):
+            h.update(block)
+    return h.hexdigest()
+
+
+def model_files(run_dir: str | Path) -> dict[str, str]:
+    """SHA-256 of every file under ``run_dir/model`` that a model may load.
+
+    Returns
+    -------
+    dict
+        path relative to the run folder (``model/model.joblib``) -> SHA-256 (hex), sorted;
+        ``model/training/`` (curves, checkpoints) is left out.
+    """
+    model_dir = Path(run_dir) / "model"
+    out = {}
+    for p in sorted(model_dir.rglob("*")):
+        rel = p.relative_to(model_dir)
+        if p.is_file() and rel.parts[0] not in NOT_LOADED:
+            out[f"model/{rel.as_posix()}"] = _sha256_file(p)
+    return out
+
+
+def fingerprint(files: dict[str, str]) -> str:
+    """One SHA-256 over a model's file hashes: the identity of a model version."""
+    return hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()
+
+
+def verify_model_files(card: dict[str, Any]) -> None:
+    """Check that every file of a registered model is still the one registered.
+
+    Raises
+    ------
+    ModelError
+        Naming the first file (relative to the run folder, never the server path) that
+        changed, disappeared or appeared since registration.
+    """
+    recorded: dict[str, str] | None = card["info"].get("files")
+    if not recorded:
+        raise ModelError("this model version was registered without file hashes; a "
+                         "superuser must register its run folder again")
+    now = model_files(card["path"])
+    for rel in sorted(set(recorded) | set(now)):
+        if rel not in now:
+            why = "is missing"
+        elif rel not in recorded:
+            why = "was added"
+        elif now[rel] != recorded[rel]:
+            why = "changed"
+        else:
+            continue
+        raise ModelError(f"the model file {rel} {why} since this model version was "
+                         "registered; it is refused. A superuser must check the run folder "
+                         "and register it again")
+
+
+def public_corpus(corpus: str | None) -> str | None:
+    """What the API shows of a model's training data: a name, never a server path."""
+    if corpus is None:
+        return None
+    return Path(corpus).name if ("/" in corpus or "\\" in corpus) else corpus
+
+
+def is_synthetic_demo(card: dict[str, Any]) -> bool:
+    """True for models trained on ``vocalmind demo``'s synthetic espeak cohort."""
+    from vocalmind.demo import CORPUS
+
+    return CORPUS in str(card.get("corpus") or "") or bool(card["info"].get("synthetic"))
+
+
+def scrub_paths(message: str, paths: dict[str, str]) -> str:
+    """``message`` with each server path (key) replaced by a neutral word (value)."""
+    for path, word in sorted(paths.items(), key=lambda kv: -len(kv[0])):
+        if path:
+            message = message.replace(path, word)
+    return message
+
+
 def model_card(run_dir: str | Path) -> dict[str, Any]:
     """What the service records about a run folder when it is registered.
 
     Returns
     -------
     dict
-        ``path`` (resolved), ``model_sha256`` (of ``model/model.json``), ``task``, ``label``,
-        ``model``, ``corpus`` and ``info``: classes, feature set, headline metrics, and for
-        a regression on a clinical scale the quantiles of the out-of-fold residuals (for the
-        score interval).
+        ``path`` (resolved), ``model_sha256`` (:func:`fingerprint` of the SHA-256 of every
+        file under ``model/`` but ``training/``; kept in ``info["files"]`` and checked
+        before every assessment), ``task``, ``label``, ``model``, ``corpus`` and ``info``:
+        classes, feature set, headline metrics, and for a regression on a clinical scale
+        the quantiles of the out-of-fold residuals (for the score interval).
 
     Raises
     ------
@@ -73,6 +159,7 @@ def model_card(run_dir: str | Path) -> dict[str, Any]:
         "n_train": info.get("n_train"), "n_subjects": info.get("n_subjects"),
         "metrics": metrics,
         "speaker_normalization": bool((info.get("features") or {}).get("speaker_normalization")),
+        "files": model_files(run_dir),
     }
     pred_csv = run_dir / "predictions.csv"
     if info["task"] == "regression" and pred_csv.is_file():
@@ -84,7 +171,8 @@ def model_card(run_dir: str | Path) -> dict[str, Any]:
             lo = (1 - INTERVAL_LEVEL) / 2
             card_info["residual_quantiles"] = [float(resid.quantile(lo)),
                                                float(resid.quantile(1 - lo))]
-    return {"path": str(run_dir), "model_sha256": hashlib.sha256(raw).hexdigest(),
+    card_info["synthetic"] = is_synthetic_demo({"corpus": info.get("corpus"), "info": {}})
+    return {"path": str(run_dir), "model_sha256": fingerprint(card_info["files"]),
             "task": info["task"], "label": info["label"], "model": info["model"],
             "corpus": info.get("corpus"), "info": card_info}
 
@@ -168,6 +256,24 @@ def _clinical_summary(pred: dict[str, Any], card: dict[str, Any]) -> dict[str, A
     return out
 
 
+def speaker_reference_shortfall(card: dict[str, Any], n_recordings: int) -> str | None:
+    """Why a speaker-normalised model cannot score yet (None if it can, or is not one).
+
+    Parameters
+    ----------
+    card : the model version
+    n_recordings : recordings of the participant, this one included
+    """
+    from vocalmind.assess import MIN_REFERENCE_RECORDINGS
+
+    if not card["info"].get("speaker_normalization") or n_recordings >= MIN_REFERENCE_RECORDINGS:
+        return None
+    return (f"this model compares each participant with their own recordings and needs at "
+            f"least {MIN_REFERENCE_RECORDINGS} of them; the participant has {n_recordings} so "
+            "far. The voice markers are shown now; assess this recording again with the model "
+            "once there are enough recordings")
+
+
 def compute_assessment(audio: str | Path, card: dict[str, Any], *,
                        reference: list[str] | None = None,
                        baseline: list[dict[str, float]] | None = None,
@@ -179,7 +285,7 @@ def compute_assessment(audio: str | Path, card: dict[str, Any], *,
     ----------
     audio : the stored recording
     card : the model version (as returned by :func:`model_card`)
-    reference : earlier recordings of the same participant (needed by speaker-normalised
+    reference : the participant's other recordings (their speaker, for speaker-normalised
         models, see :func:`vocalmind.assess.assess`)
     baseline : marker values of the participant's earlier sessions (one dict per session)
     markers : also compute the clinical voice markers
@@ -187,30 +293,37 @@ def compute_assessment(audio: str | Path, card: dict[str, Any], *,
     Returns
     -------
     dict
-        JSON-ready: ``label, task, model, trained_on, prediction`` (+ ``probabilities``),
-        ``clinical`` (scale, score/band, interval or band probability) or None,
-        ``markers`` {name: {label, unit, value, baseline, z}} or None (``markers_error``
-        says why), and ``disclaimer``.
+        JSON-ready: ``label, task, model, trained_on`` (a corpus name, never a path),
+        ``synthetic`` (a demo model trained on synthetic speech), ``prediction``
+        (+ ``probabilities``), or ``prediction: None`` with ``model_note`` saying in words
+        why a speaker-normalised model cannot score yet; ``clinical`` (scale, score/band,
+        interval or band probability) or None; ``markers`` {name: {label, unit, value,
+        baseline, z}} or None (``markers_error`` says why); and ``disclaimer``.
 
     Raises
     ------
     ModelError
-        The run folder changed since it was registered, or the model cannot be applied.
+        A model file changed since registration, or the model cannot be applied.
     AudioError, FeatureError
         The recording cannot be read or gives no usable features.
     """
     from vocalmind.assess import assess
 
+    verify_model_files(card)
     run_dir = Path(card["path"])
-    meta = run_dir / "model" / "model.json"
-    if not meta.is_file() or hashlib.sha256(meta.read_bytes()).hexdigest() != card["model_sha256"]:
-        raise ModelError(f"{run_dir}: the run folder changed or disappeared since it was "
-                         "registered; register it again with `vocalmind serve --model DIR`")
-    pred = assess([audio], run_dir,
-                  reference=reference if card["info"].get("speaker_normalization") else None)[0]
-    result: dict[str, Any] = {k: pred[k] for k in ("label", "task", "model", "trained_on",
-                                                   "prediction", "probabilities") if k in pred}
-    result["clinical"] = _clinical_summary(pred, card)
+    reference = list(reference or [])
+    result: dict[str, Any] = {"label": card["label"], "task": card["task"],
+                              "model": card["model"], "trained_on": public_corpus(card["corpus"]),
+                              "synthetic": bool(card["info"].get("synthetic"))}
+    note = speaker_reference_shortfall(card, 1 + len(reference))
+    if note is None:
+        pred = assess([audio], run_dir,
+                      reference=reference if card["info"].get("speaker_normalization")
+                      else None)[0]
+        result.update({k: pred[k] for k in ("prediction", "probabilities") if k in pred})
+        result["clinical"] = _clinical_summary(pred, card)
+    else:
+        result.update(prediction=None, model_note=note, clinical=None)
     result["markers"] = None
     if markers:
         try:

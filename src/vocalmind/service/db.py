@@ -1,9 +1,25 @@
 """Engine, sessions and schema migrations (SQLite by default, PostgreSQL by URL).
 
 SQLite gets the settings that make it safe under a threaded server: WAL journal (readers
-never block the writer), foreign keys ON (the cascades that delete a participant's data are
-declared in the schema), and a busy timeout so that concurrent writers wait rather than
-fail. Migrations are Alembic's, kept inside the package (``migrations/``), and run at start.
+never block the writer and are never blocked by it), foreign keys ON (the cascades that
+delete a participant's data are declared in the schema), and a busy timeout so that
+concurrent writers wait rather than fail.
+
+Two kinds of transaction
+------------------------
+- *Read* transactions (``make_sessionmaker(engine)``) start with a plain ``BEGIN``: in WAL
+  mode they take no lock at all, so a page or ``GET /api/auth/me`` never waits for an
+  upload of another study.
+- *Write* transactions (``make_sessionmaker(engine, write=True)`` or
+  :func:`writer`) start with ``BEGIN IMMEDIATE``: the single write lock is taken at the
+  start, so a transaction that reads and then writes can never fail with "database is
+  locked" because another writer committed in between (a deferred transaction cannot
+  upgrade its snapshot; ``busy_timeout`` does not help there). Callers keep them short:
+  decoding, feature extraction and password hashing happen outside any transaction.
+
+PostgreSQL ignores the distinction (it has row locks; ``add_session`` locks the
+participant's row ``FOR UPDATE``). Migrations are Alembic's, kept inside the package
+(``migrations/``), and run at start.
 """
 
 from __future__ import annotations
@@ -17,7 +33,10 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 __all__ = ["MIGRATIONS", "as_utc", "is_postgres", "make_engine", "make_sessionmaker",
-           "run_migrations", "session_scope"]
+           "run_migrations", "session_scope", "writer"]
+
+#: execution option read by the SQLite ``begin`` hook: ``"IMMEDIATE"`` for write transactions
+BEGIN_OPTION = "vocalmind_sqlite_begin"
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -49,7 +68,7 @@ def make_engine(url: str) -> Engine:
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
             # pysqlite's own transaction handling would delay BEGIN; take control so that
-            # the queue's claim (BEGIN IMMEDIATE) really locks.
+            # a write transaction's BEGIN IMMEDIATE really takes the lock at its start.
             dbapi_conn.isolation_level = None
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
@@ -59,17 +78,27 @@ def make_engine(url: str) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn) -> None:  # type: ignore[no-untyped-def]
-            # IMMEDIATE: take the write lock at BEGIN, so two writers never deadlock on a
-            # read-then-write upgrade (the busy timeout then simply queues them).
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # reads: deferred (no lock in WAL); writes: IMMEDIATE, so two writers never
+            # fail on a read-then-write upgrade (the busy timeout simply queues them)
+            mode = conn.get_execution_options().get(BEGIN_OPTION, "DEFERRED")
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if mode == "IMMEDIATE" else "BEGIN")
 
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=20, max_overflow=20)
 
 
-def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
-    """A session factory bound to ``engine`` (objects stay readable after commit)."""
-    return sessionmaker(engine, expire_on_commit=False)
+def writer(engine: Engine) -> Engine:
+    """``engine`` whose transactions take SQLite's write lock at ``BEGIN`` (same pool)."""
+    return engine.execution_options(**{BEGIN_OPTION: "IMMEDIATE"})
+
+
+def make_sessionmaker(engine: Engine, *, write: bool = False) -> sessionmaker[Session]:
+    """A session factory bound to ``engine`` (objects stay readable after commit).
+
+    ``write=True``: every transaction of its sessions starts with ``BEGIN IMMEDIATE`` on
+    SQLite (see the module docstring); keep them short.
+    """
+    return sessionmaker(writer(engine) if write else engine, expire_on_commit=False)
 
 
 @contextmanager

@@ -11,12 +11,14 @@ must match them (``tests/service/test_db.py`` checks that with Alembic's compara
 
 from __future__ import annotations
 
+import datetime as _dt
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     Boolean,
+    Date,
     DateTime,
     Float,
     ForeignKey,
@@ -27,7 +29,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-__all__ = ["Assessment", "Base", "Execution", "Membership", "ModelVersion", "Participant",
+__all__ = ["Assessment", "AuditEvent", "Base", "Execution", "Membership", "ModelVersion", "Participant",
            "Recording", "Session", "Study", "Token", "User", "utcnow"]
 
 ROLES = ("admin", "rater")
@@ -52,6 +54,8 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(String(256))
     is_superuser: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    #: set when a superuser disables the account: it can no longer log in, its tokens are gone
+    disabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     memberships: Mapped[list[Membership]] = relationship(
         back_populates="user", cascade="all, delete-orphan", passive_deletes=True)
 
@@ -121,6 +125,8 @@ class Session(Base):
         ForeignKey("participants.id", ondelete="CASCADE"), index=True)
     index: Mapped[int] = mapped_column(Integer)
     label: Mapped[str] = mapped_column(String(40))
+    #: the day the session took place (set by the study team; defaults to the upload day)
+    date: Mapped[_dt.date | None] = mapped_column(Date, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     participant: Mapped[Participant] = relationship(back_populates="sessions")
     recordings: Mapped[list[Recording]] = relationship(
@@ -201,3 +207,19 @@ class Execution(Base):
     worker: Mapped[str] = mapped_column(String(64))
     attempt: Mapped[int] = mapped_column(Integer)
     finished_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class AuditEvent(Base):
+    """Who did what to whom: member changes, user disabling, deletions, password changes.
+
+    Holds usernames, study ids and participant *codes* (pseudonyms) only; no foreign keys,
+    so the record outlives what it describes (a deleted participant, a disabled user).
+    """
+
+    __tablename__ = "audit_events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    actor: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    action: Mapped[str] = mapped_column(String(48))
+    study_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
+    target: Mapped[str | None] = mapped_column(String(128), nullable=True)

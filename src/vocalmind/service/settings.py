@@ -35,7 +35,18 @@ class Settings(BaseModel):
     lease_s : how long a claimed assessment stays claimed without a heartbeat (seconds);
         a worker that dies leaves its job to be re-claimed after this
     poll_s : how often an idle worker looks for queued work (seconds)
-    session_hours : lifetime of a browser login (hours)
+    session_hours : lifetime of a browser login (hours, at most 7 days)
+    max_token_days : longest lifetime an API token may be given (days, at most 365)
+    max_body_bytes : largest request body of every route but the upload (bytes; refused
+        from ``Content-Length`` before the body is read)
+    login_max_failures, login_max_failures_per_address, login_window_s : failed logins
+        allowed per account / per client address within the window before further
+        attempts are refused (429) until the window has passed
+    public_origins : origins (``https://vm.example.org``) under which a reverse proxy
+        serves the service, accepted for cookie-authenticated writes besides the request's
+        own ``Host``
+    min_speech_s : least voiced speech (seconds) a recording must hold to be accepted
+    max_clipped_fraction : largest fraction of samples at full scale (clipping) accepted
     admin_username, admin_password : the first superuser, created only if there is no user
         yet; ``None`` password = read ``VOCALMIND_ADMIN_PASSWORD``, else a random one is
         printed once on the console
@@ -54,7 +65,15 @@ class Settings(BaseModel):
     worker_threads: int = Field(1, ge=0, le=16)
     lease_s: float = Field(120.0, gt=0)
     poll_s: float = Field(0.5, gt=0)
-    session_hours: float = Field(12.0, gt=0)
+    session_hours: float = Field(12.0, gt=0, le=24 * 7)
+    max_token_days: int = Field(90, ge=1, le=365)
+    max_body_bytes: int = Field(64 * 1024, ge=1024)
+    login_max_failures: int = Field(5, ge=1)
+    login_max_failures_per_address: int = Field(20, ge=1)
+    login_window_s: float = Field(900.0, gt=0)
+    public_origins: list[str] = Field(default_factory=list)
+    min_speech_s: float = Field(0.3, ge=0)
+    max_clipped_fraction: float = Field(0.01, gt=0, le=1)
     admin_username: str = "admin"
     admin_password: str | None = None
     secure_cookies: bool = False
@@ -85,7 +104,8 @@ class Settings(BaseModel):
         for name in cls.model_fields:
             raw = os.environ.get(f"VOCALMIND_{name.upper()}")
             if raw is not None and name not in values and name != "models":
-                env[name] = raw
+                env[name] = ([o.strip() for o in raw.split(",") if o.strip()]
+                             if name == "public_origins" else raw)
         return cls(**env, **values)
 
     @property
@@ -104,5 +124,18 @@ class Settings(BaseModel):
         return self.data_dir / "uploads"
 
     def initial_admin_password(self) -> str | None:
-        """The bootstrap password from the settings or the environment (None if neither)."""
-        return self.admin_password or os.environ.get("VOCALMIND_ADMIN_PASSWORD") or None
+        """The bootstrap password from the settings or the environment (None if neither).
+
+        Raises
+        ------
+        vocalmind.errors.ConfigError
+            A given password shorter than the service's minimum (the password itself is
+            not repeated in the message).
+        """
+        from vocalmind.service.auth import MIN_PASSWORD_LENGTH
+
+        pw = self.admin_password or os.environ.get("VOCALMIND_ADMIN_PASSWORD") or None
+        if pw is not None and len(pw) < MIN_PASSWORD_LENGTH:
+            raise ConfigError(f"the first superuser's password (VOCALMIND_ADMIN_PASSWORD) has "
+                              f"{len(pw)} characters; give at least {MIN_PASSWORD_LENGTH}")
+        return pw

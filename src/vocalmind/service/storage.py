@@ -5,11 +5,18 @@ is stored once, and a path never changes meaning. Uploads are first spooled to a
 file (hashed and counted on the way, refused as soon as they pass the byte limit), then
 checked, then moved into place with ``os.replace`` -- atomic on one file system, so a
 reader never sees half a file and a crash leaves at most a stray temporary file.
+
+Stray temporary files (a server killed with ``kill -9`` mid-upload) hold raw audio that no
+participant owns. While a spooled upload is alive its process holds an exclusive
+``flock`` on it; :meth:`AudioStore.sweep_orphans` (run at every start-up and hourly by the
+worker) removes every ``upload-*.part`` whose lock it can take, i.e. whose owner is gone --
+also when several server processes share the folder.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import os
 import tempfile
@@ -33,11 +40,23 @@ class TooLargeError(ValueError):
 
 @dataclass(frozen=True)
 class Spooled:
-    """An upload written to a temporary file: its path, SHA-256 (hex) and size (bytes)."""
+    """An upload written to a temporary file: its path, SHA-256 (hex) and size (bytes).
+
+    ``lock_fd`` is an open descriptor holding the file's ``flock`` until :meth:`AudioStore.put`
+    or :meth:`AudioStore.discard` releases it (so no sweep removes a live upload).
+    """
 
     path: Path
     sha256: str
     n_bytes: int
+    lock_fd: int = -1
+
+    def release(self) -> None:
+        """Close the lock descriptor (idempotent)."""
+        if self.lock_fd >= 0:
+            with contextlib.suppress(OSError):
+                os.close(self.lock_fd)
+            object.__setattr__(self, "lock_fd", -1)
 
 
 class AudioStore:
@@ -76,8 +95,14 @@ class AudioStore:
         TooLargeError
             As soon as more than ``max_bytes`` arrive; the temporary file is removed.
         """
-        fd, name = tempfile.mkstemp(prefix="upload-", suffix=".part", dir=self.spool_dir)
+        while True:
+            fd, name = tempfile.mkstemp(prefix="upload-", suffix=".part", dir=self.spool_dir)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            if os.fstat(fd).st_nlink:
+                break
+            os.close(fd)  # a sweep removed it between creation and lock: take another
         tmp = Path(name)
+        lock_fd = os.dup(fd)  # the lock belongs to the open file, which this keeps open
         h, n = hashlib.sha256(), 0
         try:
             with os.fdopen(fd, "wb") as f:
@@ -92,8 +117,9 @@ class AudioStore:
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
+            os.close(lock_fd)
             raise
-        return Spooled(tmp, h.hexdigest(), n)
+        return Spooled(tmp, h.hexdigest(), n, lock_fd)
 
     def put(self, spooled: Spooled) -> Path:
         """Move a spooled upload into the store (or drop it if the content is there already)."""
@@ -104,11 +130,36 @@ class AudioStore:
             else:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 os.replace(spooled.path, target)
+        spooled.release()
         return target
 
     def discard(self, spooled: Spooled) -> None:
         """Remove a spooled upload that was refused."""
         spooled.path.unlink(missing_ok=True)
+        spooled.release()
+
+    def sweep_orphans(self) -> int:
+        """Delete spooled uploads whose writer is gone (no process holds their lock).
+
+        Returns the number of files removed.
+        """
+        removed = 0
+        for part in sorted(self.spool_dir.glob("upload-*.part")):
+            try:
+                fd = os.open(part, os.O_RDONLY)
+            except FileNotFoundError:
+                continue
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)  # a live upload of this or another process
+                continue
+            try:
+                part.unlink(missing_ok=True)
+                removed += 1
+            finally:
+                os.close(fd)
+        return removed
 
     def remove(self, sha256: str) -> bool:
         """Delete a content's file; True if there was one (callers check references first)."""

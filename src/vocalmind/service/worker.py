@@ -33,7 +33,7 @@ from sqlalchemy import Engine, and_, insert, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from vocalmind.errors import VocalmindError
-from vocalmind.service.db import is_postgres, session_scope
+from vocalmind.service.db import is_postgres, session_scope, writer
 from vocalmind.service.models import Assessment, Execution, ModelVersion, Recording, utcnow
 from vocalmind.service.models import Session as StudySession
 
@@ -61,7 +61,7 @@ def claim(engine: Engine, owner: str, *, lease_s: float) -> int | None:
     values = {"status": "running", "lease_owner": owner,
               "lease_until": now + timedelta(seconds=lease_s),
               "attempts": Assessment.attempts + 1, "started_at": now}
-    with engine.begin() as conn:
+    with writer(engine).begin() as conn:
         # jobs whose worker died too often: failed, not retried
         conn.execute(update(Assessment).where(
             Assessment.status == "running", Assessment.lease_until < now,
@@ -85,7 +85,7 @@ def claim(engine: Engine, owner: str, *, lease_s: float) -> int | None:
 
 def heartbeat(engine: Engine, job: int, owner: str, *, lease_s: float) -> bool:
     """Extend ``owner``'s lease on ``job``; False if the lease was lost."""
-    with engine.begin() as conn:
+    with writer(engine).begin() as conn:
         res = conn.execute(update(Assessment).where(
             Assessment.id == job, Assessment.lease_owner == owner,
             Assessment.status == "running").values(
@@ -100,7 +100,7 @@ def complete(engine: Engine, job: int, owner: str, *, result: dict[str, Any] | N
     Returns False, committing nothing, if ``owner`` no longer holds the lease.
     """
     now = utcnow()
-    with engine.connect() as conn:
+    with writer(engine).connect() as conn:
         res = conn.execute(update(Assessment).where(
             Assessment.id == job, Assessment.lease_owner == owner,
             Assessment.status == "running").values(
@@ -128,33 +128,34 @@ def _job_inputs(db: Session, job: int, data_dir: Path) -> dict[str, Any]:
     mv: ModelVersion = a.model_version
     card = {"path": mv.path, "model_sha256": mv.model_sha256, "task": mv.task,
             "label": mv.label, "model": mv.model, "corpus": mv.corpus, "info": mv.info}
-    # earlier sessions of the same participant: recordings (speaker reference) and the
-    # marker values already measured (baseline), one dict of means per session
+    # the participant's other recordings, all sessions: their speaker (for
+    # speaker-normalised models), nearest sessions first; and the marker values of earlier
+    # sessions (baseline), one dict of means per session
     rows = db.execute(
         select(StudySession.index, Recording.id, Recording.path, Assessment.result)
         .join(Recording, Recording.session_id == StudySession.id)
         .outerjoin(Assessment, and_(Assessment.recording_id == Recording.id,
                                     Assessment.status == "done"))
-        .where(StudySession.participant_id == sess.participant_id,
-               StudySession.index < sess.index)
+        .where(StudySession.participant_id == sess.participant_id)
         .order_by(StudySession.index, Recording.id)).all()
-    reference: list[str] = []
+    own = str(data_dir / rec.path)
+    others: dict[str, int] = {}
     per_session: dict[int, dict[int, dict[str, float]]] = {}
     for index, rec_id, path, result in rows:
         p = str(data_dir / path)
-        if p not in reference:
-            reference.append(p)
+        if p != own:
+            others.setdefault(p, abs(index - sess.index))
         markers = (result or {}).get("markers") or {}
-        if markers:
+        if markers and index < sess.index:
             per_session.setdefault(index, {})[rec_id] = {k: v["value"]
                                                         for k, v in markers.items()}
+    reference = sorted(others, key=lambda p: others[p])[:20]
     baseline = []
     for recs in per_session.values():
         names = {k for m in recs.values() for k in m}
         baseline.append({k: sum(m[k] for m in recs.values() if k in m)
                          / sum(1 for m in recs.values() if k in m) for k in names})
-    return {"audio": str(data_dir / rec.path), "card": card, "reference": reference[-20:],
-            "baseline": baseline}
+    return {"audio": own, "card": card, "reference": reference, "baseline": baseline}
 
 
 class Worker:
@@ -168,12 +169,16 @@ class Worker:
     lease_s, poll_s : lease length and idle polling interval (seconds)
     markers : compute the clinical voice markers
     max_duration_s : decoding guard passed to the audio loader
+    housekeeping : called by the first thread every ``housekeeping_s`` seconds when idle
+        (the service sweeps orphaned upload files with it)
     """
 
     def __init__(self, engine: Engine, sessions: sessionmaker[Session], data_dir: Path, *,
                  threads: int = 1, lease_s: float = 120.0, poll_s: float = 0.5,
-                 markers: bool = True, max_duration_s: float | None = None) -> None:
+                 markers: bool = True, max_duration_s: float | None = None,
+                 housekeeping: Any = None, housekeeping_s: float = 3600.0) -> None:
         self.engine, self.sessions, self.data_dir = engine, sessions, data_dir
+        self.housekeeping, self.housekeeping_s = housekeeping, housekeeping_s
         self.n_threads, self.lease_s, self.poll_s = threads, lease_s, poll_s
         self.markers, self.max_duration_s = markers, max_duration_s
         self.wake = threading.Event()
@@ -200,8 +205,18 @@ class Worker:
         self.wake.set()
 
     def _loop(self) -> None:
+        import time
+
         owner = worker_id()
+        first = threading.current_thread().name.endswith("-0")
+        next_chores = time.monotonic() + self.housekeeping_s
         while not self.stopping.is_set():
+            if first and self.housekeeping is not None and time.monotonic() >= next_chores:
+                next_chores = time.monotonic() + self.housekeeping_s
+                try:
+                    self.housekeeping()
+                except Exception:
+                    log.exception("housekeeping failed; retrying later")
             try:
                 job = claim(self.engine, owner, lease_s=self.lease_s)
             except Exception:  # database away for a moment: keep the thread alive
@@ -215,7 +230,7 @@ class Worker:
 
     def run_one(self, job: int, owner: str) -> bool:
         """Compute a claimed job and commit its outcome; True if this worker committed it."""
-        from vocalmind.service.assessing import compute_assessment
+        from vocalmind.service.assessing import compute_assessment, scrub_paths
 
         stop_beat = threading.Event()
 
@@ -227,6 +242,7 @@ class Worker:
         beater = threading.Thread(target=beat, daemon=True, name=f"lease-{job}")
         beater.start()
         result, error = None, None
+        inputs: dict[str, Any] | None = None
         try:
             with session_scope(self.sessions) as db:
                 inputs = _job_inputs(db, job, self.data_dir)
@@ -238,8 +254,13 @@ class Worker:
             stop_beat.set()
             return False
         except VocalmindError as e:
-            # the message may name the stored file; it is a hash, never a person
-            error = str(e)
+            # told to the study team in words; server paths never leave the server
+            paths = {str(self.data_dir.resolve()): "data", str(self.data_dir): "data"}
+            if inputs:
+                paths.update({inputs["audio"]: "the recording",
+                              inputs["card"]["path"]: "the model"})
+                paths.update(dict.fromkeys(inputs["reference"], "an earlier recording"))
+            error = scrub_paths(str(e), paths)
         except Exception as e:  # a bug: record it on the job, keep the worker alive
             log.exception("assessment %d failed unexpectedly", job)
             error = f"internal error ({type(e).__name__})"

@@ -5,10 +5,17 @@ from __future__ import annotations
 import math
 import re
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
+
+from fastapi import Path, Query
 
 from vocalmind.service.db import as_utc
 from vocalmind.service.models import Assessment, ModelVersion, Participant, Recording, Session
+
+#: ids are 32-bit on both backends: anything else is a 422, never a database overflow
+MAX_ID = 2**31 - 1
+PathId = Annotated[int, Path(ge=1, le=MAX_ID)]
+QueryId = Annotated[int | None, Query(ge=1, le=MAX_ID)]
 
 #: Pseudonymous participant codes: letters, digits, '-' and '_', with at least one digit
 #: (``P017``, ``site2-014``), so that a name typed by mistake is refused.
@@ -37,9 +44,17 @@ def clean(x: Any) -> Any:
 
 
 def model_json(m: ModelVersion) -> dict[str, Any]:
-    """A model version as the API shows it (the run folder path stays server-side)."""
+    """A model version as the API shows it (paths stay server-side).
+
+    ``synthetic`` marks the demo model (trained on synthetic espeak speech), which the page
+    labels "synthetic demo - not for real speech".
+    """
+    from vocalmind.service.assessing import public_corpus
+
     return {"id": m.id, "label": m.label, "task": m.task, "model": m.model,
-            "corpus": m.corpus, "model_sha256": m.model_sha256, "active": m.active,
+            "corpus": public_corpus(m.corpus), "synthetic": bool(m.info.get("synthetic")),
+            "speaker_normalization": bool(m.info.get("speaker_normalization")),
+            "model_sha256": m.model_sha256, "active": m.active,
             "classes": m.info.get("classes"), "features": m.info.get("features"),
             "metrics": m.info.get("metrics", {}), "registered_at": iso(m.registered_at)}
 
@@ -53,7 +68,8 @@ def participant_json(p: Participant) -> dict[str, Any]:
 def session_json(s: Session) -> dict[str, Any]:
     """A session with the ids of its recordings."""
     return {"id": s.id, "participant_id": s.participant_id, "index": s.index,
-            "label": s.label, "recording_ids": sorted(r.id for r in s.recordings),
+            "label": s.label, "date": s.date.isoformat() if s.date else None,
+            "recording_ids": sorted(r.id for r in s.recordings),
             "created_at": iso(s.created_at)}
 
 
@@ -71,6 +87,7 @@ def assessment_json(a: Assessment) -> dict[str, Any]:
     sess = a.recording.session
     return {"id": a.id, "status": a.status, "recording_id": a.recording_id,
             "session_id": sess.id, "session_label": sess.label, "session_index": sess.index,
+            "session_date": sess.date.isoformat() if sess.date else None,
             "participant_id": sess.participant_id, "model_version_id": a.model_version_id,
             "result": a.result, "error": a.error, "attempts": a.attempts,
             "created_at": iso(a.created_at), "finished_at": iso(a.finished_at)}

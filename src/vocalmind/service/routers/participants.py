@@ -8,11 +8,13 @@ from fastapi import APIRouter, HTTPException, Request, status
 from pydantic import BaseModel, Field, field_validator
 from sqlalchemy import func, select
 
-from vocalmind.service.auth import DB, CurrentUser, participant_access, study_access
+from vocalmind.service.auth import DB, CurrentUser, audit, participant_access, study_access
 from vocalmind.service.models import Assessment, Participant, Recording
 from vocalmind.service.models import Session as StudySession
 from vocalmind.service.routers._common import (
     CODE_RE,
+    PathId,
+    QueryId,
     assessment_json,
     clean,
     participant_json,
@@ -40,7 +42,7 @@ class NewParticipant(BaseModel):
 
 @router.post("/studies/{study_id}/participants", status_code=201,
              summary="Add a participant (by pseudonymous code)")
-def create_participant(study_id: int, body: NewParticipant, user: CurrentUser,
+def create_participant(study_id: PathId, body: NewParticipant, user: CurrentUser,
                        db: DB) -> dict[str, Any]:
     """A new participant of the study."""
     study_access(db, user, study_id)
@@ -55,14 +57,14 @@ def create_participant(study_id: int, body: NewParticipant, user: CurrentUser,
 
 
 @router.get("/studies/{study_id}/participants", summary="The study's participants")
-def list_participants(study_id: int, user: CurrentUser, db: DB) -> list[dict[str, Any]]:
+def list_participants(study_id: PathId, user: CurrentUser, db: DB) -> list[dict[str, Any]]:
     """Codes and session counts."""
     acc = study_access(db, user, study_id)
     return [participant_json(p) for p in sorted(acc.study.participants, key=lambda p: p.id)]
 
 
 @router.get("/participants/{participant_id}", summary="A participant with their sessions")
-def get_participant(participant_id: int, user: CurrentUser, db: DB) -> dict[str, Any]:
+def get_participant(participant_id: PathId, user: CurrentUser, db: DB) -> dict[str, Any]:
     """The participant and their sessions in order."""
     p, _ = participant_access(db, user, participant_id)
     return {**participant_json(p), "sessions": [session_json(s) for s in p.sessions]}
@@ -70,7 +72,7 @@ def get_participant(participant_id: int, user: CurrentUser, db: DB) -> dict[str,
 
 @router.delete("/participants/{participant_id}",
                summary="Delete a participant with all recordings and results (admins)")
-def delete_participant(participant_id: int, request: Request, user: CurrentUser,
+def delete_participant(participant_id: PathId, request: Request, user: CurrentUser,
                        db: DB) -> dict[str, Any]:
     """Deletes sessions, recordings, assessments and the audio files no one else uses."""
     p, _ = participant_access(db, user, participant_id, admin=True)
@@ -82,6 +84,7 @@ def delete_participant(participant_id: int, request: Request, user: CurrentUser,
                          .where(Assessment.recording_id.in_(rec_ids))) if rec_ids else 0
     counts = {"participants": 1, "sessions": len(p.sessions), "recordings": len(rec_ids),
               "assessments": int(n_assess or 0)}
+    audit(db, user, "participant_deleted", study_id=p.study_id, target=p.code)
     db.delete(p)
     db.commit()  # rows first: a file is removed only once no row points to it
     store = request.app.state.store
@@ -95,7 +98,7 @@ def delete_participant(participant_id: int, request: Request, user: CurrentUser,
 
 
 @router.get("/participants/{participant_id}/assessments", summary="All assessments")
-def participant_assessments(participant_id: int, user: CurrentUser,
+def participant_assessments(participant_id: PathId, user: CurrentUser,
                             db: DB) -> list[dict[str, Any]]:
     """Every assessment of the participant's recordings, oldest first."""
     p, _ = participant_access(db, user, participant_id)
@@ -106,8 +109,8 @@ def participant_assessments(participant_id: int, user: CurrentUser,
 
 @router.get("/participants/{participant_id}/trend",
             summary="Values per session, and the study's pre/post statistics")
-def trend(participant_id: int, user: CurrentUser, db: DB,
-          model_id: int | None = None) -> dict[str, Any]:
+def trend(participant_id: PathId, user: CurrentUser, db: DB,
+          model_id: QueryId = None) -> dict[str, Any]:
     """Per session of this participant: markers and the model's output; plus, for context,
     the pre/post statistics of the participant's study."""
     p, _ = participant_access(db, user, participant_id)

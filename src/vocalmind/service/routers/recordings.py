@@ -1,37 +1,46 @@
 """Uploads: checked, stored content-addressed, and queued for assessment (202 at once).
 
-Checks, in order, each refusal a 4xx JSON ``{"detail": reason}``: the body size (411 without
-Content-Length, 413 over the limit -- before the body is read, by the middleware in
-``main.py``, and again exactly while spooling), that it is audio (415: header and a full
-decode with :mod:`vocalmind.audio`), and its duration (422). The upload's file name is
-never stored or logged (it may hold a name); only the content hash is.
+Checks, in order, each refusal a 4xx JSON ``{"detail": reason}`` in words: the body size
+(411 without Content-Length, 413 over the limit -- before the body is read, by the
+middleware in ``main.py``, and again exactly while spooling), that it is audio (415: header
+and a full decode with :mod:`vocalmind.audio`), its duration (422), and the quality gates
+of :mod:`vocalmind.service.quality` (422: silent, clipped, no speech). A refused upload
+leaves nothing behind: no session, no recording, no file.
+
+Transactions stay short: the access checks run in one, then the transaction ends; the
+spooling, decoding and quality gates run outside any; the session, recording and queued
+assessment are written in a second, short one. The upload's file name is never stored or
+logged (it may hold a name); only the content hash is.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile, status
 from fastapi.responses import FileResponse
-from pydantic import BaseModel
-from sqlalchemy import select
+from pydantic import BaseModel, Field
+from sqlalchemy import func, select
 
 from vocalmind.errors import AudioError
 from vocalmind.service.auth import DB, CurrentUser, participant_access, recording_access
-from vocalmind.service.models import Assessment, ModelVersion, Recording
-from vocalmind.service.routers._common import assessment_json, recording_json
+from vocalmind.service.models import Assessment, ModelVersion, Participant, Recording
+from vocalmind.service.models import Session as StudySession
+from vocalmind.service.routers._common import MAX_ID, PathId, assessment_json, recording_json
 from vocalmind.service.routers.sessions import add_session
 from vocalmind.service.storage import CHUNK, TooLargeError
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api", tags=["recordings"])
+FormId = Annotated[int, Form(ge=1, le=MAX_ID)]
 
 
 class Reassess(BaseModel):
     """Assess a stored recording again, with another model."""
 
-    model_id: int
+    model_id: int = Field(ge=1, le=MAX_ID)
 
 
 def pick_model(db: Any, model_id: int | None) -> ModelVersion:
@@ -39,7 +48,9 @@ def pick_model(db: Any, model_id: int | None) -> ModelVersion:
     if model_id is not None:
         mv = db.get(ModelVersion, model_id)
         if mv is None or not mv.active:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no active model {model_id}")
+            raise HTTPException(status.HTTP_404_NOT_FOUND,
+                                detail="no such model (it may have been replaced by a newer "
+                                       "version: reload the page)")
         return mv
     active = list(db.scalars(select(ModelVersion).where(ModelVersion.active)))
     if len(active) != 1:
@@ -50,10 +61,14 @@ def pick_model(db: Any, model_id: int | None) -> ModelVersion:
 
 
 def _check_audio(path: Any, settings: Any) -> Any:
-    """Header and full decode; returns the AudioInfo. Raises HTTPException (415/422)."""
+    """Header, full decode and quality gates; returns the AudioInfo.
+
+    Raises HTTPException (415 not audio, 422 too long/short or failing a quality gate).
+    """
     import warnings
 
     from vocalmind.audio import info, load
+    from vocalmind.service.quality import upload_quality
 
     try:
         meta = info(path)
@@ -71,7 +86,7 @@ def _check_audio(path: Any, settings: Any) -> Any:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error")  # a truncated file is refused, not half-assessed
-            load(path, sr=None, max_duration_s=settings.max_duration_s + 1)
+            y = load(path, sr=None, mono=False, max_duration_s=settings.max_duration_s + 1)
     except AudioError as e:
         raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
                             detail=f"not a readable recording: {e.reason}") from None
@@ -79,6 +94,11 @@ def _check_audio(path: Any, settings: Any) -> Any:
         raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
                             detail=f"not a readable recording: {str(w).split(': ', 1)[-1]}") \
             from None
+    q = upload_quality(y, sr=meta.sample_rate, min_speech_s=settings.min_speech_s,
+                       max_clipped_fraction=settings.max_clipped_fraction)
+    if q.problems:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                            detail="; ".join(q.problems))
     return meta
 
 
@@ -89,16 +109,29 @@ def upload(
     user: CurrentUser,
     db: DB,
     file: Annotated[UploadFile, File(description="the recording (WAV, FLAC, OGG, MP3, M4A, WebM ...)")],
-    participant_id: Annotated[int, Form()],
-    session_id: Annotated[int | None, Form(description="default: a new session")] = None,
-    model_id: Annotated[int | None, Form(description="default: the only registered model")] = None,
+    participant_id: FormId,
+    session_id: Annotated[int | None, Form(ge=1, le=MAX_ID,
+                                           description="default: a new session")] = None,
+    model_id: Annotated[int | None, Form(ge=1, le=MAX_ID,
+                                         description="default: the only registered model")] = None,
+    session_date: Annotated[dt.date | None, Form(description="the session's date (YYYY-MM-DD); "
+                                                 "default: today for a new session")] = None,
 ) -> dict[str, Any]:
-    """Store the recording and queue its assessment; poll ``GET /api/assessments/{id}``."""
+    """Store the recording and queue its assessment; poll ``GET /api/assessments/{id}``.
+
+    The answer may hold a ``notice`` in words (e.g. a speaker-normalised model that needs
+    more recordings of the participant before it can score).
+    """
+    from vocalmind.service.assessing import speaker_reference_shortfall
+
     settings, store = request.app.state.settings, request.app.state.store
     p, _ = participant_access(db, user, participant_id)
     mv = pick_model(db, model_id)
     if session_id is not None and not any(s.id == session_id for s in p.sessions):
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail="no such session for this participant")
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail="no such session")
+    pid, mv_id = p.id, mv.id
+    card = {"info": dict(mv.info)}
+    db.commit()  # no transaction (no lock) while the upload is spooled and decoded
 
     def chunks():  # type: ignore[no-untyped-def]
         while block := file.file.read(CHUNK):
@@ -108,42 +141,62 @@ def upload(
         spooled = store.spool(chunks(), max_bytes=settings.max_upload_bytes)
     except TooLargeError as e:
         raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, detail=str(e)) from None
+    stored = False
     try:
         if spooled.n_bytes == 0:
             raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
                                 detail="not a readable recording: empty upload")
         meta = _check_audio(spooled.path, settings)
+        # the short write transaction: re-read what may have changed meanwhile
+        if db.get(Participant, pid) is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, detail="no such participant")
+        if session_id is not None:
+            sess = db.get(StudySession, session_id)
+            if sess is None or sess.participant_id != pid:
+                raise HTTPException(status.HTTP_404_NOT_FOUND, detail="no such session")
+            if session_date is not None:
+                sess.date = session_date
+        else:
+            sess = add_session(db, pid, date=session_date)
+        n_before = db.scalar(select(func.count()).select_from(Recording)
+                             .join(StudySession, Recording.session_id == StudySession.id)
+                             .where(StudySession.participant_id == pid)) or 0
+        rec = Recording(session_id=sess.id, sha256=spooled.sha256,
+                        path=store.relpath(spooled.sha256), n_bytes=spooled.n_bytes,
+                        duration_s=meta.duration_s, sample_rate=meta.sample_rate,
+                        channels=meta.channels, format=meta.format[:64])
+        db.add(rec)
+        db.flush()
+        a = Assessment(recording_id=rec.id, model_version_id=mv_id, status="queued")
+        db.add(a)
+        db.flush()
+        store.put(spooled)  # before commit: a committed row always has its file
+        stored = True
+        db.commit()
     except HTTPException:
-        store.discard(spooled)
         log.info("upload refused")
         raise
-    sess = (next(s for s in p.sessions if s.id == session_id) if session_id is not None
-            else add_session(db, p.id))
-    rec = Recording(session_id=sess.id, sha256=spooled.sha256,
-                    path=store.relpath(spooled.sha256), n_bytes=spooled.n_bytes,
-                    duration_s=meta.duration_s, sample_rate=meta.sample_rate,
-                    channels=meta.channels, format=meta.format[:64])
-    db.add(rec)
-    db.flush()
-    a = Assessment(recording_id=rec.id, model_version_id=mv.id, status="queued")
-    db.add(a)
-    db.flush()
-    store.put(spooled)  # before commit: a committed row always has its file
-    db.commit()
+    finally:
+        if not stored:
+            store.discard(spooled)
     request.app.state.worker.notify()
     log.info("recording %d stored, assessment %d queued", rec.id, a.id)
-    return {"recording": recording_json(rec), "assessment": assessment_json(a)}
+    out = {"recording": recording_json(rec), "assessment": assessment_json(a)}
+    notice = speaker_reference_shortfall(card, n_before + 1)
+    if notice:
+        out["notice"] = notice
+    return out
 
 
 @router.get("/recordings/{recording_id}", summary="A recording's metadata and assessments")
-def get_recording(recording_id: int, user: CurrentUser, db: DB) -> dict[str, Any]:
+def get_recording(recording_id: PathId, user: CurrentUser, db: DB) -> dict[str, Any]:
     """Metadata only; the audio is at ``/api/recordings/{id}/audio``."""
     r, _ = recording_access(db, user, recording_id)
     return {**recording_json(r), "assessments": [assessment_json(a) for a in r.assessments]}
 
 
 @router.get("/recordings/{recording_id}/audio", summary="The stored audio")
-def get_audio(recording_id: int, request: Request, user: CurrentUser, db: DB) -> FileResponse:
+def get_audio(recording_id: PathId, request: Request, user: CurrentUser, db: DB) -> FileResponse:
     """The recording's bytes as uploaded."""
     r, _ = recording_access(db, user, recording_id)
     return FileResponse(request.app.state.settings.data_dir / r.path,
@@ -153,7 +206,7 @@ def get_audio(recording_id: int, request: Request, user: CurrentUser, db: DB) ->
 
 @router.post("/recordings/{recording_id}/assessments", status_code=202,
              summary="Queue another assessment of a stored recording")
-def reassess(recording_id: int, body: Reassess, request: Request, user: CurrentUser,
+def reassess(recording_id: PathId, body: Reassess, request: Request, user: CurrentUser,
              db: DB) -> dict[str, Any]:
     """A new queued assessment with the given model."""
     r, _ = recording_access(db, user, recording_id)
