@@ -115,7 +115,7 @@ def test_mcep_reconstructs_envelope():
                                        0.9 * np.exp(1j * 1.5), 0.9 * np.exp(-1j * 1.5)]),
                         worN=513)
     log_env = np.log(np.abs(h))[None, :]
-    c = mcep.mcep(log_env)
+    c = mcep.mcep_covarep(log_env)
     assert c.shape == (1, 25)
     rec = mcep.mcep_to_log_envelope(c, 513)
     err_db = 20 / np.log(10) * (rec - log_env)

@@ -144,7 +144,11 @@ def descriptor_matrix(y: np.ndarray, *, sr: int = FS,
     res_srh, res = lpc_residuals(x, orders=(_f0.srh_lpc_order(sr), round(sr / 1000) + 2))
     pol = _f0.polarity(x, res, sr=sr)
     x, res = x * pol, res * pol  # the residual is linear in the signal
-    f0, vuv, _ = _f0.srh_pitch(x, times, sr=sr, res=res_srh)  # SRH ignores the sign
+    # SRH ignores the sign; it runs on COVAREP's SRH frames, interpolated to ours
+    c_srh, f0_srh, _, v_srh = _f0.srh_frames(res_srh, sr=sr)
+    f0, inside = _f0.to_descriptor_frames(c_srh, f0_srh, times, sr=sr)
+    v_t, _ = _f0.to_descriptor_frames(c_srh, v_srh, times, sr=sr)
+    vuv = np.where(inside & (v_t >= 0.5), 1.0, 0.0)
     voiced = vuv > 0.5
     n_v = int(voiced.sum())
     if n_v < min_voiced_frames:
@@ -161,7 +165,7 @@ def descriptor_matrix(y: np.ndarray, *, sr: int = FS,
     g, dg = _glottal.iaif_gci(x, gci, sr=sr)
     t_c, naq, qoq, psp = _glottal.cycle_params(g, dg, gci, sr=sr)
     t_m, mdq = _glottal.mdq(res, gci, sr=sr)
-    f0_v = np.where(voiced, f0, _mcep.UNVOICED_F0)
+    f0_v = np.where(voiced, f0, 100.0)
     harm = np.full((len(times), 10), np.nan)
     if voiced.any():
         harm[voiced] = _glottal.harmonic_amplitudes(dg, times[voiced], f0[voiced], 10, sr=sr)
@@ -179,11 +183,23 @@ def descriptor_matrix(y: np.ndarray, *, sr: int = FS,
     cols["creak"] = _creak.creak_score(x, res, times, sr=sr)
     blocks = [np.column_stack([cols[k] for k in _SCALAR_NAMES])]
 
-    spec = _mcep.pitch_adaptive_spectra(x, times, f0_v, sr=sr)
-    env, _ = _mcep.spectral_envelopes(spec, f0_v, sr=sr)
-    blocks.append(_mcep.mcep(env))
-    vt_phase = _phase.vocal_tract_phase(spec, f0_v, sr=sr)
-    blocks.extend(_phase.phase_distortion(spec, vt_phase, f0_v, voiced, sr=sr))
+    # COVAREP's sinusoidal-analysis frames: one per SRH frame (window inside the signal),
+    # analysed with the SRH F0 of that frame, voiced or not
+    n = len(x)
+    half_w = _mcep.window_lengths(np.clip(f0_srh, 50.0, 500.0), sr=sr) // 2
+    c_sin = c_srh + 1  # sin_analysis centres frame j on 1-based sample round(t fs) + 1
+    keep = (c_sin - half_w >= 0) & (c_sin + half_w <= n - 1)
+    c_sin, f0_sin = c_sin[keep], np.clip(f0_srh[keep], 50.0, 500.0)
+    spec = _mcep.pitch_adaptive_spectra(x, c_sin, f0_sin, sr=sr)
+    blocks.append(_mcep.mcep_frames_to_grid(
+        _mcep.mcep_covarep(_mcep.env_te(_mcep.envelope_log_amplitude(spec),
+                                        np.round(0.5 * sr / f0_sin).astype(np.int64)),
+                           sr=sr), n, times, sr=sr))
+    # HMPD: vocalmind's own encoding on the descriptor frames (not COVAREP's, see phase.py)
+    spec_d = _mcep.pitch_adaptive_spectra(x, np.round(times * sr).astype(np.int64), f0_v,
+                                          sr=sr)
+    vt_phase = _phase.vocal_tract_phase(spec_d, f0_v, sr=sr)
+    blocks.extend(_phase.phase_distortion(spec_d, vt_phase, f0_v, voiced, sr=sr))
     blocks.extend(_mfcc.mfcc_deltas(x, times, sr=sr))
     blocks.append(_formants.formants(x, times, voiced, sr=sr))
     blocks.append(_formants.peak_to_rms(x, times, sr=sr)[:, None])

@@ -1,15 +1,21 @@
-"""Pitch-adaptive spectra, true envelope and mel-cepstrum (MCEP_0..24).
+"""Pitch-adaptive spectra, true envelope and mel-cepstrum (MCEP_0..24), as COVAREP.
 
-COVAREP computes, every 10 ms, the spectrum of a 3-period Blackman window (F0 = 100 Hz in
-unvoiced frames), its *true envelope* (Roebel & Rodet; iterative cepstral smoothing with
-order 0.5 fs / F0) and a frequency-warped cepstrum of order 24 (``hspec2fwcep``: the
-envelope is warped by interpolation, then ``c = [c0, 2 c1 .. 2 c24]`` of the log amplitude).
+COVAREP (``COVAREP_feature_extraction``) analyses one frame per SRH frame (every 10 ms,
+centres 50 ms + 10 ms j, every frame, voiced or not, with SRH's F0 of that frame): the
+spectrum of a 3-period MATLAB ``blackman`` window divided by its sum (``sin_analysis``),
+its *true envelope* (``env_te``, Roebel & Rodet; cepstral order ``round(0.5 fs / F0)``
+times 1.2, smoothing window and acceleration, edge bins pre-smoothed) and the mel-cepstrum
+of order 24 (``hspec2fwcep``: the amplitude envelope resampled linearly on VOICEBOX's
+``frq2mel`` scale, then ``c = [c0, 2 c1 .. 2 c24]`` of its log). The M frames are then
+placed at ``round(linspace(1, n, M))`` and interpolated to the descriptor frames
+(:func:`mcep_frames_to_grid`). All of this is reproduced here, vectorised.
 
-Here: the same steps, vectorised, with two documented differences: a 1024-point DFT (COVAREP
-4096) and a fixed number of true-envelope iterations (``TE_ITER``; COVAREP iterates until the
-envelope moves < 2 dB, at most 100 times); the warping is the first-order all-pass
-(alpha = 0.42 at 16 kHz, the usual mel approximation of SPTK's mcep) instead of VOICEBOX's
-``frq2mel``, which it approximates closely.
+Differences, for speed: a 1024-point DFT (COVAREP 4096: the envelope's order is at most
+192, so 513 bins sample it densely) and a fixed number of true-envelope iterations
+(``TE_ITER`` = 6; COVAREP iterates until the envelope is within 2 dB of every peak, at
+most 200 times); amplitudes are floored 100 dB below each frame's peak (``REL_FLOOR``).
+Agreement with COVAREP on its reference recordings: frame-level r >= 0.9 for every
+coefficient (docs/benchmarks.md, "Clinical set vs COVAREP").
 """
 
 from __future__ import annotations
@@ -22,37 +28,50 @@ from vocalmind.features.clinical.dsp import FS, centred_window, frames_at, zero_
 
 NFFT = 1024
 MCEP_ORDER = 24
-ALPHA = 0.42
 TE_ITER = 6
-UNVOICED_F0 = 100.0
 #: amplitude floor of the envelope analysis, relative to each frame's peak (-100 dB)
 REL_FLOOR = 1e-5
 
 
-def pitch_adaptive_spectra(x: np.ndarray, times: np.ndarray, f0: np.ndarray, *,
-                           sr: int = FS) -> np.ndarray:
-    """Zero-phase spectra of 3-period Blackman windows centred on the frame times.
+def window_lengths(f0: np.ndarray, *, sr: int = FS) -> np.ndarray:
+    """COVAREP's 3-period analysis window length ``round(3 fs / F0 / 2) * 2 + 1`` (odd)."""
+    return (np.round(3.0 * sr / np.asarray(f0, dtype=np.float64) / 2.0) * 2 + 1).astype(
+        np.int64)
+
+
+def pitch_adaptive_spectra(x: np.ndarray, centres: np.ndarray, f0: np.ndarray, *,
+                           sr: int = FS, nfft: int | None = None) -> np.ndarray:
+    """Zero-phase spectra of 3-period Blackman windows, as COVAREP ``sin_analysis``.
+
+    The window is MATLAB's ``blackman(L)`` (zero end points), ``L`` from
+    :func:`window_lengths`, divided by its sum (COVAREP's ``normstr = 'sum(win)'``), and
+    centred on sample ``centres[i]``; the spectrum is taken with the centre at time zero.
 
     Parameters
     ----------
     x : np.ndarray [shape=(n,)] speech, 16 kHz
-    times : np.ndarray [shape=(m,)] frame centres (s)
-    f0 : np.ndarray [shape=(m,)] Hz (use ``UNVOICED_F0`` where unvoiced), 50..500
+    centres : np.ndarray [shape=(m,), int] 0-based centre samples
+    f0 : np.ndarray [shape=(m,)] Hz, 50..500
     sr : sample rate in Hz
+    nfft : DFT length (default ``NFFT``)
 
     Returns
     -------
-    np.ndarray [shape=(m, NFFT // 2 + 1), complex64]
+    np.ndarray [shape=(m, nfft // 2 + 1), complex64]
     """
-    f0 = np.clip(f0, 50.0, 500.0)
-    half = int(np.ceil(1.5 * sr / 50.0)) + 1
-    centres = np.round(times * sr).astype(np.int64)
+    nfft = NFFT if nfft is None else nfft
+    f0 = np.clip(np.asarray(f0, dtype=np.float64), 50.0, 500.0)
+    L = window_lengths(f0, sr=sr)
+    half = int(L.max() // 2) + 1 if len(L) else 1
+    centres = np.asarray(centres, dtype=np.int64)
     xs = x.astype(np.float32)
-    out = np.empty((len(times), NFFT // 2 + 1), dtype=np.complex64)
-    for s in range(0, len(times), 2048):
+    out = np.empty((len(centres), nfft // 2 + 1), dtype=np.complex64)
+    for s in range(0, len(centres), 2048):
         sl = slice(s, s + 2048)
-        fr = frames_at(xs, centres[sl], half) * centred_window(3 * sr / f0[sl], half)
-        out[sl] = zero_phase_spectrum(fr, NFFT)
+        # a window of L samples has its zero end points at +-(L - 1) / 2
+        w = centred_window(L[sl] - 1, half)
+        w /= w.sum(axis=1, keepdims=True)
+        out[sl] = zero_phase_spectrum(frames_at(xs, centres[sl], half) * w, nfft)
     return out
 
 
@@ -124,63 +143,177 @@ def true_envelope(log_amp: np.ndarray, order: np.ndarray, n_iter: int = TE_ITER
     return env, cep
 
 
+def env_te(log_amp: np.ndarray, order: np.ndarray, *, n_iter: int = TE_ITER,
+           presmooth: bool = True) -> np.ndarray:
+    """True envelope as COVAREP ``env_te`` (mode 1 + 512): smoothing window, acceleration.
+
+    Per frame: the cepstral order becomes ``o = round(1.2 order)``, the cepstrum update is
+    ``cc += lambda w (c_A - cc)`` with ``w`` the right half of ``hamming(2 o + 1)`` and
+    ``lambda = (E_in + E_out) / E_in`` (cepstral energy inside / beyond the order; Roebel,
+    Villavicencio & Rodet 2007), and the log spectrum is raised to the envelope, ``A =
+    max(A, V)``. With ``presmooth`` (mode 512) the lowest ``round(0.25 N / o)`` bins and the
+    top ones are first replaced by a true envelope of half the order. Differences: a fixed
+    number of iterations (COVAREP stops each frame when the envelope is within 2 dB of every
+    spectral peak, at most 200 iterations), and the transforms are products with the first
+    ``o + 1`` cosine basis vectors (the energy beyond the order by Parseval's theorem).
+
+    Parameters
+    ----------
+    log_amp : np.ndarray [shape=(m, N // 2 + 1)] natural-log amplitude spectra
+    order : np.ndarray [shape=(m,), int] cepstral order per frame (before the 1.2 factor)
+    n_iter : iterations
+    presmooth : replace the edge bins by a half-order envelope first (COVAREP mode 512)
+
+    Returns
+    -------
+    np.ndarray [shape=(m, N // 2 + 1), float32] log-amplitude envelope
+    """
+    m, n_bins = log_amp.shape
+    n = 2 * (n_bins - 1)
+    o = np.minimum(np.round(1.2 * np.asarray(order, dtype=np.float64)), n // 2 - 1)
+    o = o.astype(np.int64)
+    A_all = log_amp.astype(np.float32)
+    if m == 0:
+        return A_all
+    if presmooth:
+        pE = env_te(A_all, np.round(o / 2.0).astype(np.int64), n_iter=n_iter,
+                    presmooth=False)
+        slim = np.round(0.25 * n / np.maximum(o, 1)).astype(np.int64)
+        col = np.arange(n_bins)[None, :]
+        edge = (col < slim[:, None]) | (col >= n_bins - slim[:, None] + 1)
+        A_all = np.where(edge, pE, A_all)
+    fwd, inv = _cosine_pair(n)
+    # weights of the full N-point energy from the half spectrum, and (-1)^k / N
+    wk = np.full(n_bins, 2.0, dtype=np.float32)
+    wk[0] = wk[-1] = 1.0
+    alt = (wk * (-1.0) ** np.arange(n_bins) / n).astype(np.float32)
+    env = np.empty_like(A_all)
+    idx = np.argsort(o, kind="stable")
+    for s in range(0, m, 512):
+        sel = idx[s : s + 512]
+        oo = o[sel]
+        q = int(oo.max()) + 1
+        inside = (np.arange(q)[None, :] <= oo[:, None]).astype(np.float32)
+        # right half of hamming(2 o + 1): 0.54 + 0.46 cos(pi j / o), j = 0..o
+        jj = np.arange(q)[None, :] / np.maximum(oo[:, None], 1)
+        win = ((0.54 + 0.46 * np.cos(np.pi * jj)) * inside).astype(np.float32)
+        A = A_all[sel]
+        f, b = fwd[:, :q], inv[:q]
+        cc = np.zeros((len(sel), q), dtype=np.float32)
+        for _ in range(n_iter):
+            cca = A @ f  # real cepstrum, quefrencies 0..q-1
+            ccp = cca * inside
+            ccp[:, 1:] *= 2.0
+            # energy of 2 cca beyond the order, up to N/2 - 1, by Parseval
+            total = (A * A) @ wk / n
+            c_half = A @ alt
+            inner = cca[:, 0] ** 2 + 2.0 * np.sum((cca * inside)[:, 1:] ** 2, axis=1)
+            e_out = 2.0 * np.sqrt(np.maximum(0.5 * (total - inner - c_half**2), 0.0))
+            e_in = np.sqrt(np.sum(ccp * ccp, axis=1))
+            lam = (e_in + e_out) / np.maximum(e_in, 1e-20)
+            cc = cc + lam[:, None] * win * (ccp - cc)
+            # cc already holds 2 c_q for q > 0: V = sum_q cc_q cos(2 pi k q / N)
+            cc_half = cc.copy()
+            cc_half[:, 1:] *= 0.5
+            V = cc_half @ b
+            A = np.maximum(A, V)
+        env[sel] = V
+    return env
+
+
+def _warp_positions(n_bins: int, sr: int) -> tuple[np.ndarray, np.ndarray]:
+    """Interpolation indices and weights that resample a linear-frequency spectrum on
+    VOICEBOX ``frq2mel``'s scale (normalised so that fs / 2 maps to fs / 2)."""
+    f_lin = np.linspace(0.0, sr / 2, n_bins)
+    k = np.log1p((sr / 2) / 700.0)
+    # linear frequency whose mel position equals each uniform output frequency
+    f_src = 700.0 * np.expm1(f_lin / (sr / 2) * k)
+    pos = f_src / (sr / 2) * (n_bins - 1)
+    i0 = np.clip(np.floor(pos).astype(np.int64), 0, n_bins - 2)
+    return i0, (pos - i0).astype(np.float32)
+
+
+def mcep_covarep(env_log: np.ndarray, *, order: int = MCEP_ORDER, sr: int = FS) -> np.ndarray:
+    """Mel-cepstrum of envelopes as COVAREP ``hspec2fwcep`` (warping ``frq2mel``).
+
+    The amplitude envelope is resampled linearly on the mel scale, and the real cepstrum of
+    its log gives ``[c0, 2 c1, ..., 2 c_order]``.
+
+    Parameters
+    ----------
+    env_log : np.ndarray [shape=(m, n_bins)] natural-log amplitude, 0..Nyquist
+    order : cepstral order
+    sr : sample rate in Hz
+
+    Returns
+    -------
+    np.ndarray [shape=(m, order + 1)]
+    """
+    n_bins = env_log.shape[1]
+    i0, fr = _warp_positions(n_bins, sr)
+    amp = np.exp(env_log.astype(np.float32))
+    warped = np.log(np.maximum(amp[:, i0] * (1 - fr) + amp[:, i0 + 1] * fr, 1e-30))
+    return warped.astype(np.float64) @ _cep_matrix(n_bins, order)
+
+
 @lru_cache(maxsize=4)
-def _fwcep_matrix(n_bins: int, order: int, alpha: float) -> np.ndarray:
-    """Matrix mapping a linear-frequency log spectrum to its warped cepstrum."""
-    w_warp = np.linspace(0.0, np.pi, n_bins)
-    # linear frequency that the all-pass warp sends to each uniform warped frequency
-    w_lin = w_warp - 2.0 * np.arctan(alpha * np.sin(w_warp) / (1.0 + alpha * np.cos(w_warp)))
-    pos = w_lin / np.pi * (n_bins - 1)
-    i0 = np.clip(np.floor(pos).astype(int), 0, n_bins - 2)
-    fr = pos - i0
-    interp = np.zeros((n_bins, n_bins))
-    interp[np.arange(n_bins), i0] = 1 - fr
-    interp[np.arange(n_bins), i0 + 1] += fr
+def _cep_matrix(n_bins: int, order: int) -> np.ndarray:
+    """Half log spectrum -> ``[c0, 2 c1, ..., 2 c_order]`` of the even N-point cepstrum."""
     n = 2 * (n_bins - 1)
     k = np.arange(n_bins)[:, None]
     c = np.arange(order + 1)[None, :]
     wk = np.full((n_bins, 1), 2.0)
     wk[0] = wk[-1] = 1.0
-    cosm = wk * np.cos(2 * np.pi * k * c / n) / n  # irfft of a real even spectrum
-    cosm[:, 1:] *= 2.0  # negative quefrencies folded onto positive ones
-    return interp.T @ cosm
+    m = wk * np.cos(2 * np.pi * k * c / n) / n
+    m[:, 1:] *= 2.0
+    return m
 
 
-def mcep(env_log: np.ndarray, *, order: int = MCEP_ORDER, alpha: float = ALPHA) -> np.ndarray:
-    """Frequency-warped cepstrum of log-amplitude envelopes.
+def mcep_frames_to_grid(c: np.ndarray, n_samples: int, times: np.ndarray, *,
+                        sr: int = FS) -> np.ndarray:
+    """Place MCEP frames on the descriptor grid as COVAREP does.
+
+    COVAREP interpolates its M MCEP frames as if they were spread evenly over the whole
+    signal, at 1-based samples ``round(linspace(1, n, M))`` (not at their analysis times;
+    up to +-50 ms off at the ends), to its descriptor samples ``round(t fs)`` (1-based).
 
     Parameters
     ----------
-    env_log : np.ndarray [shape=(m, n_bins)] natural-log amplitude, 0..Nyquist
-    order : cepstral order (``order + 1`` coefficients)
-    alpha : all-pass warping constant (0.42 ~ mel at 16 kHz)
+    c : np.ndarray [shape=(M, d)] per-analysis-frame values
+    n_samples : signal length in samples
+    times : np.ndarray [shape=(m,)] descriptor frame centres (s)
+    sr : sample rate in Hz
 
     Returns
     -------
-    np.ndarray [shape=(m, order + 1)], ``[c0, 2 c1, ..., 2 c_order]``
+    np.ndarray [shape=(m, d)], NaN everywhere if ``M == 0``
     """
-    M = _fwcep_matrix(env_log.shape[1], order, float(alpha))
-    return env_log.astype(np.float64) @ M
+    if len(c) == 0:
+        return np.full((len(times), c.shape[1]), np.nan)
+    if len(c) == 1:
+        return np.repeat(c, len(times), axis=0)
+    pos = np.round(np.linspace(1, n_samples, len(c)))
+    q = np.round(times * sr)
+    return np.stack([np.interp(q, pos, c[:, j]) for j in range(c.shape[1])], axis=1)
 
 
-def mcep_to_log_envelope(c: np.ndarray, n_bins: int, *, alpha: float = ALPHA) -> np.ndarray:
-    """Inverse of :func:`mcep` up to cepstral truncation: log amplitude at linear frequencies.
+def mcep_to_log_envelope(c: np.ndarray, n_bins: int, *, sr: int = FS) -> np.ndarray:
+    """Inverse of :func:`mcep_covarep` up to cepstral truncation (log amplitude, linear Hz).
 
     Parameters
     ----------
-    c : np.ndarray [shape=(m, order + 1)]
+    c : np.ndarray [shape=(m, order + 1)] ``[c0, 2 c1, ...]``
     n_bins : number of output bins over 0..Nyquist
-    alpha : warping constant used by :func:`mcep`
+    sr : sample rate in Hz
 
     Returns
     -------
     np.ndarray [shape=(m, n_bins)]
     """
-    w = np.linspace(0.0, np.pi, n_bins)
-    w_warp = w + 2.0 * np.arctan(alpha * np.sin(w) / (1.0 - alpha * np.cos(w)))
-    n = np.arange(c.shape[1])[None, :]
-    coef = c.copy()
-    return coef @ np.cos(n.T * w_warp[None, :])
+    f = np.linspace(0.0, sr / 2, n_bins)
+    theta = np.pi * np.log1p(f / 700.0) / np.log1p((sr / 2) / 700.0)  # mel, 0..pi
+    n = np.arange(c.shape[1])[:, None]
+    return c @ np.cos(n * theta[None, :])
 
 
 def envelope_log_amplitude(spec: np.ndarray) -> np.ndarray:
@@ -201,25 +334,3 @@ def envelope_log_amplitude(spec: np.ndarray) -> np.ndarray:
     mag = np.abs(spec).astype(np.float32)
     floor = np.float32(REL_FLOOR) * mag.max(axis=1, keepdims=True) + np.float32(1e-9)
     return np.log(mag + floor)
-
-
-def spectral_envelopes(spec: np.ndarray, f0: np.ndarray, *, sr: int = FS
-                       ) -> tuple[np.ndarray, np.ndarray]:
-    """True envelopes of pitch-adaptive spectra, COVAREP's order ``round(0.5 fs / F0)``.
-
-    Amplitudes are floored at ``REL_FLOOR`` (-100 dB) below each frame's peak.
-
-    Parameters
-    ----------
-    spec : np.ndarray [shape=(m, NFFT // 2 + 1), complex]
-    f0 : np.ndarray [shape=(m,)] Hz used for the windows
-    sr : sample rate in Hz
-
-    Returns
-    -------
-    env, cep : see :func:`true_envelope`
-    """
-    log_amp = envelope_log_amplitude(spec)
-    order = np.round(0.5 * sr / np.clip(f0, 50.0, 500.0)).astype(int)
-    order = np.minimum(order, NFFT // 2 - 1)
-    return true_envelope(log_amp, order)
