@@ -157,7 +157,7 @@ class ModelConfig(_Strict):
 
 class ProtocolConfig(_Strict):
     name: Literal["loso", "group_kfold", "loo_subjects", "predefined", "holdout",
-                  "stratified_kfold"] = "loso"
+                  "stratified_kfold", "fold_file"] = "loso"
     params: dict[str, Any] = Field(default_factory=dict)
 
 

@@ -65,13 +65,44 @@ def test_summary_counts_durations_and_failures(tmp_path, wav):
     assert [f["file"] for f in s["failures"]] == [str(gone)]
     d, _ = row_durations(m)
     paths = summary_plots(m, d, tmp_path / "plots")
-    assert [p.name for p in paths] == ["durations.png", "labels.png", "subjects.png"]
+    assert [p.name for p in paths] == ["manifest-durations.png", "manifest-labels-emotion.png",
+                                       "manifest-subjects.png"]
     assert all(p.stat().st_size > 1000 and p.read_bytes()[:4] == b"\x89PNG" for p in paths)
     assert not list((tmp_path / "plots").glob("*.part"))
     with pytest.raises(ValueError, match="one per manifest row"):
         summary_plots(m, np.ones(2), tmp_path / "plots")
     with pytest.raises(ValueError, match="not in the manifest"):
         summarize(m, label_columns=["valence"])
+
+
+def test_plots_for_a_clinical_corpus_every_label_severity_order_unique_names(tmp_path, wav):
+    from matplotlib.ticker import MaxNLocator  # noqa: F401 - the plots use integer ticks
+
+    from vocalmind.corpora import make_manifest
+    from vocalmind.corpora.summary import label_order
+
+    rows = []
+    for i, score in enumerate([2, 7, 12, 17, 22, 3, 11]):
+        f = wav(tmp_path / f"r{i}.wav", seconds=0.2)
+        rows.append({"file": str(f), "subject": f"p{i}", "corpus": "emu", "phq9": float(score),
+                     "gad7": float(min(score, 21))})
+    m = make_manifest(rows)
+    m["phq9_band"] = ["none", "mild", "moderate", "moderately_severe", "severe", "none", "moderate"]
+    m["phq9_binary"] = [0, 0, 1, 1, 1, 0, 1]
+    s = summarize(m)
+    assert list(s["labels"]["phq9_band"]) == ["none", "mild", "moderate", "moderately_severe",
+                                              "severe"]
+    d, _ = row_durations(m)
+    names = [p.name for p in summary_plots(m, d, tmp_path / "plots")]
+    assert names[0] == "emu-durations.png" and names[-1] == "emu-subjects.png"
+    assert {"emu-labels-phq9_band.png", "emu-labels-phq9_binary.png", "emu-labels-gad7_band.png",
+            "emu-scores-phq9.png", "emu-scores-gad7.png"} <= set(names)
+    assert label_order("gad7_band", ["severe", "minimal", "moderate", "mild"]) == [
+        "minimal", "mild", "moderate", "severe"]
+    # another corpus in the same folder does not overwrite these
+    other = m.assign(corpus="eatd")
+    names2 = [p.name for p in summary_plots(other, d, tmp_path / "plots")]
+    assert not set(names) & set(names2)
 
 
 @pytest.mark.realdata

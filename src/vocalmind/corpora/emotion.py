@@ -108,9 +108,11 @@ def read_ravdess(
             continue
         modality, vocal, emo, intensity, statement, rep, actor = m.groups()
         if modality != "03":  # full-AV/video-only files carry no separate audio track here
+            rows.fail(f, f"modality {modality} is not audio-only (03); left out")
             continue
         ch = "speech" if vocal == "01" else "song"
         if channel != "both" and ch != channel:
+            rows.fail(f, f"{ch} recording left out by channel={channel!r} (channel='both' keeps it)")
             continue
         rows.add(
             f, subject=actor, gender="m" if int(actor) % 2 else "f",
@@ -128,6 +130,8 @@ TESS_EMOTIONS = {
     "neutral": "neutral", "ps": "surprise", "sad": "sadness",
 }
 TESS_SPEAKERS = {"OAF": 64, "YAF": 26}  # older / younger adult female, ages per the authors
+#: Speaker codes misspelt in the released corpus: ``OA_bite_neutral.wav`` is OAF's.
+TESS_SPEAKER_TYPOS = {"OA": "OAF", "YA": "YAF"}
 
 
 @register(
@@ -139,14 +143,26 @@ def read_tess(root: str | Path, *, check_audio: bool = True) -> pd.DataFrame:
     """Read TESS: ``{OAF,YAF}_<word>_<emotion>.wav``, in per-speaker/emotion folders.
 
     Subject = ``OAF`` (aged 64) or ``YAF`` (aged 26), both female; ``ps`` (pleasant
-    surprise) maps to ``surprise``; extra column ``word``. No predefined split.
+    surprise) maps to ``surprise``; extra column ``word``. No predefined split. The released
+    corpus names one file ``OA_bite_neutral.wav``; the speaker code typos ``OA``/``YA`` are
+    read as ``OAF``/``YAF``. Any other file is listed in the failures with its reason.
     """
     root = check_root("tess", root)
-    files = [f for f in find_files(root, "*.wav") if f.stem[:3].upper() in TESS_SPEAKERS]
-    if not files:
+    files = find_files(root, "*.wav")
+
+    def speaker(f: Path) -> str | None:
+        code = f.stem.split("_")[0].upper()
+        code = TESS_SPEAKER_TYPOS.get(code, code)
+        return code if code in TESS_SPEAKERS else None
+
+    if not any(speaker(f) for f in files):
         raise wrong_root("tess", root, "no OAF_*.wav / YAF_*.wav files")
     rows = Rows("tess", root, check_audio)
     for f in files:
+        spk = speaker(f)
+        if spk is None:
+            rows.fail(f, f"speaker code {f.stem.split('_')[0]!r} is not OAF or YAF")
+            continue
         parts = f.stem.split("_")
         emo = parts[-1].lower()
         if len(parts) >= 3 and "_".join(parts[-2:]).lower() == "pleasant_surprise":
@@ -154,7 +170,6 @@ def read_tess(root: str | Path, *, check_audio: bool = True) -> pd.DataFrame:
         if len(parts) < 3 or emo not in TESS_EMOTIONS:
             rows.fail(f, "file name does not follow SPEAKER_WORD_EMOTION")
             continue
-        spk = parts[0].upper()
         rows.add(f, subject=spk, gender="f", age=TESS_SPEAKERS[spk],
                  emotion=TESS_EMOTIONS[emo], word="_".join(parts[1:-1]).lower())
     return rows.manifest()
@@ -190,6 +205,8 @@ def read_savee(root: str | Path, *, check_audio: bool = True) -> pd.DataFrame:
         if spk not in SAVEE_SPEAKERS:
             if f.parent.name.upper() in SAVEE_SPEAKERS or f.stem[:3].upper().rstrip("_") in SAVEE_SPEAKERS:
                 rows.fail(f, "file name does not follow {a,d,f,h,n,sa,su}NN")
+            else:
+                rows.fail(f, f"not in a DC/JE/JK/KL speaker folder or named SPEAKER_xNN (speaker {spk!r})")
             continue
         assert m is not None
         found = True
@@ -416,6 +433,7 @@ def read_iemocap(
     if not sessions:
         raise wrong_root("iemocap", root, "no Session1..Session5 folders")
     rows = Rows("iemocap", root, check_audio)
+    skipped: dict[Path, str] = {}
     for sess in sessions:
         eval_dir = sess / "dialog" / "EmoEvaluation"
         label_files = sorted(eval_dir.glob("Ses*.txt")) if eval_dir.is_dir() else []
@@ -439,6 +457,10 @@ def read_iemocap(
                     continue
                 emotion = IEMOCAP_EMOTIONS[code]
                 if not keep_ambiguous and code in ("xxx", "oth"):
+                    dialog = utt.rsplit("_", 1)[0]
+                    skipped[sess / "sentences" / "wav" / dialog / f"{utt}.wav"] = (
+                        "no majority emotion (xxx)" if code == "xxx" else "labelled 'other' (oth)"
+                    ) + "; keep_ambiguous=True keeps it"
                     continue
                 if merge_excited and emotion == "excitement":
                     emotion = "happiness"
@@ -453,4 +475,11 @@ def read_iemocap(
                     emotion=emotion if emotion is not None else math.nan, dialog=dialog,
                     valence=float(val), arousal=float(act), dominance=float(dom),
                 )
+    # every recording is either a row or a listed failure, never dropped silently
+    seen = {Path(r["file"]) for r in rows.rows} | {Path(f["file"]) for f in rows.failures}
+    for sess in sessions:
+        wav_dir = sess / "sentences" / "wav"
+        for f in find_files(wav_dir, "*.wav") if wav_dir.is_dir() else []:
+            if f not in seen:
+                rows.fail(f, skipped.get(f, "no line in the session's EmoEvaluation files"))
     return rows.manifest()

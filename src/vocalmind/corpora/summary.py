@@ -8,6 +8,7 @@ Durations come from the recordings' headers (:func:`vocalmind.audio.info`); segm
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -126,7 +127,8 @@ def summarize(
             "min_s": round(float(ok.min()), 3) if ok.size else None,
             "max_s": round(float(ok.max()), 3) if ok.size else None,
         },
-        "labels": {c: _counts(manifest[c]) for c in cols},
+        "labels": {c: {k: counts[k] for k in label_order(c, list(counts))}
+                   for c in cols for counts in [_counts(manifest[c])]},
         "scores": scores,
         "splits": _counts(manifest["split"]) if "split" in manifest else {},
         "gender": _counts(subjects["gender"]) if "gender" in subjects else {},
@@ -140,10 +142,49 @@ def _save(fig: Any, path: Path) -> Path:
     return path
 
 
+def label_order(column: str, values: Sequence[str]) -> list[str]:
+    """Values of a label column in a meaningful order: bands by severity, binaries 0 then 1,
+    anything else alphabetically.
+
+    Examples
+    --------
+    >>> label_order("phq9_band", ["severe", "none", "mild"])
+    ['none', 'mild', 'severe']
+    """
+    from vocalmind.scales import SCALES
+
+    present = sorted({str(v) for v in values})
+    scale = SCALES.get(column.rsplit("_", 1)[0]) if column.endswith("_band") else None
+    if scale is not None:
+        rank = {b: i for i, b in enumerate(scale.bands)}
+        return sorted(present, key=lambda v: (rank.get(v, len(rank)), v))
+    if column.endswith("_binary"):
+        return sorted(present, key=lambda v: (_as_float(v), v))
+    return present
+
+
+def _as_float(v: str) -> float:
+    try:
+        return float(v)
+    except ValueError:
+        return math.inf
+
+
+def _prefix(manifest: pd.DataFrame) -> str:
+    """File-name prefix that keeps plots of different corpora apart in one folder."""
+    names = []
+    if "corpus" in manifest:
+        names = sorted(manifest["corpus"].dropna().astype(str).unique().tolist())
+    if not names and manifest.attrs.get("corpus"):
+        names = [str(manifest.attrs["corpus"])]
+    text = "+".join(names) or "manifest"
+    return re.sub(r"[^A-Za-z0-9_.+-]+", "_", text)[:60]
+
+
 def summary_plots(
     manifest: pd.DataFrame, durations: Sequence[float] | np.ndarray, out_dir: str | Path
 ) -> list[Path]:
-    """Write three PNG overviews of a manifest into ``out_dir`` (atomically).
+    """Write PNG overviews of a manifest into ``out_dir`` (atomically).
 
     Parameters
     ----------
@@ -155,49 +196,83 @@ def summary_plots(
     Returns
     -------
     list of Path
-        ``durations.png`` (histogram of row durations), ``labels.png`` (rows per value of
-        the first categorical label column, if any) and ``subjects.png`` (rows per subject).
+        Every name starts with the corpus name(s), so overviews of several corpora can share
+        a folder: ``<corpus>-durations.png`` (histogram of row durations),
+        ``<corpus>-labels-<column>.png`` for *every* categorical label column (bands in
+        order of severity), ``<corpus>-scores-<scale>.png`` (histogram of each questionnaire
+        score with its screening cut-off) and ``<corpus>-subjects.png`` (rows per subject,
+        integer axis).
     """
-    import matplotlib
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from vocalmind.scales import SCALES
+
+    def figure(width: float, height: float) -> tuple[Any, Any]:
+        fig = Figure(figsize=(width, height), dpi=100, layout="constrained")
+        FigureCanvasAgg(fig)
+        return fig, fig.subplots()
 
     d = np.asarray(durations, dtype=float)
     if d.shape != (len(manifest),):
         raise ValueError(f"durations has shape {d.shape}; expected ({len(manifest)},), one per manifest row")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    prefix = _prefix(manifest)
     written: list[Path] = []
 
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = figure(6, 4)
     ok = d[np.isfinite(d)]
     ax.hist(ok, bins=min(40, max(5, ok.size // 5)) if ok.size else 5, color="#4c72b0")
     ax.set_xlabel("duration (s)")
     ax.set_ylabel("recordings / segments")
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_title(f"{ok.size} readable rows, {ok.sum() / 60:.1f} min in all")
-    written.append(_save(fig, out / "durations.png"))
-    plt.close(fig)
+    written.append(_save(fig, out / f"{prefix}-durations.png"))
 
-    label = next((c for c in CATEGORICAL_LABELS if c in manifest and manifest[c].notna().any()), None)
-    if label is not None:
-        counts = manifest[label].dropna().astype(str).value_counts().sort_index()
-        fig, ax = plt.subplots(figsize=(max(6, 0.5 * len(counts)), 4))
-        ax.bar(counts.index.tolist(), counts.to_numpy(), color="#dd8452")
+    for label in (c for c in CATEGORICAL_LABELS if c in manifest and manifest[c].notna().any()):
+        values = manifest[label].dropna()
+        if label.endswith("_binary"):
+            values = values.map(lambda v: f"{v:g}" if isinstance(v, float) else str(v))
+        counts = values.astype(str).value_counts()
+        order = label_order(label, counts.index.tolist())
+        fig, ax = figure(max(6, 0.6 * len(order) + 2), 4)
+        ax.bar(order, [int(counts[o]) for o in order], color="#dd8452")
         ax.set_ylabel("rows")
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_title(f"label balance: {label}")
         ax.tick_params(axis="x", rotation=45)
-        written.append(_save(fig, out / "labels.png"))
-        plt.close(fig)
+        written.append(_save(fig, out / f"{prefix}-labels-{label}.png"))
+
+    for score in SCORE_COLUMNS:
+        if score not in manifest or not manifest[score].notna().any():
+            continue
+        v = pd.to_numeric(manifest[score], errors="coerce").dropna()
+        by_subject = v.groupby(manifest.loc[v.index, "subject"].astype(str)).mean() \
+            if "subject" in manifest else v
+        fig, ax = figure(6, 4)
+        lo, hi = math.floor(by_subject.min()), math.ceil(by_subject.max())
+        ax.hist(by_subject, bins=np.arange(lo, hi + 2) - 0.5, color="#8172b2")
+        scale = SCALES.get(score)
+        if scale is not None:
+            ax.axvline(scale.positive_at - 0.5, color="black", linestyle="--", linewidth=1,
+                       label=f"screening cut-off (>= {scale.positive_at:g})")
+            ax.legend(fontsize=8)
+        ax.set_xlabel(f"{score} score (mean per subject)")
+        ax.set_ylabel("subjects")
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_title(f"{score}: {len(by_subject)} subjects")
+        written.append(_save(fig, out / f"{prefix}-scores-{score}.png"))
 
     per = manifest["subject"].astype(str).value_counts().sort_values(ascending=False)
-    fig, ax = plt.subplots(figsize=(max(6, min(20, 0.15 * len(per))), 4))
+    fig, ax = figure(max(6, min(20, 0.15 * len(per))), 4)
     ax.bar(range(len(per)), per.to_numpy(), color="#55a868")
     if len(per) <= 40:
         ax.set_xticks(range(len(per)), per.index.tolist(), rotation=90)
     ax.set_xlabel("subject")
     ax.set_ylabel("rows")
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_title(f"recordings per subject ({len(per)} subjects)")
-    written.append(_save(fig, out / "subjects.png"))
-    plt.close(fig)
+    written.append(_save(fig, out / f"{prefix}-subjects.png"))
     return written

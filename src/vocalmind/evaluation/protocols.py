@@ -15,6 +15,7 @@ name                      subject-independent  folds
 ``predefined``            yes (checked)        one: the corpus's train(+dev) vs test/dev
 ``holdout``               yes                  one: a seeded held-out set of subjects
 ``stratified_kfold``      **no**               ``n_splits`` folds over recordings
+``fold_file``             checked (declared)   the folds of an EmoBox-style fold-file folder
 ========================  ===================  ==============================================
 
 Protocols also implement ``get_n_splits`` and accept ``groups`` as the third positional argument
@@ -35,6 +36,7 @@ import math
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, fields
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -522,6 +524,72 @@ class StratifiedKFoldRecordings(Protocol):
             yield from cv.split(dummy, y, files)
 
 
+@dataclass(frozen=True)
+class FoldFileProtocol(Protocol):
+    """The folds of published fold files (EmoBox's JSON-lines layout), for comparable results.
+
+    Each row is placed by its recording (matched on the end of its path, see
+    :mod:`vocalmind.evaluation.folds`); rows the files do not mention are not used, and
+    recordings of the files missing from the manifest are left out of their fold.
+
+    Parameters
+    ----------
+    path : folder holding ``fold_<k>/<dataset>_{train,test}_fold_<k>.jsonl``
+    folds : fold numbers to run (default all)
+    speaker_dependent : declare that the files put the same speakers in training and test
+        folds (some published folds split recordings, not speakers). Default ``False``: every
+        fold is checked like any subject-independent protocol and a shared speaker raises,
+        naming this option; with ``True`` the run and its report say *speaker-dependent*.
+    """
+
+    name: ClassVar[str] = "fold_file"
+    path: str = ""
+    folds: tuple[int, ...] | list[int] | None = None
+    speaker_dependent: bool = False
+
+    @property
+    def subject_independent(self) -> bool:  # type: ignore[override]
+        return not self.speaker_dependent
+
+    def describe(self) -> str:
+        which = "all folds" if not self.folds else f"folds {list(self.folds)}"
+        kind = ("SPEAKER-DEPENDENT: the fold file puts the same speakers in training and test "
+                "folds, so scores are inflated by speaker identity"
+                if self.speaker_dependent else
+                "checked to share no subject between training and test (subject-independent)")
+        return (f"The published folds of the fold file {Path(self.path).name}/ "
+                f"({which}), e.g. EmoBox's benchmark folds: {kind}.")
+
+    def _folds(
+        self, X: Any, y: np.ndarray | None, groups: np.ndarray, split_labels: np.ndarray | None
+    ) -> Iterator[Fold]:
+        from vocalmind.evaluation.folds import fold_indices, read_fold_files
+
+        if not self.path:
+            raise ConfigError("fold_file needs path= (a folder of EmoBox-style fold files), "
+                              "e.g. protocol.params.path: EmoBox/data/savee")
+        files = _recording_ids(X)
+        if files is None:
+            raise ConfigError("fold_file needs the file of every row (a table with a 'file' "
+                              "column or index level)")
+        table = read_fold_files(self.path)
+        if self.folds:
+            table = table[table["fold"].isin(list(self.folds))]
+            if table.empty:
+                raise ConfigError(f"fold_file: none of folds {list(self.folds)} is in {self.path}")
+        folds, _ = fold_indices([str(f) for f in files], table)
+        for k, (train, test) in enumerate(folds):
+            shared = np.intersect1d(groups[train], groups[test])
+            if shared.size and not self.speaker_dependent:
+                raise LeakageError(
+                    f"fold file {self.path}: fold {k + 1} has {shared.size} speaker(s) in both "
+                    f"its training and test part (e.g. {shared[:3].tolist()}); it is a "
+                    "speaker-dependent split. Set protocol.params.speaker_dependent: true to "
+                    "run it anyway (the report then says speaker-dependent)."
+                )
+            yield train, test
+
+
 def _recording_ids(X: Any) -> np.ndarray | None:
     """The ``file`` of every row if ``X`` is a DataFrame that carries it, else None."""
     if isinstance(X, pd.DataFrame):
@@ -541,6 +609,7 @@ PROTOCOLS: dict[str, type[Protocol]] = {
         PredefinedSplit,
         HoldoutSplit,
         StratifiedKFoldRecordings,
+        FoldFileProtocol,
     )
 }
 

@@ -87,9 +87,12 @@ def _protocol_info(metrics: Mapping[str, Any]) -> tuple[str, bool | None]:
     proto = metrics.get("protocol")
     if isinstance(proto, Protocol):
         proto = proto.to_dict()
-    if isinstance(proto, str) and proto in PROTOCOLS:
+    if isinstance(proto, str) and proto in PROTOCOLS and not metrics.get("protocol_description"):
         # a bare name: describe it with default parameters unless a description was stored
-        proto = make_protocol(proto).to_dict()
+        try:
+            proto = make_protocol(proto).to_dict()
+        except ConfigError:  # a protocol without defaults (fold_file needs its path)
+            pass
     info = proto if isinstance(proto, Mapping) else {}
     description = metrics.get("protocol_description") or info.get("description")
     if description is None:
@@ -583,7 +586,7 @@ def _caveats(metrics: Mapping[str, Any], predictions: pd.DataFrame | None,
                            "constant predictor; its UAR equals chance.")
         elif pd.to_numeric(predictions["y_pred"], errors="coerce").std() == 0:
             out.append("The model predicted the same score for every unit: a constant predictor.")
-    if metrics.get("fold_file_speaker_dependent") or "fold file" in proto and independent is False:
+    if "fold_file" in proto and independent is False:
         out.append("The fold file puts the same speakers in training and test folds "
                    "(speaker-dependent folds).")
     return out
