@@ -67,6 +67,24 @@ def _to_frames(t_src: np.ndarray, v_src: np.ndarray, times: np.ndarray, voiced: 
     return out
 
 
+def _gci_to_frames(t_src: np.ndarray, v_src: np.ndarray, times: np.ndarray,
+                   voiced: np.ndarray) -> np.ndarray:
+    """Per-GCI values onto voiced frames, as COVAREP's ``interp1`` of ``get_vq_params``.
+
+    COVAREP sets a cycle it cannot measure (period outside 20-500 Hz, e.g. the jump over
+    an unvoiced gap) to 0 and interpolates linearly through every GCI, so frames next to
+    such a cycle are pulled towards 0; frames outside the first / last GCI are undefined.
+    """
+    out = np.full(len(times), np.nan)
+    if len(t_src) == 0:
+        return out
+    o = np.argsort(t_src)
+    t_src, v_src = t_src[o], np.nan_to_num(v_src[o], nan=0.0, posinf=0.0, neginf=0.0)
+    keep = voiced & (times >= t_src[0]) & (times <= t_src[-1])
+    out[keep] = np.interp(times[keep], t_src, v_src)
+    return out
+
+
 def clinical_descriptors(y: np.ndarray, *, sr: int = FS,
                          min_voiced_frames: int = MIN_VOICED_FRAMES) -> pd.DataFrame:
     """The 120 descriptors of one recording, every 10 ms.
@@ -159,11 +177,16 @@ def descriptor_matrix(y: np.ndarray, *, sr: int = FS,
     cols["F0"] = np.where(voiced, f0, np.nan)
     cols["VUV"] = vuv
 
-    gci = _glottal.sedreams_gci(x, res, float(np.median(f0[voiced])), sr=sr)
-    fi = np.clip(np.round((gci / sr - times[0]) / 0.01).astype(int), 0, len(times) - 1)
-    gci = gci[voiced[fi]] if len(gci) else gci
+    # SEDREAMS with the median F0 of voiced SRH frames; GCIs kept where the SRH voicing,
+    # interpolated to every sample, is >= 0.5 (COVAREP's VUV_int; 0 beyond the SRH frames)
+    v_med = (v_srh > 0.5) & (f0_srh > _f0.F0_MIN) & (f0_srh < _f0.F0_MAX)
+    f0_med = float(np.median(f0_srh[v_med])) if v_med.any() else float(np.median(f0[voiced]))
+    gci = _glottal.sedreams_gci(x, res, f0_med, sr=sr)
+    if len(gci):
+        v_int = np.interp(gci, c_srh + 1, v_srh, left=0.0, right=0.0)
+        gci = gci[v_int >= 0.5]
     g, dg = _glottal.iaif_gci(x, gci, sr=sr)
-    t_c, naq, qoq, psp = _glottal.cycle_params(g, dg, gci, sr=sr)
+    _, naq, qoq, psp = _glottal.cycle_params(g, dg, gci, sr=sr)
     t_m, mdq = _glottal.mdq(res, gci, sr=sr)
     f0_v = np.where(voiced, f0, 100.0)
     harm = np.full((len(times), 10), np.nan)
@@ -172,10 +195,16 @@ def descriptor_matrix(y: np.ndarray, *, sr: int = FS,
     harm[harm < -300] = np.nan  # no IAIF flow there (no GCIs)
     rd, rd_conf = _glottal.rd_fit(harm, f0_v)
 
-    cols["NAQ"] = _to_frames(t_c, naq, times, voiced)
-    cols["QOQ"] = _to_frames(t_c, qoq, times, voiced)
-    cols["H1H2"] = np.where(voiced, harm[:, 0] - harm[:, 1], np.nan)
-    cols["PSP"] = _to_frames(t_c, psp, times, voiced)
+    # COVAREP reports a value at every GCI (the first has no previous cycle: 0 here)
+    t_g = gci / sr
+    first = _glottal.first_cycle_params(g, dg, gci, sr=sr)
+    cyc = [np.concatenate([[f], v]) if len(gci) else v
+           for f, v in zip(first, (naq, qoq, psp), strict=True)]
+    _, h1h2, hrf = _glottal.vq_harmonics(dg, gci, sr=sr)
+    cols["NAQ"] = _gci_to_frames(t_g, cyc[0], times, voiced)
+    cols["QOQ"] = _gci_to_frames(t_g, cyc[1], times, voiced)
+    cols["H1H2"] = _gci_to_frames(t_g, h1h2, times, voiced)
+    cols["PSP"] = _gci_to_frames(t_g, cyc[2], times, voiced)
     cols["MDQ"] = _to_frames(t_m, mdq, times, voiced)
     cols["peakSlope"] = _glottal.peak_slope(x, times, sr=sr)
     cols["Rd"] = np.where(voiced, rd, np.nan)

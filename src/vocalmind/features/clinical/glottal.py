@@ -316,6 +316,114 @@ def cycle_params(g: np.ndarray, dg: np.ndarray, gci: np.ndarray, *, sr: int = FS
     return t_out, naq, qoq, psp
 
 
+def vq_harmonics(dg: np.ndarray, gci: np.ndarray, *, sr: int = FS,
+                 f_max: float = 5000.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """H1-H2 and HRF at each GCI, as COVAREP ``get_vq_params``.
+
+    At GCI ``n`` with local period ``T0`` (to the previous GCI; the first GCI uses the
+    next one) and ``20 < fs / T0 < 500`` Hz: the flow derivative over ``GCI +- round(1.5
+    T0)``, scaled by 2^15, MATLAB ``hamming`` window, spectrum in dB; harmonic ``h``'s
+    amplitude ``A_h`` is the spectral maximum within ``(h -+ 1/2) F0``, and
+    ``H1H2 = A_1 - A_2``, ``HRF = sum_{h=2..H} A_h / A_1`` with ``H = floor(5000 / F0)``
+    (dB values, as COVAREP). Difference: COVAREP takes an fs-point DFT (1 Hz bins) and
+    the VOICEBOX peak nearest to ``h F0`` among peaks at least ``F0 / 2`` apart; here a
+    2048-point DFT (4096 for periods above 682 samples) and the band maximum.
+
+    Parameters
+    ----------
+    dg : np.ndarray [shape=(n,)] IAIF flow derivative
+    gci : np.ndarray [shape=(c,), int] GCIs (voiced regions)
+    sr : sample rate in Hz
+    f_max : highest harmonic frequency for HRF (Hz)
+
+    Returns
+    -------
+    t : np.ndarray [shape=(c,)] GCI times (s)
+    h1h2, hrf : np.ndarray [shape=(c,)], NaN where the period is outside 20-500 Hz
+    """
+    c = len(gci)
+    h1h2 = np.full(c, np.nan)
+    hrf = np.full(c, np.nan)
+    if c < 2:
+        return gci / sr, h1h2, hrf
+    t0 = np.diff(gci).astype(float)
+    t0 = np.concatenate([t0[:1], t0])
+    f0 = sr / t0
+    valid = np.flatnonzero((f0 > 20) & (f0 < 500))
+    n = len(dg)
+    dg32 = dg.astype(np.float32) * np.float32(2.0**15)
+    half = np.round(1.5 * t0).astype(np.int64)
+    for grp in length_groups(half[valid], max_rows=256, ratio=1.5):
+        sel = valid[grp]
+        lo = np.maximum(gci[sel] - half[sel], 0)
+        hi = np.minimum(gci[sel] + half[sel], n - 1)
+        lens = hi - lo + 1
+        width = int(lens.max())
+        nfft = 2048 if width <= 2048 else 4096
+        col = np.arange(width)[None, :]
+        inside = col < lens[:, None]
+        frames = np.where(inside, dg32[np.minimum(lo[:, None] + col, n - 1)], 0.0)
+        L = lens[:, None].astype(np.float32)
+        win = np.where(inside, 0.54 - 0.46 * np.cos(2 * np.pi * col / np.maximum(L - 1, 1)),
+                       0.0)
+        mag = np.abs(sfft.rfft(frames * win, nfft, axis=1))
+        db = 20 * np.log10(np.maximum(mag, 1e-12))
+        df = sr / nfft
+        nb = db.shape[1]
+        ff = f0[sel]
+        n_h = np.maximum(np.floor(f_max / ff).astype(np.int64), 2)
+        # band edges (h - 1/2) F0 .. (H + 1/2) F0 per row, flattened for one reduceat
+        starts, owner = [], []
+        for r in range(len(sel)):
+            edges = np.ceil((np.arange(1, n_h[r] + 2) - 0.5) * ff[r] / df).astype(np.int64)
+            edges = np.minimum(edges, nb - 1) + r * nb
+            starts.append(edges)
+            owner.append(np.full(len(edges), r))
+        st = np.concatenate(starts)
+        amp = np.maximum.reduceat(db.ravel(), st)
+        # drop each row's last segment (from its top edge to the next row's first band)
+        ends = np.cumsum([len(e) for e in starts]) - 1
+        keep = np.ones(len(st), bool)
+        keep[ends] = False
+        amp, own = amp[keep], np.concatenate(owner)[keep]
+        first = np.concatenate([[0], np.cumsum(n_h)[:-1]])
+        a1, a2 = amp[first], amp[first + 1]
+        h1h2[sel] = a1 - a2
+        rest = np.bincount(own, weights=amp, minlength=len(sel)) - a1
+        with np.errstate(divide="ignore", invalid="ignore"):
+            hrf[sel] = rest / a1
+    return gci / sr, h1h2, hrf
+
+
+def first_cycle_params(g: np.ndarray, dg: np.ndarray, gci: np.ndarray, *, sr: int = FS
+                       ) -> tuple[float, float, float]:
+    """NAQ, QOQ, PSP that COVAREP ``get_vq_params`` reports at the first GCI.
+
+    COVAREP measures the first GCI's "cycle" from the first sample of the signal to that
+    GCI, but normalises by the period to the next GCI, so its NAQ and QOQ can be far
+    above their usual range (QOQ of 65 occurs); PSP is 0 there. The same quirk is kept
+    so that the statistics follow COVAREP's.
+
+    Parameters
+    ----------
+    g, dg : np.ndarray [shape=(n,)] IAIF flow and derivative
+    gci : np.ndarray [shape=(c,), int] GCIs
+    sr : sample rate in Hz
+
+    Returns
+    -------
+    (naq, qoq, psp) : floats; 0 where COVAREP gives 0 (period outside 20-500 Hz)
+    """
+    if len(gci) < 2 or gci[0] < 2:
+        return 0.0, 0.0, 0.0
+    t0 = float(gci[1] - gci[0])
+    if not 20 < sr / t0 < 500:
+        return 0.0, 0.0, 0.0
+    seg = float(gci[0])
+    naq, qoq, _ = _cycle_chunk(g, dg, np.array([0]), gci[:1], sr=sr)
+    return float(naq[0] * seg / t0), float(qoq[0] * seg / t0), 0.0
+
+
 def mdq(res: np.ndarray, gci: np.ndarray, *, sr: int = FS) -> tuple[np.ndarray, np.ndarray]:
     """Maxima Dispersion Quotient at each GCI (Kane & Gobl 2013).
 
