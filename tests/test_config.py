@@ -47,3 +47,48 @@ def test_missing_file_and_bad_yaml(tmp_path: Path) -> None:
     bad.write_text("a: [1, 2\n")
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_config(bad)
+
+
+BAD_CONFIGS = [
+    ({"model": {"name": "cnn_lstm", "training": {"epochz": 3}}},
+     r"model\.training\.epochz: unknown training setting \(did you mean 'epochs'\?\)"),
+    ({"protocol": {"name": "group_kfold", "params": {"n_split": 3}}},
+     r"protocol\.params: protocol 'group_kfold' has no parameter\(s\) \['n_split'\]"),
+    ({"model": {"name": "melcnn", "search": {"space": {"lr": {"type": "loguniform",
+                                                              "low": 0, "high": 1}}}}},
+     r"model\.search\.space: .*lr"),
+    ({"features": {"preprocess": {"keep_speech": True}}},
+     r"features\.preprocess.*keep_speech.*needs a detector"),
+    ({"features": {"set": "egemapz"}},
+     r"features\.set: unknown feature set 'egemapz' \(did you mean 'egemaps'\?\)"),
+    ({"model": {"name": "svmm"}}, r"model\.name: unknown model 'svmm' \(did you mean 'svm'\?\)"),
+    ({"model": {"name": "svm", "search": {"space": {"C": {"type": "float", "low": 0.1,
+                                                          "high": 1}}}}},
+     r"model\.search: not used by model 'svm' \(classical\)"),
+    ({"model": {"name": "svm", "pretrain": {"label": "phq9"}}},
+     r"model\.pretrain: not used by model 'svm'"),
+    ({"model": {"name": "svm", "training": {"epochs": 3}}},
+     r"model\.training: not used by model 'svm'"),
+    ({"model": {"name": "svm", "params": {"c": 1.0}}},
+     r"model\.params\.c: 'svm' has no parameter 'c' \(did you mean 'C'\?\)"),
+    ({"model": {"name": "svm", "tune": {"grid": {"gama": [1, 2]}}}},
+     r"model\.tune\.grid\.gama: .*did you mean 'gamma'"),
+    ({"model": {"name": "melcnn", "tune": {"grid": {"lr": [1]}}}},
+     r"model\.tune: not used by model 'melcnn'"),
+    ({"features": {"preprocess": {"normalize": "peak", "peak_db": 3}}},
+     r"features\.preprocess.*peak_db=3\.0 must be <= 0"),
+    ({"quality": {"min_snr": 3}}, r"quality: unknown quality gate"),
+]
+
+
+@pytest.mark.parametrize(("over", "message"), BAD_CONFIGS)
+def test_whole_config_is_validated_at_load(over: dict, message: str) -> None:
+    raw = {**BASE, **{k: v for k, v in over.items()}}
+    with pytest.raises(ConfigError, match=message):
+        load_config(raw=raw)
+
+
+def test_peak_db_is_settable_from_yaml() -> None:
+    cfg = load_config(raw={**BASE, "features": {"preprocess": {"normalize": "peak",
+                                                               "peak_db": -3}}})
+    assert cfg.features.preprocess.peak_db == -3.0

@@ -127,7 +127,7 @@ def test_interrupted_run_leaves_no_finished_folder(manifest_path: Path, tmp_path
     monkeypatch.setattr(ev, "write_report", boom)
     with pytest.raises(KeyboardInterrupt):
         run_experiment(load_config(raw=_cfg(manifest_path)), out=tmp_path / "run")
-    assert not (tmp_path / "run").exists()
+    assert not (tmp_path / "run").exists() and not (tmp_path / "run.partial").exists()
 
 
 def test_no_subject_leaks_into_tuning(manifest_path: Path, tmp_path: Path,
@@ -187,4 +187,58 @@ def test_bad_manifests_get_clear_errors(tone_cohort: pd.DataFrame, tmp_path: Pat
 
     with pytest.raises(TooManyFailuresError, match="no such file|not found|does not exist"):
         run_experiment(load_config(raw=_cfg(missing)), out=tmp_path / "d")
-    assert not (tmp_path / "d").exists()
+    assert not (tmp_path / "d").exists() and not (tmp_path / "d.partial").exists()
+
+
+@pytest.mark.parametrize("setting", ["segmented", "speaker_normalised"])
+def test_train_and_assess_inputs_are_identical(tone_cohort: pd.DataFrame, tmp_path: Path,
+                                               setting: str) -> None:
+    """The run folder's recipe builds the same inputs at assessment as in training."""
+    from vocalmind.assess import assess
+    from vocalmind.experiment import build_inputs, load_manifest
+
+    path = write_manifest(tone_cohort, tmp_path / "m.csv")
+    raw = _cfg(path, model={"name": "logreg"})
+    if setting == "segmented":
+        raw["segmentation"] = {"length_s": 0.5}
+    else:
+        raw["features"]["speaker_normalization"] = True
+    cfg = load_config(raw=raw)
+    run = run_experiment(cfg, out=tmp_path / "run").run_dir
+    X, rows, _ = build_inputs(cfg, load_manifest(cfg))
+    mine = (rows["subject"] == "S2").to_numpy()
+    files = tone_cohort.loc[tone_cohort["subject"] == "S2", "file"].tolist()
+    got: list = []
+    out = assess(files, run, speakers="S2", inputs_out=got)
+    Xa, ra = got[0]
+    assert len(Xa) == mine.sum() == (12 if setting == "segmented" else 6)
+    pd.testing.assert_frame_equal(Xa, X[mine].reset_index(drop=True))
+    pd.testing.assert_frame_equal(ra[["file", "start", "end"]],
+                                  rows.loc[mine, ["file", "start", "end"]].reset_index(drop=True))
+    assert all(r["prediction"] in {"low", "high"} and not r["warnings"] for r in out)
+    if setting == "segmented":
+        assert {r["n_segments"] for r in out} == {2}  # 1.2 s: two 0.5 s segments
+    assert json.loads((run / "model" / "model.json").read_text())["files"]["recipe.json"]
+
+
+def test_speakers_are_explicit_for_normalised_models(tone_cohort: pd.DataFrame,
+                                                     tmp_path: Path) -> None:
+    from vocalmind.assess import assess
+    from vocalmind.errors import SpeakerError
+
+    path = write_manifest(tone_cohort, tmp_path / "m.csv")
+    raw = _cfg(path, model={"name": "logreg"})
+    raw["features"]["speaker_normalization"] = True
+    run = run_experiment(load_config(raw=raw), out=tmp_path / "run").run_dir
+    files = tone_cohort["file"].tolist()
+    with pytest.raises(SpeakerError, match="speaker of 3 recording"):
+        assess(files[:3], run)  # three people? vocalmind will not pool them silently
+    with pytest.raises(SpeakerError, match="speaker 'S1' has 2"):
+        assess(files[:3] + files[6:8], run, speakers=["S0"] * 3 + ["S1"] * 2)
+    one = assess(files[:1], run, reference=files[1:3])  # one speaker per call
+    assert one[0]["speaker"] is None and one[0]["prediction"] in {"low", "high"}
+    two = assess(files[:6] + files[6:12], run, speakers=["S0"] * 6 + ["S1"] * 6)
+    alone = assess(files[:6], run, speakers="S0")
+    # each speaker is normalised on their own: the company of S1 changes nothing for S0
+    for a, b in zip(two[:6], alone, strict=True):
+        assert a["probabilities"] == pytest.approx(b["probabilities"], abs=1e-12)

@@ -20,6 +20,11 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from vocalmind.errors import ConfigError
+from vocalmind.features.extract import PreprocessSettings
+
+#: the one preprocessing schema (features.extract's): normalize, peak_db, target_lufs,
+#: denoise, vad_trim, keep_speech; ``keep_speech`` without a detector is refused there
+PreprocessConfig = PreprocessSettings
 
 
 class _Strict(BaseModel):
@@ -74,13 +79,6 @@ class SegmentationConfig(_Strict):
 
     length_s: float | None = Field(None, gt=0, description="segment length; null = whole files")
     hop_s: float | None = Field(None, gt=0, description="hop; null = length (no overlap)")
-
-
-class PreprocessConfig(_Strict):
-    normalize: Literal["none", "peak", "loudness"] = "none"
-    denoise: bool = False
-    vad_trim: Literal["none", "silero", "webrtc", "energy"] = "none"
-    keep_speech: bool = False
 
 
 class FeaturesConfig(_Strict):
@@ -185,6 +183,147 @@ class ExperimentConfig(_Strict):
     model: ModelConfig
     protocol: ProtocolConfig = Field(default_factory=ProtocolConfig)
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
+    quality: dict[str, Any] = Field(
+        default_factory=dict,
+        description="quality gates for assessment (vocalmind.audio.quality.QualityGates "
+        "fields, e.g. {min_snr_db: 10}); empty = the documented defaults")
+
+
+#: model-block keys each kind of family may use (anything else is a contradiction)
+_BLOCKS = {
+    "classical": {"tune"},
+    "mlp": set(),
+    "deep": {"training", "pretrain", "search"},
+}
+_BLOCK_HINTS = {
+    "tune": "model.tune is a grid search for classical models (svm, logreg, ...)",
+    "training": "model.training holds deep-model training settings (epochs, lr ...)",
+    "pretrain": "model.pretrain is transfer learning for deep families",
+    "search": "model.search is the ASHA search of deep families; classical models use "
+              "model.tune, the mlp searches its own architecture (model.params)",
+}
+
+
+def _family_kind(name: str) -> str | None:
+    from vocalmind.models import DEEP_FAMILIES, MODEL_FAMILIES
+    from vocalmind.models.classical import CLASSICAL_MODELS
+
+    if name in CLASSICAL_MODELS:
+        return "classical"
+    if name == "mlp":
+        return "mlp"
+    if name in DEEP_FAMILIES:
+        return "deep"
+    return None if name not in MODEL_FAMILIES else "other"
+
+
+def _known_params(kind: str, name: str) -> set[str]:
+    import inspect
+
+    if kind == "classical":
+        from vocalmind.models.classical import CLASSICAL_MODELS
+
+        return set(CLASSICAL_MODELS[name][1]().get_params())
+    if kind == "mlp":
+        from vocalmind.models.mlp import MLPSearch
+
+        return set(inspect.signature(MLPSearch.__init__).parameters) - {"self"}
+    return set()
+
+
+def _close(key: str, allowed: set[str]) -> str:
+    same = [a for a in sorted(allowed) if a.lower() == key.lower()]
+    close = same or difflib.get_close_matches(key, sorted(allowed), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def semantic_problems(cfg: ExperimentConfig) -> list[str]:
+    """Problems a schema cannot see: each ``"key.path: reason; hint"``.
+
+    Checks the model family (by ``model.name``) and the blocks it may use, its parameters,
+    the tuning grid, the search space and policy, deep training settings, the protocol's
+    parameters, the feature set and its parameters, selection with a deep model, and the
+    quality gates.
+    """
+    out: list[str] = []
+    m = cfg.model
+    kind = _family_kind(m.name)
+    if kind is None:
+        from vocalmind.models import MODEL_FAMILIES
+        from vocalmind.models.classical import CLASSICAL_MODELS
+
+        known = sorted(set(MODEL_FAMILIES) | set(CLASSICAL_MODELS))
+        return [f"model.name: unknown model {m.name!r}{_close(m.name, set(known))}; "
+                f"known: {', '.join(known)} (see `vocalmind models list`)"]
+    used = {"tune": m.tune is not None, "training": bool(m.training),
+            "pretrain": m.pretrain is not None, "search": m.search is not None}
+    for block, on in used.items():
+        if on and block not in _BLOCKS.get(kind, set()):
+            out.append(f"model.{block}: not used by model {m.name!r} ({kind}); "
+                       f"{_BLOCK_HINTS[block]}: remove it")
+    if kind in ("classical", "mlp"):
+        allowed = _known_params(kind, m.name)
+        for k in m.params:
+            if k not in allowed:
+                out.append(f"model.params.{k}: {m.name!r} has no parameter {k!r}"
+                           f"{_close(k, allowed)}; it takes {', '.join(sorted(allowed))}")
+        if m.tune is not None:
+            for k in m.tune.grid:
+                if k not in allowed:
+                    out.append(f"model.tune.grid.{k}: {m.name!r} has no parameter {k!r}"
+                               f"{_close(k, allowed)}")
+        if cfg.features.set:
+            from vocalmind.features.base import available_feature_sets
+
+            sets = available_feature_sets()
+            if cfg.features.set not in sets:
+                out.append(f"features.set: unknown feature set {cfg.features.set!r}"
+                           f"{_close(cfg.features.set, set(sets))}; available: {', '.join(sets)}")
+            else:
+                from vocalmind.features.extract import feature_set_from_spec
+
+                try:
+                    feature_set_from_spec(cfg.features.set, cfg.features.params)
+                except ConfigError as e:
+                    out.append(f"features.params: {e}")
+    if kind == "deep":
+        import inspect
+
+        from vocalmind.training.estimator import DeepEstimator
+
+        allowed = set(inspect.signature(DeepEstimator.__init__).parameters) - {
+            "self", "family", "task", "params", "seed"}
+        for k in m.training:
+            if k not in allowed:
+                out.append(f"model.training.{k}: unknown training setting{_close(k, allowed)}; "
+                           f"allowed: {', '.join(sorted(allowed))}")
+        if m.search is not None:
+            from vocalmind.training.search import AshaPolicy, SearchSpace
+
+            for what, fn, val in (("space", SearchSpace.from_dict, m.search.space),
+                                  ("policy", AshaPolicy.from_dict, m.search.policy)):
+                try:
+                    fn(val)
+                except (ConfigError, TypeError, ValueError) as e:
+                    out.append(f"model.search.{what}: {e}")
+        if cfg.selection is not None:
+            out.append("selection: feature selection applies to feature models, not the deep "
+                       f"family {m.name!r}; remove it")
+        if cfg.features.speaker_normalization:
+            out.append("features.speaker_normalization: applies to feature models only")
+    from vocalmind.evaluation.protocols import make_protocol
+
+    try:
+        make_protocol(cfg.protocol.name, **cfg.protocol.params)
+    except (ConfigError, TypeError, ValueError) as e:
+        out.append(f"protocol.params: {e}")
+    from vocalmind.audio.quality import QualityGates
+
+    try:
+        QualityGates.from_dict(cfg.quality)
+    except ConfigError as e:
+        out.append(f"quality: {e}")
+    return out
 
 
 def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
@@ -254,7 +393,10 @@ def load_config(path: str | Path | None = None, *, overrides: list[str] | None =
     Raises
     ------
     ConfigError
-        Unreadable YAML, unknown keys (with the closest valid key), wrong types.
+        Unreadable YAML, unknown keys (with the closest valid key), wrong types, and what
+        :func:`semantic_problems` finds (an unknown model or feature set, a block the model
+        family does not use, bad search space/protocol parameters ...), each with its key
+        path and a hint.
     """
     source = str(path) if path is not None else "<dict>"
     if raw is None:
@@ -271,9 +413,13 @@ def load_config(path: str | Path | None = None, *, overrides: list[str] | None =
         raise ConfigError(f"{source}: a config must be a mapping of keys, got {type(raw).__name__}")
     raw = apply_overrides(raw, overrides or [])
     try:
-        return ExperimentConfig.model_validate(raw)
+        cfg = ExperimentConfig.model_validate(raw)
     except ValidationError as e:
         raise ConfigError(_format_error(e, source)) from None
+    problems = semantic_problems(cfg)
+    if problems:
+        raise ConfigError(f"config error in {source}:\n  " + "\n  ".join(problems))
+    return cfg
 
 
 def config_to_dict(cfg: ExperimentConfig) -> dict[str, Any]:

@@ -36,6 +36,9 @@ import vocalmind
 from vocalmind.config import ExperimentConfig, config_to_dict
 from vocalmind.errors import ConfigError, ManifestError
 from vocalmind.files import write_json, write_table, write_text
+from vocalmind.models import DEEP_FAMILIES as DEEP_FAMILIES  # one registry of families
+from vocalmind.recipe import Recipe
+from vocalmind.recipe import clip_to_scale as clip_to_scale  # re-exported
 from vocalmind.runs import load_model as load_model  # re-exported: older callers
 from vocalmind.runs import write_model_card
 
@@ -43,7 +46,6 @@ log = logging.getLogger(__name__)
 
 CLINICAL_LABELS = {"phq8", "phq9", "gad7", "hamd", "sds"}
 DISCLAIMER = "Research measurement, not a diagnosis."
-DEEP_FAMILIES = {"melcnn", "cnn_lstm", "wavelet", "ssl_attention"}
 
 
 def is_clinical(label: str) -> bool:
@@ -92,6 +94,16 @@ def load_manifest(cfg: ExperimentConfig) -> pd.DataFrame:
                                 "set task.drop_unlabelled: true to drop them")
         manifest = manifest[has]
     if cfg.task.classes:
+        values = set(manifest[cfg.task.primary].dropna().astype(str))
+        missing = [c for c in cfg.task.classes if c not in values]
+        if missing:
+            import difflib
+
+            hints = {c: difflib.get_close_matches(c, sorted(values), n=1) for c in missing}
+            hint = "; ".join(f"{c!r}: did you mean {h[0]!r}?" for c, h in hints.items() if h)
+            raise ConfigError(f"task.classes: {missing} are not values of "
+                              f"{cfg.task.primary!r} (it has {sorted(values)})"
+                              + (f"; {hint}" if hint else ""))
         manifest = manifest[manifest[cfg.task.primary].astype(str).isin(cfg.task.classes)]
     if manifest.empty:
         raise ManifestError(f"no rows left with a {labels} label")
@@ -99,16 +111,6 @@ def load_manifest(cfg: ExperimentConfig) -> pd.DataFrame:
         raise ManifestError("subject-independent evaluation needs at least 2 subjects; "
                             f"found {manifest['subject'].nunique()}")
     return manifest.reset_index(drop=True)
-
-
-def clip_to_scale(pred: np.ndarray, label: str) -> np.ndarray:
-    """Clip score predictions to the range of the label's clinical scale (if it is one)."""
-    from vocalmind.scales import SCALES
-
-    scale = SCALES.get(label)
-    if scale is None or pred.dtype.kind not in "fi":
-        return pred
-    return np.clip(pred, scale.low, scale.high)
 
 
 def task_type(cfg: ExperimentConfig, y: pd.Series) -> str:
@@ -135,6 +137,27 @@ def task_type(cfg: ExperimentConfig, y: pd.Series) -> str:
     return task
 
 
+def _check_classes(manifest: pd.DataFrame, label: str, *, subject_independent: bool) -> None:
+    """Refuse a classification task that cannot be evaluated across subjects.
+
+    Raises
+    ------
+    ManifestError
+        Fewer than two classes, or a class whose recordings all come from one subject
+        (it would be absent from the training data of the fold that holds that subject).
+    """
+    has = manifest[label].notna()
+    per_class = manifest[has].groupby(manifest.loc[has, label].astype(str))["subject"].nunique()
+    if len(per_class) < 2:
+        raise ManifestError(f"task.label {label!r} has {len(per_class)} class(es) "
+                            f"{list(per_class.index)}; classification needs at least 2")
+    lonely = sorted(per_class[per_class < 2].index)
+    if lonely and subject_independent:
+        raise ManifestError(f"class(es) {lonely} of {label!r} come from one subject only; a "
+                            "subject-independent evaluation needs each class from at least 2 "
+                            "subjects (drop them with task.classes, or add recordings)")
+
+
 def label_values(col: pd.Series, task: str) -> np.ndarray:
     """Labels as the models take them: strings (None = missing) or floats (NaN = missing)."""
     if task == "regression":
@@ -144,9 +167,14 @@ def label_values(col: pd.Series, task: str) -> np.ndarray:
 
 
 def build_inputs(cfg: ExperimentConfig, manifest: pd.DataFrame, *, executor: Any = None,
-                 work_dir: Path | None = None,
+                 work_dir: Path | None = None, recipe: Recipe | None = None,
                  ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Model inputs for every manifest row that could be processed.
+    """Model inputs for every manifest row that could be processed, by the config's recipe.
+
+    The :class:`~vocalmind.recipe.Recipe` (quality screen, preprocessing, segmentation,
+    extraction, key alignment, per-speaker normalisation) is the same object ``assess``
+    loads from the run folder, so training and assessment build inputs identically.
+    Selection covariates are then added as columns (training only).
 
     Returns
     -------
@@ -155,50 +183,32 @@ def build_inputs(cfg: ExperimentConfig, manifest: pd.DataFrame, *, executor: Any
     manifest : the rows kept
     failures : (file, reason) of the rows dropped
     """
-    if cfg.segmentation.length_s:
-        from vocalmind.audio import segment_manifest
-
-        manifest = segment_manifest(manifest, length_s=cfg.segmentation.length_s,
-                                    hop_s=cfg.segmentation.hop_s).reset_index(drop=True)
-    if cfg.model.name in DEEP_FAMILIES:
-        return manifest, manifest, pd.DataFrame(columns=["file", "reason"])
-
-    from vocalmind.features.base import get_feature_set
-    from vocalmind.features.extract import extract_features
-
+    recipe = recipe or Recipe.from_config(cfg)
     fc = cfg.features
-    fs = get_feature_set(fc.set, **fc.params)
+    extract_fn = None
     if executor is not None:
         # A cluster: shards written as they finish, merged once all are done.
         from vocalmind.distributed import extract_sharded
 
-        result = extract_sharded(
-            manifest, fs, preprocess=fc.preprocess.model_dump(), executor=executor,
-            work_dir=work_dir or Path(".cache") / "shards", cache_dir=fc.cache_dir,
-            max_failure_fraction=fc.max_failure_fraction)
-    else:
-        result = extract_features(
-            manifest, fs, preprocess=fc.preprocess.model_dump(), n_jobs=fc.jobs,
-            cache_dir=fc.cache_dir, max_failure_fraction=fc.max_failure_fraction)
-    feats = result.features
-    keys = pd.MultiIndex.from_frame(manifest[["file", "start", "end"]])
-    ok = keys.isin(feats.index)  # rows whose extraction failed are dropped (and listed)
-    manifest = manifest[ok].reset_index(drop=True)
-    X = feats.loc[keys[ok]].reset_index(drop=True)
-    if fc.speaker_normalization:
-        from vocalmind.features.normalize import normalize_per_speaker
-
-        X = normalize_per_speaker(X, manifest["subject"].to_numpy())
-    if cfg.selection is not None:
+        extract_fn = extract_sharded
+    inputs = recipe.build(
+        manifest, executor=executor, work_dir=work_dir or Path(".cache") / "shards",
+        n_jobs=fc.jobs, cache_dir=fc.cache_dir, max_failure_fraction=fc.max_failure_fraction,
+        extract_fn=extract_fn)
+    recipe.fit_domain(inputs.quality)
+    recipe.last_quality = inputs.quality  # written to the run folder as quality.csv
+    X, manifest = inputs.X, inputs.rows
+    if cfg.selection is not None and recipe.model not in DEEP_FAMILIES:
         # Covariates travel as columns of X so every split slices them with the rows; the
         # selector uses them and drops them from its output.
+        X = X.copy()
         for col in cfg.selection.covariates:
             if col not in manifest.columns:
                 raise ConfigError(f"selection.covariates: {col!r} is not a manifest column")
             if col in X.columns:
                 raise ConfigError(f"selection covariate {col!r} clashes with a feature name")
             X[col] = manifest[col].to_numpy()
-    return X, manifest, result.failures
+    return X, manifest, inputs.failures
 
 
 # --------------------------------------------------------------------------- models
@@ -419,6 +429,22 @@ def run_experiment(cfg: ExperimentConfig, *, out: str | Path | None = None,
     ------
     ConfigError, ManifestError, TooManyFailuresError, LeakageError
     """
+
+    final_dir = _new_run_dir(cfg, out, force)
+    run_dir = final_dir.with_name(final_dir.name + ".partial")
+    if run_dir.exists():
+        shutil.rmtree(run_dir)
+    run_dir.mkdir(parents=True)
+    try:
+        return _run(cfg, run_dir, final_dir, executor)
+    except BaseException:
+        # a failed or interrupted run leaves nothing behind that looks like a run
+        shutil.rmtree(run_dir, ignore_errors=True)
+        raise
+
+
+def _run(cfg: ExperimentConfig, run_dir: Path, final_dir: Path, executor: Any) -> RunResult:
+    """The body of :func:`run_experiment`, writing into ``run_dir`` (the .partial folder)."""
     from vocalmind.evaluation import (
         aggregate_predictions,
         classification_metrics,
@@ -427,18 +453,15 @@ def run_experiment(cfg: ExperimentConfig, *, out: str | Path | None = None,
         write_report,
     )
 
-    final_dir = _new_run_dir(cfg, out, force)
-    run_dir = final_dir.with_name(final_dir.name + ".partial")
-    if run_dir.exists():
-        shutil.rmtree(run_dir)
-    run_dir.mkdir(parents=True)
     t0 = time.perf_counter()
     cfg_dict = config_to_dict(cfg)
     write_text(run_dir / "config.yaml", yaml.safe_dump(cfg_dict, sort_keys=False))
 
     manifest = load_manifest(cfg)
+    recipe = Recipe.from_config(cfg)
     X, manifest, failures = build_inputs(cfg, manifest, executor=executor,
-                                         work_dir=run_dir / "shards")
+                                         work_dir=run_dir / "shards", recipe=recipe)
+    write_table(recipe.last_quality, run_dir / "quality.csv")
     if len(failures):
         write_table(failures, run_dir / "failures.csv")
     if manifest["subject"].nunique() < 2:
@@ -450,6 +473,9 @@ def run_experiment(cfg: ExperimentConfig, *, out: str | Path | None = None,
     if len(labels) > 1 and cfg.model.name not in DEEP_FAMILIES:
         raise ConfigError("a list of labels (multi-task) needs a deep model family")
     task = tasks[labels[0]]
+    if task == "classification":
+        _check_classes(manifest, labels[0],
+                       subject_independent=cfg.protocol.name != "stratified_kfold")
     Y = {lab: label_values(manifest[lab], task) for lab in labels}
     groups = manifest["subject"].astype(str).to_numpy()
     primary = labels[0]
@@ -464,7 +490,7 @@ def run_experiment(cfg: ExperimentConfig, *, out: str | Path | None = None,
     # (multi-task) but never scored for it.
     strat = (np.where(has_primary, Y[primary].astype(str), "__missing__")
              if task == "classification" else None)
-    folds = list(protocol.split(X, strat, groups=groups, split_labels=split_labels))
+    folds = list(protocol.split(manifest, strat, groups=groups, split_labels=split_labels))
     deep = cfg.model.name in DEEP_FAMILIES
     n_jobs = 1 if deep else min(cfg.jobs, len(folds))
     log.info("%s: %d rows, %d subjects, %d folds (%s)", cfg.name, len(groups),
@@ -539,7 +565,7 @@ def run_experiment(cfg: ExperimentConfig, *, out: str | Path | None = None,
         classes_final = [str(v) for v in (c[primary] if isinstance(c, dict) else c)]
     save_model(final, run_dir / "model", cfg=cfg, task=task, classes=classes_final,
                n_train=int(has_primary.sum()), n_subjects=int(len(np.unique(groups))),
-               feature_names=None if deep else list(X.columns))
+               feature_names=None if deep else list(X.columns), recipe=recipe)
     metrics["wall_time_s"] = round(time.perf_counter() - t0, 2)
     write_json(run_dir / "metrics.json", metrics)
     for lab in labels:
@@ -620,9 +646,15 @@ def _importance(X: pd.DataFrame, y: np.ndarray, groups: np.ndarray, cfg: Experim
 
 def save_model(est: Any, model_dir: Path, *, cfg: ExperimentConfig, task: str,
                classes: list[str] | None, n_train: int, n_subjects: int,
-               feature_names: list[str] | None) -> Path:
-    """Write the fitted model and ``model.json`` (what it was trained on and for)."""
+               feature_names: list[str] | None, recipe: Recipe | None = None) -> Path:
+    """Write the fitted model, its input recipe and ``model.json`` (what it was trained on
+    and for, and the SHA-256 of every file the model loads)."""
     model_dir.mkdir(parents=True, exist_ok=True)
+    recipe = recipe or Recipe.from_config(cfg)
+    if feature_names is not None and recipe.feature_names is None:
+        covs = set(cfg.selection.covariates) if cfg.selection is not None else set()
+        recipe.feature_names = [c for c in feature_names if c not in covs]
+    recipe.save(model_dir)
     if hasattr(est, "save"):
         est.save(model_dir / "model.pt")
         kind = "deep"

@@ -72,23 +72,40 @@ def assess(
     model: Annotated[Path, typer.Option("--model", help="run folder made by `experiment run`")],
     reference: Annotated[list[Path] | None, typer.Option(
         "--reference", help="more recordings of the same speaker (speaker-normalised models)")] = None,
+    speaker: Annotated[list[str] | None, typer.Option(
+        "--speaker", help="whose recordings: once for all files, or once per file in order")] = None,
+    speakers: Annotated[Path | None, typer.Option(
+        "--speakers", help="speaker table (CSV/Parquet with file and speaker columns)")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
     executor: Annotated[str, executor_option()] = "local",
     address: Annotated[str | None, address_option()] = None,
 ) -> None:
-    """Score new recordings with a trained model (many at once: --executor ray)."""
+    """Score new recordings with a trained model (many at once: --executor ray).
+
+    Recordings that fail a quality gate get no prediction but "insufficient quality:
+    <reason>"; a speaker-normalised model needs to know whose recordings are whose.
+    """
     from vocalmind.assess import assess as _assess
+    from vocalmind.assess import read_speakers
 
     try:
+        if speaker and speakers:
+            raise typer.BadParameter("give --speaker or --speakers, not both")
+        who: list[str] | dict[str, str] | None = read_speakers(speakers) if speakers else (
+            list(speaker) if speaker else None)
         if executor == "ray":
             if reference:
                 raise typer.BadParameter("--reference is not supported with --executor ray")
             from vocalmind.distributed import assess_sharded
 
+            mapping = who if isinstance(who, dict) else (
+                dict(zip(map(str, audio), who * len(audio) if len(who) == 1 else who,
+                         strict=True)) if who else None)
             ex = executor_from_options(executor, address, 1)
-            results = assess_sharded(list(audio), model, executor=ex)
+            results = assess_sharded(list(audio), model, executor=ex, speakers=mapping)
         else:
-            results = _assess(list(audio), model, reference=list(reference or []))
+            results = _assess(list(audio), model, reference=list(reference or []),
+                              speakers=who)
     except VocalmindError as e:
         _fail(e)
         return
@@ -96,11 +113,16 @@ def assess(
         typer.echo(json.dumps(results if len(results) > 1 else results[0], indent=2))
         return
     for r in results:
-        line = f"{r['file']}: {r['label']} = {r['prediction']}"
-        if "probabilities" in r:
-            probs = ", ".join(f"{c} {p:.2f}" for c, p in sorted(
-                r["probabilities"].items(), key=lambda kv: -kv[1]))
-            line += f"  ({probs})"
-        typer.echo(line)
+        if r.get("abstained"):
+            typer.echo(f"{r['file']}: {r['label']}: no answer, {r['reason']}")
+        else:
+            line = f"{r['file']}: {r['label']} = {r['prediction']}"
+            if "probabilities" in r:
+                probs = ", ".join(f"{c} {p:.2f}" for c, p in sorted(
+                    r["probabilities"].items(), key=lambda kv: -kv[1]))
+                line += f"  ({probs})"
+            typer.echo(line)
+        for w in r.get("warnings", []):
+            typer.echo(f"  warning: {w}")
         if r.get("disclaimer"):
             typer.echo(f"  {r['disclaimer']}")

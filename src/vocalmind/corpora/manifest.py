@@ -12,12 +12,19 @@ A manifest has one row per recording or segment. Columns:
 - ``split``: the corpus's predefined partition (``train``/``dev``/``test``) or NaN
 - ``corpus``: the corpus name
 
-Extra columns (e.g. ``sentence``, ``text``) are kept. Feature tables share the
-(file, start, end) key.
+Extra columns (e.g. ``sentence``, ``text``) are kept, except personal data: columns that
+identify a person (names, dates of birth, contact details, record numbers; see
+:data:`IDENTIFYING`) and the PHQ-9 suicidal-ideation item (``phq9_item9`` and its
+spellings) are dropped with a note on standard error, never written. Every reader builds
+its manifest with :func:`make_manifest`, so this holds for every reader and for
+:func:`read_manifest`. ``make_manifest(rows, extra_columns=[...])`` keeps only the declared
+extra label/covariate columns. Feature tables share the (file, start, end) key.
 """
 
 from __future__ import annotations
 
+import re
+import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -35,15 +42,55 @@ SCORE_COLUMNS = list(SCALES)  # phq8, phq9, gad7, hamd, sds
 DERIVED_COLUMNS = [f"{s}_{kind}" for s in SCORE_COLUMNS for kind in ("band", "binary")]
 LABEL_COLUMNS = ["emotion", *SCORE_COLUMNS, *DERIVED_COLUMNS]
 COLUMNS = [*KEY, *META_COLUMNS, *LABEL_COLUMNS]
+#: columns segmentation adds (vocalmind.audio.segment_manifest)
+SEGMENT_COLUMNS = ["recording", "parent_start", "parent_end", "segment", "short_segment"]
+
+#: column names (case-insensitive, punctuation-insensitive) that identify a person
+IDENTIFYING = re.compile(
+    r"^(?:(?:first|last|given|family|full|middle|maiden|participant|patient|subject|user)?"
+    r"_?(?:name|surname|forename|initials)|name|dob|birth_?date|date_?of_?birth|birthday|"
+    r"e_?mail(?:_?address)?|phone(?:_?number)?|telephone|mobile|cell|fax|address|"
+    r"street|city|post_?code|zip(?:_?code)?|ssn|social_?security(?:_?number)?|"
+    r"nhs_?(?:number|no)?|mrn|medical_?record(?:_?number)?|passport(?:_?number)?|"
+    r"contact(?:_?\w+)?|ip_?address|national_?id)$")
+#: the PHQ-9 suicidal-ideation item, however it is spelled
+SUICIDE_ITEM = re.compile(r"^(?:phq_?9_?(?:item_?|q_?)?|item_?)0?9$")
 
 
-def make_manifest(rows: Iterable[Mapping[str, Any]] | pd.DataFrame) -> pd.DataFrame:
+def _canonical(col: Any) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", str(col).strip().lower()).strip("_")
+
+
+def personal_columns(columns: Iterable[Any]) -> list[Any]:
+    """The columns that must never enter a manifest (identifying data, PHQ-9 item 9).
+
+    Examples
+    --------
+    >>> personal_columns(["file", "Name", "DOB", "phq9_item9", "PHQ9 Q9", "emotion", "e-mail"])
+    ['Name', 'DOB', 'phq9_item9', 'PHQ9 Q9', 'e-mail']
+    """
+    out = []
+    for c in columns:
+        k = _canonical(c)
+        if k in COLUMNS:
+            continue
+        if IDENTIFYING.match(k) or SUICIDE_ITEM.match(k):
+            out.append(c)
+    return out
+
+
+def make_manifest(rows: Iterable[Mapping[str, Any]] | pd.DataFrame, *,
+                  extra_columns: Iterable[str] | None = None) -> pd.DataFrame:
     """Build a manifest from rows, filling missing columns and deriving bands from scores.
+
+    Personal data (see :func:`personal_columns`) is dropped with a note on standard error.
 
     Parameters
     ----------
     rows : iterable of mappings or DataFrame
         At least ``file`` and ``subject`` per row.
+    extra_columns : the label/covariate columns beyond the contract to keep; None keeps
+        every extra column that is not personal data
 
     Returns
     -------
@@ -56,6 +103,21 @@ def make_manifest(rows: Iterable[Mapping[str, Any]] | pd.DataFrame) -> pd.DataFr
         If ``file`` or ``subject`` is missing, or a score is outside its scale.
     """
     df = rows.copy() if isinstance(rows, pd.DataFrame) else pd.DataFrame(list(rows))
+    personal = personal_columns(df.columns)
+    if extra_columns is not None:
+        declared = set(extra_columns)
+        bad = [c for c in declared if c in personal]
+        if bad:
+            raise ManifestError(f"columns {bad} are personal data and cannot be declared "
+                                "as manifest columns")
+        undeclared = [c for c in df.columns if c not in COLUMNS and c not in SEGMENT_COLUMNS
+                      and c not in declared and c not in personal]
+        df = df.drop(columns=undeclared)
+    if personal:
+        df = df.drop(columns=personal)
+        print(f"note: dropped personal-data column(s) {personal} from the manifest "
+              "(identifying data and the PHQ-9 suicide item are never written)",
+              file=sys.stderr)
     for col in ("file", "subject"):
         if col not in df.columns or df[col].isna().any():
             raise ManifestError(f"manifest rows need a {col!r} value on every row")

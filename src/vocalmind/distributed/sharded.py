@@ -381,10 +381,12 @@ def _to_result(merged: pd.DataFrame | None, fs: FeatureSet, pp: PreprocessSettin
 # --------------------------------------------------------------------------- batch assessment
 
 
-def _assess_shard(paths: tuple[str, ...], *, run_dir: str) -> list[dict[str, Any]]:
+def _assess_shard(paths: tuple[str, ...], *, run_dir: str,
+                  speakers: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    # the run folder's recipe builds the inputs, exactly as in one local assess() call
     from vocalmind.assess import assess
 
-    return assess(list(paths), run_dir)
+    return assess(list(paths), run_dir, speakers=speakers)
 
 
 def assess_sharded(
@@ -393,6 +395,7 @@ def assess_sharded(
     *,
     executor: Executor | None = None,
     shard_size: int = 64,
+    speakers: dict[str, str] | None = None,
 ) -> list[dict[str, Any]]:
     """Score many recordings with a run folder's model, one executor task per shard.
 
@@ -402,11 +405,13 @@ def assess_sharded(
     run_dir : finished run folder (readable from every worker)
     executor : e.g. ``get_executor("ray", address="auto")``; None = in this process
     shard_size : recordings per task (each task loads the model once)
+    speakers : path -> speaker name, reported with each result (optional)
 
     Returns
     -------
     list of dict, one per recording in the order of ``paths``, as
-    :func:`vocalmind.assess.assess` returns them
+    :func:`vocalmind.assess.assess` returns them; recordings that fail a quality gate are
+    abstentions with their ``reason``, never predictions
 
     Raises
     ------
@@ -433,7 +438,9 @@ def assess_sharded(
         return []
     chunks = [tuple(files[i:i + shard_size]) for i in range(0, len(files), shard_size)]
     ex = executor if executor is not None else LocalExecutor(1, progress=False)
-    fn = functools.partial(_assess_shard, run_dir=str(Path(run_dir).resolve()))
+    who = {str(Path(k).resolve()): v for k, v in (speakers or {}).items()}
+    fn = functools.partial(_assess_shard, run_dir=str(Path(run_dir).resolve()),
+                           speakers=who or None)
     done: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     errors: dict[tuple[str, ...], BaseException] = {}
     for chunk, res in ex.map(fn, chunks, description="assess shards"):

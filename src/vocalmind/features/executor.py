@@ -209,14 +209,21 @@ class LocalExecutor:
             pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _ray_executor(**kwargs: Any) -> Executor:
-    # imported on use: Ray is optional and slow to import
-    from vocalmind.distributed.ray_executor import RayExecutor
+#: name -> factory, or "module:attribute" resolved on first use, so that optional back-ends
+#: (Ray: slow to import, optional) are registered by name and never imported here
+_EXECUTORS: dict[str, Callable[..., Executor] | str] = {
+    "local": LocalExecutor,
+    "ray": "vocalmind.distributed.ray_executor:RayExecutor",
+}
 
-    return RayExecutor(**kwargs)
 
+def register_executor(name: str, factory: Callable[..., Executor] | str) -> None:
+    """Make an executor available to :func:`get_executor` under ``name``.
 
-_EXECUTORS: dict[str, Callable[..., Executor]] = {"local": LocalExecutor, "ray": _ray_executor}
+    ``factory`` is a callable returning an :class:`Executor`, or ``"module:attribute"``
+    naming one (imported only when that executor is built).
+    """
+    _EXECUTORS[name] = factory
 
 
 def available_executors() -> list[str]:
@@ -245,4 +252,9 @@ def get_executor(name: str = "local", **kwargs: Any) -> Executor:
         raise ConfigError(
             f"unknown executor {name!r}; available: {', '.join(available_executors())}"
         ) from None
+    if isinstance(factory, str):
+        import importlib
+
+        module, _, attr = factory.partition(":")
+        factory = getattr(importlib.import_module(module), attr)
     return factory(**kwargs)

@@ -178,10 +178,10 @@ class DeepEstimator(BaseEstimator):
     def _build(self) -> torch.nn.Module:
         heads = {t.name: t.n_out for t in self.tasks_}
         if self.init_from is not None:
-            from vocalmind.training.transfer import load_trunk
+            from vocalmind.training.transfer import trunk_from
 
-            return load_trunk(self.init_from, family=self.family, heads=heads,
-                              freeze=self.freeze_layers)
+            return trunk_from(DeepEstimator.load(self.init_from), path=self.init_from,
+                              family=self.family, heads=heads, freeze=self.freeze_layers)
         model = build_model(self.family, heads=heads, **self.model_params_)
         if self.freeze_layers:
             from vocalmind.training.transfer import set_trainable

@@ -11,13 +11,14 @@ from __future__ import annotations
 import fnmatch
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from torch import nn
 
 from vocalmind.errors import ConfigError, ModelError
 from vocalmind.models import make_heads
 
-__all__ = ["swap_heads", "set_trainable", "load_trunk"]
+__all__ = ["swap_heads", "set_trainable", "trunk_from"]
 
 
 def swap_heads(model: nn.Module, heads: dict[str, int], *, keep_matching: bool = True
@@ -79,22 +80,22 @@ def set_trainable(model: nn.Module, patterns: Sequence[str], *, trainable: bool 
     return changed
 
 
-def load_trunk(path: str | Path, *, family: str, heads: dict[str, int],
+def trunk_from(source: Any, *, path: str | Path, family: str, heads: dict[str, int],
                freeze: Sequence[str] = ()) -> nn.Module:
-    """Load the model of a saved estimator, swap its heads and freeze layers.
+    """The model of a loaded estimator with its heads swapped and layers frozen.
 
     Parameters
     ----------
-    path : file written by ``DeepEstimator.save``
+    source : a fitted estimator loaded from ``path`` (``DeepEstimator.load``): has
+        ``family`` and ``model_``; the caller loads it, so this module never imports the
+        estimator (which imports this module)
+    path : where ``source`` came from (named in errors)
     family : the family expected (a mismatch raises ModelError)
     heads : the new tasks (task -> output size)
     freeze : name patterns of layers to freeze (see :func:`set_trainable`)
     """
-    from vocalmind.training.estimator import DeepEstimator
-
-    est = DeepEstimator.load(path)
-    if est.family != family:
-        raise ModelError(f"{path}: trained as {est.family!r}, cannot initialise {family!r}")
-    model = swap_heads(est.model_, heads)
+    if source.family != family:
+        raise ModelError(f"{path}: trained as {source.family!r}, cannot initialise {family!r}")
+    model = swap_heads(source.model_, heads)
     set_trainable(model, freeze, trainable=False)
     return model
