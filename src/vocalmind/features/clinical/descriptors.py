@@ -120,7 +120,7 @@ _SCALAR_NAMES = ("F0", "VUV", "NAQ", "QOQ", "H1H2", "PSP", "MDQ", "peakSlope", "
 
 
 def descriptor_matrix(y: np.ndarray, *, sr: int = FS,
-                      min_voiced_frames: int = MIN_VOICED_FRAMES
+                      min_voiced_frames: int = MIN_VOICED_FRAMES, hrf: bool = False
                       ) -> tuple[np.ndarray, np.ndarray]:
     """The 120 descriptors of one recording as a plain matrix (no pandas overhead).
 
@@ -129,12 +129,15 @@ def descriptor_matrix(y: np.ndarray, *, sr: int = FS,
     y : np.ndarray [shape=(n,)] mono signal in [-1, 1]; resampled to 16 kHz if needed
     sr : sample rate of ``y`` in Hz
     min_voiced_frames : fewest voiced frames required
+    hrf : also return COVAREP's harmonic richness factor (``get_vq_params``' HRF, which
+        COVAREP computes but does not export) as a 121st column; it is not one of the 120
+        descriptors of the 1,200-statistic set
 
     Returns
     -------
     times : np.ndarray [shape=(n_frames,)] frame centres in s (0.005, 0.015, ...)
     descriptors : np.ndarray [shape=(n_frames, 120), float64], columns in
-        :func:`descriptor_names` order, NaN where undefined
+        :func:`descriptor_names` order (then HRF if ``hrf``), NaN where undefined
 
     Raises
     ------
@@ -200,7 +203,7 @@ def descriptor_matrix(y: np.ndarray, *, sr: int = FS,
     first = _glottal.first_cycle_params(g, dg, gci, sr=sr)
     cyc = [np.concatenate([[f], v]) if len(gci) else v
            for f, v in zip(first, (naq, qoq, psp), strict=True)]
-    _, h1h2, hrf = _glottal.vq_harmonics(dg, gci, sr=sr)
+    _, h1h2, hrf_g = _glottal.vq_harmonics(dg, gci, sr=sr)
     cols["NAQ"] = _gci_to_frames(t_g, cyc[0], times, voiced)
     cols["QOQ"] = _gci_to_frames(t_g, cyc[1], times, voiced)
     cols["H1H2"] = _gci_to_frames(t_g, h1h2, times, voiced)
@@ -232,4 +235,6 @@ def descriptor_matrix(y: np.ndarray, *, sr: int = FS,
     blocks.extend(_mfcc.mfcc_deltas(x, times, sr=sr))
     blocks.append(_formants.formants(x, times, voiced, sr=sr))
     blocks.append(_formants.peak_to_rms(x, times, sr=sr)[:, None])
+    if hrf:
+        blocks.append(_gci_to_frames(t_g, hrf_g, times, voiced)[:, None])
     return times, np.concatenate([np.asarray(b, dtype=np.float64) for b in blocks], axis=1)

@@ -97,8 +97,8 @@ def load_pair(name: str, *, reference_dir: Path, data_dir: Path) -> Pair:
     """
     ref = pd.read_csv(reference_dir / f"{name}.csv")
     y, sr = _as_covarep_saw(data_dir / RECORDINGS[name])
-    times, mat = descriptor_matrix(y, sr=sr)
-    ours = pd.DataFrame(mat, columns=descriptor_names())
+    times, mat = descriptor_matrix(y, sr=sr, hrf=True)
+    ours = pd.DataFrame(mat, columns=descriptor_names() + ["HRF"])
     ours.index = np.round((times - 0.005) / 0.01).astype(int)
     ref.index = np.round((ref.pop("time").to_numpy() - 0.0049375) / 0.01).astype(int)
     common = ours.index.intersection(ref.index)
