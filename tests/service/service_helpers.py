@@ -8,11 +8,13 @@ import time
 from pathlib import Path
 
 import soundfile as sf
+from fastapi.testclient import TestClient
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from _signals import SR, voiced_tone  # noqa: E402
 
 ADMIN_PASSWORD = "correct horse battery"
+ORIGIN = "http://testserver"
 
 
 def free_port() -> int:
@@ -47,8 +49,8 @@ def make_settings(tmp_path: Path, *, db_url: str | None = None, models: list[Pat
                   **kw: object):  # type: ignore[no-untyped-def]
     from vocalmind.service import Settings
 
-    return Settings(data_dir=tmp_path / "data", db_url=db_url, models=list(models),
-                    admin_password=ADMIN_PASSWORD, **kw)
+    kw.setdefault("admin_password", ADMIN_PASSWORD)
+    return Settings(data_dir=tmp_path / "data", db_url=db_url, models=list(models), **kw)
 
 
 def wait_for(predicate, timeout: float = 60.0, step: float = 0.1):  # type: ignore[no-untyped-def]
@@ -84,3 +86,42 @@ class LiveServer:
     def __exit__(self, *exc: object) -> None:
         self.server.should_exit = True
         self.thread.join(30)
+
+
+# --------------------------------------------------------------------------- API clients
+# (``client`` is a fastapi.testclient.TestClient)
+
+
+def login(client: TestClient, username: str = "admin", password: str = ADMIN_PASSWORD) -> dict:
+    """Log in with the cookie, and send the CSRF token and Origin a page would send."""
+    r = client.post("/api/auth/login", json={"username": username, "password": password})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    client.headers.update({"X-CSRF-Token": body.pop("csrf_token"),
+                           "Origin": ORIGIN})
+    return body
+
+
+def bearer(client: TestClient, username: str, password: str) -> dict[str, str]:
+    """Headers with a fresh API token of ``username`` (via a separate login)."""
+    with TestClient(client.app) as other:
+        login(other, username, password)
+        tok = other.post("/api/auth/tokens", json={"label": "t", "days": 1}).json()["token"]
+    return {"Authorization": f"Bearer {tok}"}
+
+
+def finished(client: TestClient, aid: int, headers: dict | None = None) -> dict:
+    def done() -> dict | None:
+        a = client.get(f"/api/assessments/{aid}", headers=headers or {}).json()
+        return a if a["status"] in ("done", "failed") else None
+
+    return wait_for(done, timeout=60)
+
+
+def setup_study(client: TestClient, code: str = "S1") -> tuple[int, int]:
+    login(client)
+    sid = client.post("/api/studies", json={"code": code}).json()["id"]
+    pid = client.post(f"/api/studies/{sid}/participants", json={"code": "P001"}).json()["id"]
+    return sid, pid
+
+

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from service_helpers import ADMIN_PASSWORD, make_settings, tone_wav, wait_for
+from service_helpers import bearer, finished, login, make_settings, setup_study, tone_wav
 
 from vocalmind.service import create_app
 
@@ -28,45 +28,12 @@ def stamp(x: Any) -> Any:
     return "<ts>" if isinstance(x, str) and TS.match(x) else x
 
 
-def login(client: TestClient, username: str = "admin", password: str = ADMIN_PASSWORD) -> dict:
-    """Log in with the cookie, and send the CSRF token and Origin a page would send."""
-    r = client.post("/api/auth/login", json={"username": username, "password": password})
-    assert r.status_code == 200, r.text
-    body = r.json()
-    client.headers.update({"X-CSRF-Token": body.pop("csrf_token"),
-                           "Origin": "http://testserver"})
-    return body
-
-
-def bearer(client: TestClient, username: str, password: str) -> dict[str, str]:
-    """Headers with a fresh API token of ``username`` (via a separate login)."""
-    with TestClient(client.app) as other:
-        login(other, username, password)
-        tok = other.post("/api/auth/tokens", json={"label": "t", "days": 1}).json()["token"]
-    return {"Authorization": f"Bearer {tok}"}
-
-
-def finished(client: TestClient, aid: int, headers: dict | None = None) -> dict:
-    def done() -> dict | None:
-        a = client.get(f"/api/assessments/{aid}", headers=headers or {}).json()
-        return a if a["status"] in ("done", "failed") else None
-
-    return wait_for(done, timeout=60)
-
-
 @pytest.fixture
 def client(tmp_path: Path, tiny_run: Path) -> TestClient:
     app = create_app(make_settings(tmp_path, models=[tiny_run], max_upload_bytes=400_000,
                                    max_duration_s=8.0))
     with TestClient(app) as c:
         yield c
-
-
-def setup_study(client: TestClient, code: str = "S1") -> tuple[int, int]:
-    login(client)
-    sid = client.post("/api/studies", json={"code": code}).json()["id"]
-    pid = client.post(f"/api/studies/{sid}/participants", json={"code": "P001"}).json()["id"]
-    return sid, pid
 
 
 def test_health_openapi_and_authentication_required(client: TestClient) -> None:

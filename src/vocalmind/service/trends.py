@@ -22,9 +22,9 @@ from sqlalchemy.orm import Session
 from vocalmind.service.models import Assessment, Participant, Recording
 from vocalmind.service.models import Session as StudySession
 
-__all__ = ["prepost_statistics", "session_values"]
+__all__ = ["describe_values", "prepost_statistics", "session_values"]
 
-ID_COLS = ["participant_id", "participant", "session_index", "session_label"]
+ID_COLS = ["participant_id", "participant", "session_index", "session_label", "session_date"]
 
 
 def session_values(db: Session, participant_ids: list[int],
@@ -34,23 +34,24 @@ def session_values(db: Session, participant_ids: list[int],
     Returns
     -------
     DataFrame
-        ``participant_id, participant`` (code), ``session_index, session_label``, then one
-        column per marker and, if ``model_id`` is given, ``score`` or ``p_<class>``.
+        ``participant_id, participant`` (code), ``session_index, session_label,
+        session_date`` (ISO day, "" if unset), then one column per marker and, if ``model_id`` is given, ``score`` or ``p_<class>``.
     """
     if not participant_ids:
         return pd.DataFrame(columns=ID_COLS)
     rows = db.execute(
         select(Participant.id, Participant.code, StudySession.index, StudySession.label,
-               Recording.id, Assessment.model_version_id, Assessment.result)
+               StudySession.date, Recording.id, Assessment.model_version_id, Assessment.result)
         .join(StudySession, StudySession.participant_id == Participant.id)
         .join(Recording, Recording.session_id == StudySession.id)
         .join(Assessment, Assessment.recording_id == Recording.id)
         .where(Participant.id.in_(participant_ids), Assessment.status == "done")
         .order_by(Participant.id, StudySession.index, Recording.id, Assessment.id)).all()
     per_rec: dict[int, dict[str, Any]] = {}
-    for pid, code, index, label, rec_id, mv_id, result in rows:
+    for pid, code, index, label, date, rec_id, mv_id, result in rows:
         r = per_rec.setdefault(rec_id, {"participant_id": pid, "participant": code,
-                                        "session_index": index, "session_label": label})
+                                        "session_index": index, "session_label": label,
+                                        "session_date": date.isoformat() if date else ""})
         for name, m in ((result or {}).get("markers") or {}).items():
             r.setdefault(name, m["value"])
         if model_id is not None and mv_id == model_id and result:
@@ -186,3 +187,29 @@ def _one_by_one(run: Any, cols: list[str]) -> tuple[list[dict[str, Any]] | None,
                            "reason": "not computed: the values are too few or too alike for "
                                      "the test"})
     return (rows or None), failed
+
+
+def describe_values(columns: list[str], score_label: str | None = None) -> dict[str, dict[str, Any]]:
+    """What each value column is, for axis titles: ``{col: {label, unit, probability}}``.
+
+    ``probability`` values are drawn on a fixed 0-1 axis (an auto-scaled axis would make
+    0.0013 -> 0.0021 look like a steep rise).
+    """
+    from vocalmind.service.assessing import MARKERS
+
+    out: dict[str, dict[str, Any]] = {}
+    for c in columns:
+        if c in ID_COLS:
+            continue
+        if c in MARKERS:
+            _, label, unit, _ = MARKERS[c]
+            out[c] = {"label": label, "unit": unit, "probability": False}
+        elif c.startswith("p_"):
+            out[c] = {"label": f"model probability of '{c[2:]}'", "unit": "probability 0-1",
+                      "probability": True}
+        elif c == "score":
+            out[c] = {"label": f"model score ({score_label or 'prediction'})",
+                      "unit": "scale points", "probability": False}
+        else:
+            out[c] = {"label": c, "unit": "", "probability": False}
+    return out

@@ -20,7 +20,7 @@ from vocalmind.service.routers._common import (
     participant_json,
     session_json,
 )
-from vocalmind.service.trends import prepost_statistics, session_values
+from vocalmind.service.trends import describe_values, prepost_statistics, session_values
 
 router = APIRouter(prefix="/api", tags=["participants"])
 
@@ -113,10 +113,15 @@ def trend(participant_id: PathId, user: CurrentUser, db: DB,
           model_id: QueryId = None) -> dict[str, Any]:
     """Per session of this participant: markers and the model's output; plus, for context,
     the pre/post statistics of the participant's study."""
+    from vocalmind.service.models import ModelVersion
+
     p, _ = participant_access(db, user, participant_id)
     own = session_values(db, [p.id], model_id)
     ids = list(db.scalars(select(Participant.id).where(Participant.study_id == p.study_id)))
     cols = [c for c in own.columns if c not in ("participant_id", "participant")]
-    return clean({"participant": participant_json(p),
+    mv = db.get(ModelVersion, model_id) if model_id is not None else None
+    return clean({"participant": {**participant_json(p),
+                                  "sessions": [session_json(s) for s in p.sessions]},
                   "sessions": own[cols].to_dict(orient="records"),
+                  "value_info": describe_values(list(own.columns), mv.label if mv else None),
                   "study_statistics": prepost_statistics(session_values(db, ids, model_id))})

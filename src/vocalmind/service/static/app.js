@@ -1,26 +1,58 @@
-// vocalmind web page: plain JavaScript over the JSON API (cookie session).
-// Text from the server is always inserted with textContent, never as HTML.
+// vocalmind web page: plain JavaScript over the JSON API (cookie session + CSRF token).
+// Text from the server is always inserted with textContent, never as HTML. No inline
+// script anywhere: <body data-page> says which page this is (the CSP allows /static only).
 "use strict";
 
 const vm = (() => {
   const $ = (id) => document.getElementById(id);
+  const csrf = () => document.querySelector("meta[name=csrf-token]")?.content || "";
+  const SYNTHETIC = "synthetic demo - not for real speech";
+
+  // --------------------------------------------------------------- errors in words
+  const FIELD_NAMES = {
+    code: "code", username: "username", password: "password", new_password: "new password",
+    old_password: "current password", participant_id: "participant", session_id: "session",
+    model_id: "model", file: "recording file", date: "date", session_date: "session date",
+    label: "label", role: "role",
+  };
+  function friendly(status, detail) {
+    if (status === 413) return "The file is too large for this server.";
+    if (status === 429) return typeof detail === "string" ? detail : "Too many attempts; wait a moment.";
+    if (Array.isArray(detail)) {
+      return detail.map((d) => {
+        const field = [...(d.loc || [])].reverse().find((x) => typeof x === "string" && x !== "body");
+        const name = FIELD_NAMES[field] || field || "input";
+        let msg = d.msg || "is not valid";
+        msg = msg.replace(/^Value error, /, "").replace(/^String should have/, "should have");
+        if (d.type === "missing") msg = "is required";
+        return `${name[0].toUpperCase()}${name.slice(1)}: ${msg}.`;
+      }).join(" ");
+    }
+    if (typeof detail === "string" && detail) return detail[0].toUpperCase() + detail.slice(1);
+    return `The server could not do this (HTTP ${status}).`;
+  }
 
   async function api(path, options = {}) {
-    const r = await fetch(path, { credentials: "same-origin", ...options });
+    const method = (options.method || "GET").toUpperCase();
+    const headers = { ...(options.headers || {}) };
+    if (method !== "GET" && method !== "HEAD") headers["X-CSRF-Token"] = csrf();
+    const r = await fetch(path, { credentials: "same-origin", ...options, method, headers });
     if (r.status === 401 && !path.startsWith("/api/auth/login")) {
       window.location = "/login";
-      throw new Error("not logged in");
+      throw new Error("You are not logged in (any more).");
     }
     const body = r.headers.get("content-type")?.includes("json") ? await r.json() : null;
     if (!r.ok) {
-      const d = body && body.detail;
-      throw new Error(typeof d === "string" ? d : JSON.stringify(d));
+      const err = new Error(friendly(r.status, body && body.detail));
+      err.status = r.status;
+      throw err;
     }
     return body;
   }
-  const postJSON = (path, data) => api(path, {
-    method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(data),
+  const send = (method, path, data) => api(path, {
+    method, headers: { "Content-Type": "application/json" }, body: JSON.stringify(data),
   });
+  const postJSON = (path, data) => send("POST", path, data);
 
   function el(tag, text, attrs = {}) {
     const e = document.createElement(tag);
@@ -28,22 +60,28 @@ const vm = (() => {
     for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
     return e;
   }
-  function fill(select, items, value, label) {
-    const keep = select.value;
+  function fill(select, items, value, label, keep = select.value) {
     select.replaceChildren(...items.map((it) => el("option", label(it), { value: value(it) })));
-    if ([...select.options].some((o) => o.value === keep)) select.value = keep;
+    if ([...select.options].some((o) => o.value === String(keep))) select.value = String(keep);
   }
   function table(tableEl, columns, rows) {
     const head = el("tr");
     columns.forEach(([, title]) => head.append(el("th", title)));
     const body = rows.map((r) => {
       const tr = el("tr");
-      columns.forEach(([key, , fmt]) => tr.append(el("td", fmt ? fmt(r[key], r) : r[key])));
+      columns.forEach(([key, , fmt]) => {
+        const v = fmt ? fmt(r[key], r) : r[key];
+        const td = el("td");
+        if (v instanceof Node) td.append(v); else td.textContent = v ?? "–";
+        tr.append(td);
+      });
       return tr;
     });
     tableEl.replaceChildren(head, ...body);
   }
-  const num = (x, d = 3) => (x === null || x === undefined ? "–" : Number(x).toFixed(d));
+  const num = (x, d = 3) => (x === null || x === undefined || Number.isNaN(x) ? "–" : Number(x).toFixed(d));
+  const modelName = (m) => `${m.label}: ${m.model}${m.corpus ? ` on ${m.corpus}` : ""}${m.synthetic ? ` (${SYNTHETIC})` : ""}`;
+  const showError = (id, e) => { $(id).textContent = e.message || String(e); };
 
   async function header() {
     const me = await api("/api/auth/me");
@@ -57,10 +95,102 @@ const vm = (() => {
   function loginPage() {
     $("login-form").onsubmit = async (ev) => {
       ev.preventDefault();
+      $("login-error").textContent = "";
       try {
         await postJSON("/api/auth/login", { username: $("username").value, password: $("password").value });
-        window.location = "/";
-      } catch (e) { $("login-error").textContent = e.message; }
+        window.location = "/studies";
+      } catch (e) { showError("login-error", e); }
+    };
+  }
+
+  // ------------------------------------------------------------------ studies
+  async function studiesPage() {
+    const me = await header();
+    async function load() {
+      const studies = await api("/api/studies");
+      $("no-studies").hidden = studies.length > 0;
+      table($("studies-table"), [
+        ["code", "study", (c, s) => el("a", c, { href: `/studies/${s.id}` })],
+        ["role", "your role"], ["n_participants", "participants"],
+        ["id", "", (id) => el("a", "assess a recording", { href: `/?study=${id}` })]], studies);
+    }
+    $("create-study-card").hidden = !me.is_superuser;
+    $("create-study").onsubmit = async (ev) => {
+      ev.preventDefault();
+      $("create-study-error").textContent = "";
+      try {
+        const s = await postJSON("/api/studies", { code: $("study-code").value.trim() });
+        $("study-code").value = "";
+        await load();
+        window.location = `/studies/${s.id}`;
+      } catch (e) { showError("create-study-error", e); }
+    };
+    await load();
+  }
+
+  async function studyPage(sid) {
+    await header();
+    const study = await api(`/api/studies/${sid}`);
+    $("study-code").textContent = study.code;
+    async function loadParticipants() {
+      const ps = await api(`/api/studies/${sid}/participants`);
+      table($("participants-table"), [
+        ["code", "participant", (c, p) => el("a", c, { href: `/participants/${p.id}` })],
+        ["n_sessions", "sessions"],
+        ["id", "", (id) => el("a", "assess a recording", { href: `/?study=${sid}&participant=${id}` })]], ps);
+    }
+    $("add-participant-form").onsubmit = async (ev) => {
+      ev.preventDefault();
+      $("participant-error").textContent = "";
+      try {
+        await postJSON(`/api/studies/${sid}/participants`, { code: $("participant-code").value.trim() });
+        $("participant-code").value = "";
+        await loadParticipants();
+      } catch (e) { showError("participant-error", e); }
+    };
+    async function loadMembers() {
+      const ms = await api(`/api/studies/${sid}/members`);
+      table($("members-table"), [["username", "username"], ["role", "role"],
+        ["username", "", (u) => {
+          const b = el("button", "remove", { type: "button", class: "small" });
+          b.onclick = async () => {
+            if (!window.confirm(`Remove ${u} from study ${study.code}? Their logins end.`)) return;
+            try { await api(`/api/studies/${sid}/members/${encodeURIComponent(u)}`, { method: "DELETE" }); await loadMembers(); } catch (e) { showError("member-error", e); }
+          };
+          return b;
+        }]], ms);
+    }
+    if (study.role === "admin") {
+      $("members-card").hidden = false;
+      $("add-member-form").onsubmit = async (ev) => {
+        ev.preventDefault();
+        $("member-error").textContent = "";
+        try {
+          await postJSON(`/api/studies/${sid}/members`, { username: $("member-username").value.trim(), role: $("member-role").value });
+          await loadMembers();
+        } catch (e) { showError("member-error", e); }
+      };
+      await loadMembers();
+    }
+    await loadParticipants();
+  }
+
+  // ------------------------------------------------------------------ account
+  async function accountPage() {
+    await header();
+    $("password-form").onsubmit = async (ev) => {
+      ev.preventDefault();
+      $("password-error").textContent = "";
+      $("password-done").textContent = "";
+      if ($("new-password").value !== $("new-password-2").value) {
+        $("password-error").textContent = "The two new passwords differ.";
+        return;
+      }
+      try {
+        const r = await postJSON("/api/auth/password", { old_password: $("old-password").value, new_password: $("new-password").value });
+        $("password-done").textContent = `Done: ${r.status}.`;
+        $("password-form").reset();
+      } catch (e) { showError("password-error", e); }
     };
   }
 
@@ -72,9 +202,14 @@ const vm = (() => {
     const box = $("assessment-body");
     box.replaceChildren();
     if (a.status === "failed") { box.append(el("p", a.error, { class: "error" })); return; }
-    if (a.status !== "done") { box.append(el("p", "queued for the worker; this page updates by itself")); return; }
+    if (a.status !== "done") { box.append(el("p", "Queued for the worker; this page updates by itself.")); return; }
     const r = a.result;
-    box.append(el("p", `${r.label} (${r.model}, trained on ${r.trained_on}): ${r.prediction}`, { id: "prediction" }));
+    if (r.synthetic) box.append(el("p", `This model is a ${SYNTHETIC}: its output means nothing for a real participant.`, { class: "warning", id: "synthetic-warning" }));
+    if (r.prediction === null || r.prediction === undefined) {
+      box.append(el("p", `No model output yet: ${r.model_note || "the model could not score this recording"}.`, { id: "prediction", class: "notice" }));
+    } else {
+      box.append(el("p", `${r.label} (${r.model}, trained on ${r.trained_on}): ${r.prediction}`, { id: "prediction" }));
+    }
     if (r.probabilities) {
       const t = el("table", null, { id: "probabilities" });
       table(t, [["cls", "class"], ["p", "probability", (p) => num(p, 2)]],
@@ -96,9 +231,11 @@ const vm = (() => {
         ["base", "earlier sessions (mean ± SD, n)", (b) => (!b ? "no earlier session" : b.sd === null ? `${num(b.mean, 3)} (n=1)` : `${num(b.mean, 3)} ± ${num(b.sd, 3)} (n=${b.n_sessions})`)],
         ["z", "z vs earlier", (z) => num(z, 2)]],
       Object.values(r.markers).map((m) => ({ ...m, base: m.baseline })));
-      box.append(el("h3", "Clinical voice markers"), t);
+      const wrap = el("div", null, { class: "table-wrap" });
+      wrap.append(t);
+      box.append(el("h3", "Clinical voice markers"), wrap);
     } else if (r.markers_error) {
-      box.append(el("p", `voice markers not available: ${r.markers_error}`));
+      box.append(el("p", `Voice markers not available: ${r.markers_error}`));
     }
     box.append(el("p", r.disclaimer, { class: "disclaimer" }));
   }
@@ -115,52 +252,98 @@ const vm = (() => {
   // ------------------------------------------------------------------ index page
   async function indexPage() {
     const me = await header();
-    fill($("study"), me.studies, (s) => s.id, (s) => `${s.code} (${s.role})`);
+    const params = new URLSearchParams(window.location.search);
+    fill($("study"), me.studies, (s) => s.id, (s) => `${s.code} (${s.role})`, params.get("study") || "");
+    if (!me.studies.length) $("upload-error").textContent = "You are not a member of any study yet: create one on the Studies page or ask a study admin.";
     const models = await api("/api/models");
-    fill($("model"), models, (m) => m.id, (m) => `#${m.id} ${m.label}: ${m.model} on ${m.corpus}`);
+    fill($("model"), models, (m) => m.id, (m) => `#${m.id} ${modelName(m)}`,
+      (models.find((m) => !m.synthetic) || models[0] || {}).id || "");
+    $("session-date").value = new Date().toISOString().slice(0, 10);
+    let participants = [];
 
-    async function loadParticipants() {
+    function describeTarget() {
+      const study = $("study").selectedOptions[0]?.textContent || "–";
+      const p = $("participant").selectedOptions[0]?.textContent;
+      const s = $("session").selectedOptions[0]?.textContent || "a new session";
+      const m = models.find((x) => String(x.id) === $("model").value);
+      $("upload-target").textContent = p
+        ? `The next recording goes to participant ${p} (study ${study}), ${s}, dated ${$("session-date").value || "today"}.`
+        : "Add or select a participant first.";
+      $("upload-notice").textContent = m && m.synthetic ? `Model #${m.id} is a ${SYNTHETIC}.` : "";
+    }
+    async function loadParticipants(select) {
       if (!$("study").value) return;
-      const ps = await api(`/api/studies/${$("study").value}/participants`);
-      fill($("participant"), ps, (p) => p.id, (p) => p.code);
+      participants = await api(`/api/studies/${$("study").value}/participants`);
+      fill($("participant"), participants, (p) => p.id, (p) => p.code, select ?? params.get("participant") ?? "");
       await loadSessions();
     }
     async function loadSessions() {
       const pid = $("participant").value;
       $("participant-link").href = pid ? `/participants/${pid}` : "#";
       const ss = pid ? await api(`/api/participants/${pid}/sessions`) : [];
-      fill($("session"), [{ id: "", label: "new session" }, ...ss], (s) => s.id, (s) => s.label);
+      fill($("session"), [{ id: "", label: "new session" }, ...ss], (s) => s.id,
+        (s) => (s.id === "" ? s.label : `${s.label}${s.date ? ` (${s.date})` : ""}`), "");
+      describeTarget();
     }
-    $("study").onchange = loadParticipants;
+    $("study").onchange = () => loadParticipants("");
     $("participant").onchange = loadSessions;
+    $("model").onchange = describeTarget;
+    $("session-date").onchange = describeTarget;
+    $("session").onchange = async () => {
+      const sid = $("session").value;
+      if (sid) {
+        const s = await api(`/api/sessions/${sid}`);
+        if (s.date) $("session-date").value = s.date;
+      }
+      describeTarget();
+    };
     $("add-participant").onclick = async () => {
+      $("upload-error").textContent = "";
+      $("upload-notice").textContent = "";
+      const code = $("new-code").value.trim();
+      if (!code) { $("upload-error").textContent = "Type a participant code first."; return; }
+      const existing = participants.find((p) => p.code.toLowerCase() === code.toLowerCase());
       try {
-        const p = await postJSON(`/api/studies/${$("study").value}/participants`, { code: $("new-code").value });
-        await loadParticipants();
-        $("participant").value = p.id;
-        await loadSessions();
-        $("upload-error").textContent = "";
-      } catch (e) { $("upload-error").textContent = e.message; }
+        if (existing) {
+          await loadParticipants(String(existing.id));
+          $("upload-notice").textContent = `Participant ${existing.code} already exists and is now selected.`;
+        } else {
+          const p = await postJSON(`/api/studies/${$("study").value}/participants`, { code });
+          await loadParticipants(String(p.id));
+          $("upload-notice").textContent = `Participant ${p.code} added and selected.`;
+        }
+        $("new-code").value = "";
+      } catch (e) {
+        if (e.status === 409) {  // added meanwhile by a colleague: select it
+          await loadParticipants("");
+          const p = participants.find((x) => x.code === code);
+          if (p) { $("participant").value = String(p.id); await loadSessions(); $("upload-notice").textContent = `Participant ${p.code} already exists and is now selected.`; return; }
+        }
+        showError("upload-error", e);
+      }
     };
 
-    async function send(blob, name) {
+    async function sendRecording(blob, name) {
       $("upload-error").textContent = "";
+      if (!$("participant").value) { $("upload-error").textContent = "Add or select a participant first."; return; }
       const form = new FormData();
       form.append("file", blob, name);
       form.append("participant_id", $("participant").value);
       if ($("session").value) form.append("session_id", $("session").value);
       if ($("model").value) form.append("model_id", $("model").value);
+      if ($("session-date").value) form.append("session_date", $("session-date").value);
       try {
         const res = await api("/api/recordings", { method: "POST", body: form });
+        if (res.notice) $("upload-notice").textContent = res.notice[0].toUpperCase() + res.notice.slice(1) + ".";
         renderAssessment(res.assessment);
         await loadSessions();
         await poll(res.assessment.id);
-      } catch (e) { $("upload-error").textContent = e.message; }
+      } catch (e) { showError("upload-error", e); }
     }
     $("upload").onclick = () => {
       const f = $("file").files[0];
-      if (!f) { $("upload-error").textContent = "choose a file first"; return; }
-      send(f, f.name);
+      if (!f) { $("upload-error").textContent = "Choose a file first."; return; }
+      sendRecording(f, f.name);
     };
 
     let recorder = null;
@@ -177,53 +360,94 @@ const vm = (() => {
           $("record-state").textContent = "";
           const type = recorder.mimeType || "audio/webm";
           recorder = null;
-          send(new Blob(chunks, { type }), type.includes("ogg") ? "recording.ogg" : "recording.webm");
+          sendRecording(new Blob(chunks, { type }), type.includes("ogg") ? "recording.ogg" : "recording.webm");
         };
         recorder.start();
         $("record").textContent = "Stop and assess";
         $("record-state").textContent = "recording…";
-      } catch (e) { $("upload-error").textContent = `cannot record: ${e.message}`; }
+      } catch (e) { $("upload-error").textContent = `Cannot record: ${e.message}`; }
     };
     await loadParticipants();
   }
 
   // ------------------------------------------------------------------ participant page
+  const DAY = 86400000;
+  const dayNumber = (iso) => Math.round(Date.parse(`${iso}T00:00:00Z`) / DAY);
+  const isoDay = (n) => new Date(n * DAY).toISOString().slice(0, 10);
+
   async function participantPage(pid) {
     await header();
     const models = await api("/api/models");
-    fill($("model"), [{ id: "", label: "(markers only)" }, ...models], (m) => m.id,
-      (m) => (m.id === "" ? m.label : `#${m.id} ${m.label}: ${m.model}`));
-    if (models.length) $("model").value = models[0].id;
+    fill($("model"), [{ id: "", label: "(voice markers only)" }, ...models], (m) => m.id,
+      (m) => (m.id === "" ? m.label : `#${m.id} ${modelName(m)}`));
+    if (models.length) $("model").value = (models.find((m) => !m.synthetic) || models[0]).id;
     let chart = null;
     let data = null;
 
     function draw() {
       const key = $("value").value;
-      const labels = data.sessions.map((s) => s.session_label);
-      const values = data.sessions.map((s) => s[key] ?? null);
+      const info = data.value_info[key] || { label: key, unit: "", probability: false };
+      const rows = data.sessions.filter((s) => s[key] !== null && s[key] !== undefined);
+      const dated = rows.every((s) => s.session_date);
+      const points = rows.map((s) => ({ x: dated ? dayNumber(s.session_date) : s.session_index, y: s[key], label: s.session_label }));
       if (chart) chart.destroy();
+      const yTitle = info.unit ? `${info.label} (${info.unit})` : info.label;
+      const y = { title: { display: true, text: yTitle } };
+      if (info.probability) Object.assign(y, { min: 0, max: 1 });
       chart = new Chart($("trend-chart"), {
         type: "line",
-        data: { labels, datasets: [{ label: key, data: values, spanGaps: true, borderColor: "#4a78c2", tension: 0.1 }] },
-        options: { maintainAspectRatio: false, animation: false, scales: { x: { title: { display: true, text: "session" } } } },
+        data: { datasets: [{ label: info.label, data: points, borderColor: "#4a78c2", backgroundColor: "#4a78c2", tension: 0, cubicInterpolationMode: "default", pointRadius: 4 }] },
+        options: {
+          maintainAspectRatio: false, animation: false, parsing: true,
+          scales: {
+            x: { type: "linear", title: { display: true, text: dated ? "session date" : "session number" },
+              ticks: { precision: 0, stepSize: dated ? undefined : 1, callback: (v) => (dated ? isoDay(v) : `session ${v}`) } },
+            y,
+          },
+          plugins: { tooltip: { callbacks: { title: (items) => items.map((i) => `${i.raw.label}${dated ? ` (${isoDay(i.raw.x)})` : ""}`) } } },
+        },
       });
+      $("chart-note").textContent = `${points.length} session${points.length === 1 ? "" : "s"}; one point per session (mean of its recordings), straight lines between them${info.probability ? "; probabilities on a fixed 0-1 axis" : ""}.`;
     }
+
+    function sessionRows() {
+      const byIndex = new Map(data.sessions.map((s) => [s.session_index, s]));
+      return data.participant.sessions.map((s) => ({ ...(byIndex.get(s.index) || {}), ...s }));
+    }
+    function dateEditor(value, row) {
+      const span = el("span", null, { class: "row" });
+      const input = el("input", null, { type: "date", value: value || "", "aria-label": `date of ${row.label}` });
+      const b = el("button", "save", { type: "button", class: "small" });
+      b.onclick = async () => {
+        $("session-error").textContent = "";
+        try { await send("PATCH", `/api/sessions/${row.id}`, { date: input.value || null }); await load(); } catch (e) { showError("session-error", e); }
+      };
+      span.append(input, b);
+      return span;
+    }
+
     async function load() {
       const q = $("model").value ? `?model_id=${$("model").value}` : "";
       data = await api(`/api/participants/${pid}/trend${q}`);
       $("participant-code").textContent = data.participant.code;
-      const keys = [...new Set(data.sessions.flatMap((s) => Object.keys(s)))]
-        .filter((k) => !["session_index", "session_label"].includes(k));
-      fill($("value"), keys, (k) => k, (k) => k);
-      table($("sessions-table"), [["session_label", "session"], ...keys.map((k) => [k, k, (v) => num(v, 3)])], data.sessions);
+      $("study-link").href = `/studies/${data.participant.study_id}`;
+      $("assess-link").href = `/?study=${data.participant.study_id}&participant=${pid}`;
+      const keys = Object.keys(data.value_info);
+      fill($("value"), keys, (k) => k, (k) => data.value_info[k].label);
+      table($("sessions-table"), [["label", "session"], ["date", "date", dateEditor],
+        ...keys.map((k) => [k, data.value_info[k].unit ? `${data.value_info[k].label} (${data.value_info[k].unit})` : data.value_info[k].label, (v) => num(v, 3)])],
+      sessionRows());
       const st = data.study_statistics;
-      $("stats-note").textContent = st.note || `${st.n_participants} participants with 2 or more sessions`;
-      table($("prepost-table"), [["feature", "value"], ["n", "n"], ["mean_before", "first", (v) => num(v)],
+      $("stats-note").textContent = st.note || `${st.n_participants} participants with 2 or more sessions.`;
+      const label = (k) => (data.value_info[k] ? data.value_info[k].label : k);
+      table($("prepost-table"), [["feature", "value", label], ["n", "n"], ["mean_before", "first", (v) => num(v)],
         ["mean_after", "last", (v) => num(v)], ["test", "test"], ["p", "p", (v) => num(v, 4)],
         ["p_fdr", "p (FDR)", (v) => num(v, 4)], ["effect_size", "effect", (v) => num(v, 2)],
         ["effect_type", "effect type"]], st.paired_change || []);
-      table($("trend-table"), [["value", "value"], ["n_subjects", "participants"], ["slope", "slope / session", (v) => num(v, 4)],
+      $("insufficient").replaceChildren(...(st.insufficient || []).map((r) => el("li", `${label(r.feature)}: ${r.reason}.`)));
+      table($("trend-table"), [["value", "value", label], ["n_subjects", "participants"], ["slope", "slope / session", (v) => num(v, 4)],
         ["p", "p", (v) => num(v, 4)], ["p_fdr", "p (FDR)", (v) => num(v, 4)]], st.session_trend || []);
+      $("trend-insufficient").replaceChildren(...(st.trend_insufficient || []).map((r) => el("li", `${label(r.feature)}: ${r.reason}.`)));
       if (keys.length) draw();
     }
     $("model").onchange = load;
@@ -231,5 +455,18 @@ const vm = (() => {
     await load();
   }
 
-  return { api, loginPage, indexPage, participantPage, renderAssessment };
+  // ------------------------------------------------------------------ boot
+  const pages = { login: loginPage, index: indexPage, studies: studiesPage, study: studyPage,
+    account: accountPage, participant: participantPage };
+  document.addEventListener("DOMContentLoaded", () => {
+    const { page, id } = document.body.dataset;
+    const run = pages[page];
+    if (run) {
+      Promise.resolve(run(id ? Number(id) : undefined)).catch((e) => {
+        const box = $("page-error");
+        if (box) box.textContent = e.message || String(e);
+      });
+    }
+  });
+  return { api, renderAssessment };
 })();

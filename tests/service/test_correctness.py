@@ -1,0 +1,113 @@
+"""Correctness items of issue 12: statistics with partial data, speaker-normalised models,
+session dates."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+from service_helpers import finished, make_settings, setup_study, tone_wav
+
+from vocalmind.service import create_app
+from vocalmind.service.trends import prepost_statistics
+
+
+def _values(n_participants: int, extra_for: int) -> pd.DataFrame:
+    """F0 for every participant x 2 sessions; p_high only for ``extra_for`` participants."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for k in range(n_participants):
+        for s in (1, 2):
+            r = {"participant_id": k + 1, "participant": f"P{k}", "session_index": s,
+                 "session_label": f"session {s}", "session_date": f"2026-0{s}-01",
+                 "F0_mean": 150 + 10 * k - 8 * s + rng.normal(0, 1),
+                 "VUV_mean": 0.5 + 0.01 * k + 0.02 * s}
+            if k < extra_for:
+                r["p_high"] = 0.2 + 0.1 * s
+            rows.append(r)
+    return pd.DataFrame(rows)
+
+
+def test_statistics_keep_the_table_and_explain_missing_data_in_words() -> None:
+    st = prepost_statistics(_values(4, extra_for=1))
+    assert st["note"] is None
+    tested = {r["feature"] for r in st["paired_change"]}
+    assert tested == {"F0_mean", "VUV_mean"}  # the table is kept
+    f0 = next(r for r in st["paired_change"] if r["feature"] == "F0_mean")
+    assert f0["n"] == 4 and f0["mean_diff"] < 0
+    [why] = st["insufficient"]
+    assert why["feature"] == "p_high" and why["n"] == 1
+    assert why["reason"] == ("not enough data: 1 participant has this value in both their "
+                             "first and last session; at least 3 are needed")
+    assert {r["value"] for r in st["session_trend"]} == {"F0_mean", "VUV_mean"}
+    assert [r["feature"] for r in st["trend_insufficient"]] == ["p_high"]
+    text = str(st)
+    for scipy_words in ("observations", "sample in", "`data`"):
+        assert scipy_words not in text
+
+
+def test_statistics_with_too_few_participants_say_so() -> None:
+    st = prepost_statistics(_values(2, extra_for=2))
+    assert st["paired_change"] is None
+    assert st["note"] == ("pre/post statistics need at least 3 participants with 2 or more "
+                          "assessed sessions; this study has 2")
+
+
+@pytest.fixture(scope="module")
+def speaker_norm_run(tiny_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from vocalmind.config import load_config
+    from vocalmind.experiment import run_experiment
+
+    d = tmp_path_factory.mktemp("spk")
+    raw = {"name": "spk", "jobs": 1, "corpus": {"manifest": str(tiny_run.parent / "manifest.csv")},
+           "task": {"label": "emotion"},
+           "features": {"set": "egemaps", "cache_dir": str(tiny_run.parent / "cache"),
+                        "jobs": 1, "speaker_normalization": True},
+           "model": {"name": "logreg"}, "protocol": {"name": "loso"},
+           "evaluation": {"n_boot": 20}}
+    return run_experiment(load_config(raw=raw), out=d / "run").run_dir
+
+
+def test_speaker_normalised_model_uses_the_participants_own_recordings(
+        tmp_path: Path, speaker_norm_run: Path) -> None:
+    app = create_app(make_settings(tmp_path, models=[speaker_norm_run]))
+    with TestClient(app) as client:
+        _, pid = setup_study(client)
+        assert client.get("/api/models").json()[0]["speaker_normalization"] is True
+        results = []
+        for k in range(3):
+            wav = tone_wav(tmp_path / f"{k}.wav", 160 + 70 * k, seconds=1.2, seed=k)
+            r = client.post("/api/recordings", files={"file": ("a.wav", wav.read_bytes())},
+                            data={"participant_id": str(pid), "session_date": f"2026-03-0{k + 1}"})
+            assert r.status_code == 202, r.text
+            body = r.json()
+            assert ("notice" in body) == (k < 2)
+            results.append(finished(client, body["assessment"]["id"]))
+        for a in results[:2]:
+            assert a["status"] == "done", a["error"]
+            res = a["result"]
+            assert res["prediction"] is None
+            assert "needs at least 3" in res["model_note"] and "--reference" not in res["model_note"]
+            assert str(tmp_path) not in str(res) and str(speaker_norm_run) not in str(res)
+            assert res["markers"]["F0_mean"]["value"] > 0  # markers are not hidden
+        assert results[2]["result"]["prediction"] in ("low", "high")
+        # one session per upload, each with its date: no empty session from a failure
+        sessions = client.get(f"/api/participants/{pid}/sessions").json()
+        assert [(s["index"], s["date"], len(s["recording_ids"])) for s in sessions] == [
+            (1, "2026-03-01", 1), (2, "2026-03-02", 1), (3, "2026-03-03", 1)]
+        # re-assessing the first recording now gives a prediction
+        rid = results[0]["recording_id"]
+        again = client.post(f"/api/recordings/{rid}/assessments",
+                            json={"model_id": results[0]["model_version_id"]}).json()
+        assert finished(client, again["id"])["result"]["prediction"] in ("low", "high")
+        # a session's date can be changed afterwards
+        r = client.patch(f"/api/sessions/{sessions[0]['id']}", json={"date": "2026-02-27"})
+        assert r.json()["date"] == "2026-02-27"
+        t = client.get(f"/api/participants/{pid}/trend").json()
+        assert [s["session_date"] for s in t["sessions"]] == [
+            "2026-02-27", "2026-03-02", "2026-03-03"]
+        assert t["value_info"]["F0_mean"] == {"label": "mean pitch (F0)", "unit": "Hz",
+                                              "probability": False}
