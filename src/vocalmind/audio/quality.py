@@ -132,8 +132,18 @@ class QualityRecord:
         kw: dict[str, Any] = {}
         for f in fields(cls):
             v = d.get(prefix + f.name)
-            if v is None and f.name in ("snr_db", "peak_db"):
-                v = float("nan")
+            if isinstance(v, float) and math.isnan(v):
+                v = None  # a table's missing value
+            if v is None and f.name == "peak_db":
+                v = -math.inf  # only digital silence has no finite peak
+            elif v is None and f.type == "float":
+                v = math.nan
+            elif f.name in ("truncated",):
+                v = bool(v)
+            elif f.name in ("n_nonfinite",):
+                v = int(v or 0)
+            elif f.name == "native_sr" and v is not None:
+                v = int(v)
             kw[f.name] = v
         return cls(**kw)
 
