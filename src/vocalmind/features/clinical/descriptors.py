@@ -160,6 +160,8 @@ def descriptor_matrix(y: np.ndarray, *, sr: int = FS,
                            "voiced speech")
     if not np.any(x):
         raise FeatureError("recording is digitally silent (all samples zero)")
+    if np.ptp(x) == 0:
+        raise FeatureError(f"recording is constant (every sample {x[0]:g}): no speech")
     times = frame_times(len(x), sr=sr)
     # both residuals share one framing and autocorrelation
     res_srh, res = lpc_residuals(x, orders=(_f0.srh_lpc_order(sr), round(sr / 1000) + 2))

@@ -326,8 +326,8 @@ def vq_harmonics(dg: np.ndarray, gci: np.ndarray, *, sr: int = FS,
     amplitude ``A_h`` is the spectral maximum within ``(h -+ 1/2) F0``, and
     ``H1H2 = A_1 - A_2``, ``HRF = sum_{h=2..H} A_h / A_1`` with ``H = floor(5000 / F0)``
     (dB values, as COVAREP). Difference: COVAREP takes an fs-point DFT (1 Hz bins) and
-    the VOICEBOX peak nearest to ``h F0`` among peaks at least ``F0 / 2`` apart; here a
-    2048-point DFT (4096 for periods above 682 samples) and the band maximum.
+    the VOICEBOX peak nearest to ``h F0`` among peaks at least ``F0 / 2`` apart; here the
+    band maximum of a 1024-point DFT (2048 / 4096 for windows longer than 1024 / 2048).
 
     Parameters
     ----------
@@ -359,7 +359,7 @@ def vq_harmonics(dg: np.ndarray, gci: np.ndarray, *, sr: int = FS,
         hi = np.minimum(gci[sel] + half[sel], n - 1)
         lens = hi - lo + 1
         width = int(lens.max())
-        nfft = 2048 if width <= 2048 else 4096
+        nfft = 1024 if width <= 1024 else (2048 if width <= 2048 else 4096)
         col = np.arange(width)[None, :]
         inside = col < lens[:, None]
         frames = np.where(inside, dg32[np.minimum(lo[:, None] + col, n - 1)], 0.0)
@@ -372,20 +372,17 @@ def vq_harmonics(dg: np.ndarray, gci: np.ndarray, *, sr: int = FS,
         nb = db.shape[1]
         ff = f0[sel]
         n_h = np.maximum(np.floor(f_max / ff).astype(np.int64), 2)
-        # band edges (h - 1/2) F0 .. (H + 1/2) F0 per row, flattened for one reduceat
-        starts, owner = [], []
-        for r in range(len(sel)):
-            edges = np.ceil((np.arange(1, n_h[r] + 2) - 0.5) * ff[r] / df).astype(np.int64)
-            edges = np.minimum(edges, nb - 1) + r * nb
-            starts.append(edges)
-            owner.append(np.full(len(edges), r))
-        st = np.concatenate(starts)
+        # band edges (h - 1/2) F0, h = 1..H + 1, per row, flattened for one reduceat
+        n_e = n_h + 1
+        own_e = np.repeat(np.arange(len(sel)), n_e)
+        h_e = np.arange(n_e.sum()) - np.repeat(np.cumsum(n_e) - n_e, n_e) + 1
+        st = np.minimum(np.ceil((h_e - 0.5) * ff[own_e] / df).astype(np.int64), nb - 1)
+        st += own_e * nb
         amp = np.maximum.reduceat(db.ravel(), st)
         # drop each row's last segment (from its top edge to the next row's first band)
-        ends = np.cumsum([len(e) for e in starts]) - 1
         keep = np.ones(len(st), bool)
-        keep[ends] = False
-        amp, own = amp[keep], np.concatenate(owner)[keep]
+        keep[np.cumsum(n_e) - 1] = False
+        amp, own = amp[keep], own_e[keep]
         first = np.concatenate([[0], np.cumsum(n_h)[:-1]])
         a1, a2 = amp[first], amp[first + 1]
         h1h2[sel] = a1 - a2

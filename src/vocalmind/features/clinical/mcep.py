@@ -29,6 +29,8 @@ from vocalmind.features.clinical.dsp import FS, centred_window, frames_at, zero_
 NFFT = 1024
 MCEP_ORDER = 24
 TE_ITER = 6
+#: iterations of the half-order envelope that pre-smooths the edge bins
+PRESMOOTH_ITER = 2
 #: amplitude floor of the envelope analysis, relative to each frame's peak (-100 dB)
 REL_FLOOR = 1e-5
 
@@ -176,7 +178,7 @@ def env_te(log_amp: np.ndarray, order: np.ndarray, *, n_iter: int = TE_ITER,
     if m == 0:
         return A_all
     if presmooth:
-        pE = env_te(A_all, np.round(o / 2.0).astype(np.int64), n_iter=n_iter,
+        pE = env_te(A_all, np.round(o / 2.0).astype(np.int64), n_iter=PRESMOOTH_ITER,
                     presmooth=False)
         slim = np.round(0.25 * n / np.maximum(o, 1)).astype(np.int64)
         col = np.arange(n_bins)[None, :]
