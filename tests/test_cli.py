@@ -53,3 +53,106 @@ def test_assess_rejects_a_folder_that_is_not_a_run(tmp_path: Path) -> None:
     clip.write_bytes(b"")
     res = runner.invoke(app, ["assess", str(clip), "--model", str(tmp_path)])
     assert res.exit_code == 2 and "not a finished run folder" in " ".join(res.output.split())
+
+
+# --------------------------------------------------------------------------- a finished CLI
+
+
+def _help_texts() -> dict[str, str]:
+    """The help of every command and group, as users see it (the console script's command)."""
+    from click.testing import CliRunner as ClickRunner
+
+    from vocalmind.cli import get_cli
+
+    cli, texts = get_cli(), {}
+
+    def walk(cmd, path):  # type: ignore[no-untyped-def]
+        res = ClickRunner().invoke(cli, [*path, "--help"], prog_name="vocalmind",
+                                   env={"COLUMNS": "100"})
+        assert res.exit_code == 0, (path, res.output)
+        texts[" ".join(path) or "vocalmind"] = res.output
+        for name, sub in getattr(cmd, "commands", {}).items():
+            walk(sub, [*path, name])
+
+    walk(cli, [])
+    return texts
+
+
+def test_help_is_plain_text_without_markup_types_or_phantom_options() -> None:
+    texts = _help_texts()
+    assert {"assess", "experiment run", "features extract", "analyze correlate"} <= set(texts)
+    for name, text in texts.items():
+        assert "<bool>" not in text and "<str>" not in text and "list[" not in text, name
+        assert ":func:" not in text and "``" not in text and ":class:" not in text, name
+        assert "..." not in text.split("Commands:")[-1] or name == "vocalmind" or \
+            "Commands:" not in text, name
+    for name in ("assess", "experiment run"):  # neither has a --jobs option
+        assert "--jobs" not in texts[name], name
+    assert "--jobs" in texts["features extract"]
+    assert "Score new recordings with a trained model." in texts["vocalmind"]
+
+
+def test_version() -> None:
+    from vocalmind import __version__
+
+    res = runner.invoke(app, ["--version"])
+    assert res.exit_code == 0 and res.output.strip() == f"vocalmind {__version__}"
+
+
+def test_help_imports_nothing_heavy() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, vocalmind.cli; heavy = [m for m in ('numpy', 'pandas', 'torch', "
+            "'sklearn', 'opensmile', 'rich.progress') if m in sys.modules]; print(heavy)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_models_list_says_what_users_can_follow() -> None:
+    res = runner.invoke(app, ["models", "list"])
+    assert res.exit_code == 0
+    assert "seed doc" not in res.output and "based on" in res.output
+    assert "Wang et al. 2023" in " ".join(res.output.split())
+
+
+def test_tables_are_not_cut_at_80_columns() -> None:
+    # rich gives a pipe 80 columns and cuts cells with an ellipsis; nothing may be lost here
+    res = runner.invoke(app, ["corpus", "list"], env={"COLUMNS": "80"})
+    assert res.exit_code == 0
+    assert "…" not in res.output
+    from vocalmind.corpora.readers import corpus_spec
+
+    for word in corpus_spec("ravdess").layout.split():  # folded over lines, every word kept
+        assert word in res.output, word
+    assert "task='both'" in res.output  # the reader options are shown
+
+
+def test_relative_corpus_root_resolves_against_the_yaml_folder(tmp_path: Path, monkeypatch) -> None:
+    from vocalmind.cli.experiment import resolve_config_paths
+
+    cfg_dir = tmp_path / "configs"
+    cfg_dir.mkdir()
+    cfg = cfg_dir / "exp.yaml"
+    cfg.write_text(yaml.safe_dump({"corpus": {"name": "emodb", "root": "../data/emodb"},
+                                   "task": {"label": "emotion"}, "model": {"name": "svm"}}))
+    elsewhere = tmp_path / "cwd"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    over = resolve_config_paths(cfg, [])
+    assert over == [f'corpus.root={json.dumps(str(tmp_path / "data" / "emodb"))}']
+    # --set values are relative to the current directory
+    over = resolve_config_paths(cfg, ["corpus.root=mine", "seed=3"])
+    assert over[-2:] == [f'corpus.root={json.dumps(str(elsewhere / "mine"))}', "seed=3"]
+    # a missing root names the absolute path it tried
+    res = runner.invoke(app, ["experiment", "run", str(cfg)])
+    assert res.exit_code == 2
+    said = " ".join(res.output.split())
+    assert str(tmp_path / "data" / "emodb") in said and "does not exist" in said
+
+
+def test_corpus_info_names_the_absolute_root(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    res = runner.invoke(app, ["corpus", "info", "--corpus", "emodb", "--root", "nowhere"])
+    assert res.exit_code == 2
+    assert str(tmp_path / "nowhere") in " ".join(res.output.split())

@@ -39,11 +39,56 @@ def _tables(tmp_path: Path, n_subjects: int = 24) -> tuple[Path, Path]:
     return tmp_path / "feats.parquet", tmp_path / "manifest.csv"
 
 
+def test_correlate_prints_top_results_and_never_pools_tasks_silently(tmp_path: Path) -> None:
+    feats, man = _tables(tmp_path)
+    out = tmp_path / "corr"
+    res = runner.invoke(app, ["correlate", "--features", str(feats), "--manifest", str(man),
+                              "--score", "phq9", "-o", str(out), "--show", "3"])
+    assert res.exit_code == 0, res.output
+    # each subject has a pre and a post session: analysed separately, and said so
+    assert "analysed each session separately" in res.output
+    table = pd.read_csv(out / "correlations.csv")
+    assert set(table["task"]) == {"pre", "post"} and len(table) == 6
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["analysed_separately_by"] == "session"
+    assert summary["n_units"] == {"post": 24, "pre": 24}
+    # the strongest results are in the terminal, not only in files
+    assert "strongest 3 of 6 correlations" in res.output and "pitch" in res.output
+    bad = runner.invoke(app, ["correlate", "--features", str(feats), "--manifest", str(man),
+                              "-o", str(out), "--by", "nosuch"])
+    assert bad.exit_code != 0 and "not a manifest column" in bad.output
+
+
+def test_correlate_marks_features_above_the_nyquist_of_8khz_audio(tmp_path: Path) -> None:
+    import soundfile as sf
+
+    rng = np.random.default_rng(0)
+    man, feats = [], []
+    for s in range(12):
+        file = tmp_path / f"call{s}.wav"
+        sf.write(file, rng.normal(0, 0.1, 800).astype("float32"), 8000)  # telephone audio
+        phq = float(s * 2)
+        man.append({"file": str(file), "subject": f"s{s}", "phq9": phq})
+        feats.append({"file": str(file), "start": np.nan, "end": np.nan,
+                      "hammarbergIndexV_sma3nz_amean": rng.normal(),
+                      "loudness_sma3_amean": phq + rng.normal()})
+    pd.DataFrame(man).to_csv(tmp_path / "m.csv", index=False)
+    pd.DataFrame(feats).to_csv(tmp_path / "f.csv", index=False)
+    res = runner.invoke(app, ["correlate", "--features", str(tmp_path / "f.csv"), "--manifest",
+                              str(tmp_path / "m.csv"), "-o", str(tmp_path / "out")])
+    assert res.exit_code == 0, res.output
+    assert "8000 Hz" in res.output and "hammarbergIndexV_sma3nz_amean" in res.output
+    table = pd.read_csv(tmp_path / "out" / "correlations.csv").set_index("feature")
+    assert table.loc["hammarbergIndexV_sma3nz_amean", "above_nyquist"]
+    assert not table.loc["loudness_sma3_amean", "above_nyquist"]
+
+
 def test_correlate_writes_table_heatmap_and_summary(tmp_path: Path) -> None:
     feats, man = _tables(tmp_path)
     out = tmp_path / "corr"
     res = runner.invoke(app, ["correlate", "--features", str(feats), "--manifest", str(man),
-                              "--score", "phq9", "--covariates", "gender,age", "-o", str(out)])
+                              "--score", "phq9", "--covariates", "gender,age", "-o", str(out),
+                              "--by", "none"])
     assert res.exit_code == 0, res.output
     table = pd.read_csv(out / "correlations.csv")
     assert set(table["feature"]) == {"pitch", "tense", "noise"}
@@ -53,7 +98,7 @@ def test_correlate_writes_table_heatmap_and_summary(tmp_path: Path) -> None:
     assert summary["n_units"] == 24 and summary["unit"] == "subject"
     assert summary["covariates"] == ["gender", "age"] and "not a diagnosis" in summary["note"]
     rows = runner.invoke(app, ["correlate", "--features", str(feats), "--manifest", str(man),
-                               "--unit", "row", "-o", str(tmp_path / "rows")])
+                               "--unit", "row", "-o", str(tmp_path / "rows"), "--by", "none"])
     assert rows.exit_code == 0, rows.output
     assert json.loads((tmp_path / "rows" / "summary.json").read_text())["n_units"] == 96
 

@@ -7,9 +7,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
 
 from vocalmind.errors import VocalmindError
 
@@ -19,8 +16,25 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-# soft_wrap: file paths in messages must stay on one line (greppable, copyable).
-_err = Console(stderr=True, soft_wrap=True)
+
+
+class _Err:
+    """stderr console made on first use; soft wrap keeps file paths on one line."""
+
+    def print(self, *args: Any, **kwargs: Any) -> None:
+        from vocalmind.cli._output import stderr_console
+
+        stderr_console().print(*args, **kwargs)
+
+
+_err = _Err()
+
+
+def escape(text: str) -> str:
+    """Text shown literally by rich (no [markup] in file names)."""
+    from rich.markup import escape as _escape
+
+    return _escape(text)
 
 CorpusOpt = Annotated[str, typer.Option("--corpus", "-c", help="Corpus name (see `corpus list`).")]
 RootOpt = Annotated[Path, typer.Option("--root", "-r", help="Corpus folder (csv: the table file).")]
@@ -54,6 +68,7 @@ def _parse_options(items: list[str] | None) -> dict[str, Any]:
 def _read(corpus: str, root: Path, options: list[str] | None) -> Any:
     from vocalmind.corpora.readers import read_corpus
 
+    root = root.expanduser().absolute()  # errors name the absolute path that was tried
     try:
         return read_corpus(corpus, root, **_parse_options(options))
     except (VocalmindError, ValueError) as e:
@@ -71,18 +86,30 @@ def _failure_report(failures: list[dict[str, str]], limit: int = 10) -> None:
         _err.print(f"  ... and {len(failures) - limit} more")
 
 
+def reader_options(reader: Any) -> str:
+    """A reader's options as ``name=default`` (``check_audio`` left out), e.g. ``task=both``."""
+    import inspect
+
+    out = []
+    for p in inspect.signature(reader).parameters.values():
+        if p.kind is p.KEYWORD_ONLY and p.name != "check_audio":
+            out.append(f"{p.name}={p.default!r}" if p.default is not p.empty else p.name)
+    return ", ".join(out) or "-"
+
+
 @app.command("list")
 def list_corpora() -> None:
-    """List the corpora vocalmind can read, with their expected layout."""
+    """List the corpora vocalmind can read, with their options and expected layout."""
+    from vocalmind.cli._output import stdout_console, table
     from vocalmind.corpora.readers import available_corpora, corpus_spec
 
-    table = Table(title="corpus readers")
-    for col in ("name", "language", "description", "expected layout"):
-        table.add_column(col, overflow="fold")
+    t = table("name", "language", "description", "options (--option KEY=VALUE)",
+              "expected layout", title="corpus readers")
     for name in available_corpora():
         spec = corpus_spec(name)
-        table.add_row(name, spec.language or "-", spec.description, spec.layout)
-    Console().print(table)
+        t.add_row(name, spec.language or "-", spec.description, reader_options(spec.reader),
+                  spec.layout)
+    stdout_console().print(t)
 
 
 @app.command("info")
@@ -90,7 +117,8 @@ def info(
     corpus: CorpusOpt,
     root: RootOpt,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")] = False,
-    plots: Annotated[Path | None, typer.Option("--plots", help="Folder for overview PNGs.")] = None,
+    plots: Annotated[Path | None, typer.Option(
+        "--plots", help="Folder for overview PNGs (names start with the corpus name).")] = None,
     option: OptionOpt = None,
 ) -> None:
     """Summarise a corpus: files, subjects, duration, label balance, skipped files."""
@@ -104,10 +132,11 @@ def info(
     if as_json:
         typer.echo(json.dumps(summary, default=str))
         return
-    con = Console()
-    table = Table(title=f"{corpus} at {root}")
-    table.add_column("what")
-    table.add_column("value", overflow="fold")
+    from vocalmind.cli._output import stdout_console
+    from vocalmind.cli._output import table as make_table
+
+    con = stdout_console()
+    table = make_table("what", "value", title=f"{corpus} at {root}")
     table.add_row("rows", str(summary["rows"]))
     table.add_row("files", str(summary["files"]))
     table.add_row("subjects", str(summary["subjects"]))

@@ -9,12 +9,27 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-import yaml
-from rich.console import Console
 
 from vocalmind.errors import VocalmindError
 
-console = Console(stderr=True)
+
+class _LazyConsole:
+    def print(self, *args: object, **kwargs: object) -> None:
+        from vocalmind.cli._output import stderr_console
+
+        stderr_console().print(*args, **kwargs)
+
+
+console = _LazyConsole()
+
+
+def _rounded(value: object, digits: int = 3) -> object:
+    """Floats (also inside dicts) rounded for display."""
+    if isinstance(value, float):
+        return round(value, digits)
+    if isinstance(value, dict):
+        return {k: _rounded(v, digits) for k, v in value.items()}
+    return value
 
 
 def demo(
@@ -24,6 +39,8 @@ def demo(
 ) -> None:
     """Synthesise a labelled cohort with espeak-ng, run a subject-independent experiment on
     it, write the report, and assess one new recording of an unseen voice."""
+    import yaml
+
     from vocalmind.assess import assess
     from vocalmind.config import load_config
     from vocalmind.demo import make_demo_assessment_clip, synthesize_cohort
@@ -50,7 +67,7 @@ def demo(
     lo, hi = m["uar_ci"]
     typer.echo(f"demo cohort: {len(manifest)} recordings, {manifest['subject'].nunique()} speakers")
     typer.echo(f"UAR {m['uar']:.3f} [{lo:.3f}, {hi:.3f}] ({m['protocol_description']})")
-    typer.echo("new recording: " + json.dumps({k: result[k] for k in ("prediction", "probabilities")
-                                               if k in result}))
+    typer.echo("new recording: " + json.dumps({k: _rounded(result[k]) for k in (
+        "prediction", "probabilities") if k in result}))
     typer.echo(f"took {time.perf_counter() - t0:.0f} s")
     typer.echo(f"report: {res.run_dir / 'report.html'}")

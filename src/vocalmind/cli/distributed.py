@@ -9,22 +9,28 @@ choice.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from vocalmind.errors import ConfigError
-from vocalmind.features.executor import Executor, available_executors, get_executor
+
+if TYPE_CHECKING:  # the executor module pulls in rich.progress: loaded when a command runs
+    from vocalmind.features.executor import Executor
 
 __all__ = ["address_option", "executor_from_options", "executor_option"]
 
 
-def executor_option() -> Any:
-    """``--executor local|ray``, for ``Annotated[str, executor_option()] = "local"``."""
+def executor_option(*, jobs: bool = False) -> Any:
+    """``--executor local|ray``, for ``Annotated[str, executor_option()] = "local"``.
+
+    ``jobs``: the command has a ``--jobs`` option (only then does the help mention it).
+    """
+    local = "processes on this machine, see --jobs" if jobs else "this machine"
     return typer.Option(
         "--executor",
-        help="Where the work runs: 'local' (processes on this machine, --jobs) or 'ray' "
-        "(tasks on a Ray cluster, see --address).",
+        help=f"Where the work runs: 'local' ({local}) or 'ray' (tasks on a Ray cluster, "
+        "see --address).",
     )
 
 
@@ -65,6 +71,8 @@ def executor_from_options(
     >>> type(executor_from_options("local", None, 2, progress=False)).__name__
     'LocalExecutor'
     """
+    from vocalmind.features.executor import available_executors, get_executor
+
     name = executor.strip().lower()
     if name not in available_executors():
         raise typer.BadParameter(

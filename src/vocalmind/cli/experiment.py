@@ -4,18 +4,27 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
+from vocalmind.cli._output import stderr_console
 from vocalmind.cli.distributed import address_option, executor_from_options, executor_option
 from vocalmind.errors import VocalmindError
 
 app = typer.Typer(help="Run experiments from YAML configs.", no_args_is_help=True)
-console = Console(stderr=True)
+
+
+class _LazyConsole:
+    """stderr console made on first use: rich is not imported for `--help`."""
+
+    def print(self, *args: object, **kwargs: object) -> None:
+        stderr_console().print(*args, **kwargs)
+
+
+console = _LazyConsole()
 
 
 def _fail(e: Exception) -> None:
@@ -31,40 +40,124 @@ def _fmt(metrics: dict, key: str) -> str:
     return f"{v:.3f}" + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "")
 
 
+#: Config values that name files: relative ones are read against the YAML file's folder.
+PATH_KEYS = ("corpus.root", "corpus.manifest", "protocol.params.path")
+
+
+def _get(raw: dict, dotted: str) -> object:
+    node: object = raw
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+def resolve_config_paths(config: Path, overrides: list[str]) -> list[str]:
+    """Overrides that make the config's relative paths absolute, followed by ``overrides``.
+
+    A relative ``corpus.root``, ``corpus.manifest`` or ``protocol.params.path`` written in
+    the YAML file is resolved against the folder of that file (so ``examples/*.yaml`` work
+    from any directory); the same keys given with ``--set`` are resolved against the current
+    directory, as a user typing them expects. Other overrides pass unchanged.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (d / "c.yaml").write_text("corpus: {name: emodb, root: data/emodb}")
+    >>> resolve_config_paths(d / "c.yaml", [])[0] == f'corpus.root="{d / "data" / "emodb"}"'
+    True
+    """
+    import yaml
+
+    try:
+        raw = yaml.safe_load(config.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError):
+        return list(overrides)  # load_config reports the problem with the file's name
+    out = []
+    base = config.expanduser().absolute().parent
+    for key in PATH_KEYS:
+        value = _get(raw, key) if isinstance(raw, dict) else None
+        if isinstance(value, str) and value and not Path(value).expanduser().is_absolute():
+            out.append(f"{key}={json.dumps(os.path.normpath(base / Path(value).expanduser()))}")
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if sep and key.strip() in PATH_KEYS and value.strip() and not Path(
+                value.strip()).expanduser().is_absolute():
+            item = f"{key.strip()}={json.dumps(os.path.normpath(Path(value.strip()).expanduser().absolute()))}"
+        out.append(item)
+    return out
+
+
+def _check_root(cfg: object) -> None:
+    """Fail early, naming the absolute path tried, when the corpus folder does not exist."""
+    from vocalmind.errors import ConfigError
+
+    corpus = getattr(cfg, "corpus", None)
+    root = getattr(corpus, "root", None)
+    if corpus is not None and getattr(corpus, "manifest", None) is None and root:
+        path = Path(root).expanduser().absolute()
+        if not path.exists():
+            raise ConfigError(
+                f"corpus.root: {path} does not exist (a relative root in a config file is read "
+                "from the file's folder, one given with --set from the current directory)")
+
+
 @app.command("run")
 def run(
-    config: Annotated[Path, typer.Argument(help="experiment YAML")],
-    set_: Annotated[list[str] | None, typer.Option("--set", help="override: key.path=value")] = None,
-    out: Annotated[Path | None, typer.Option("--out", help="run folder (default runs/NAME-TIME)")] = None,
-    force: Annotated[bool, typer.Option(help="replace an existing run folder")] = False,
+    config: Annotated[Path, typer.Argument(help="Experiment YAML file.")],
+    set_: Annotated[list[str] | None, typer.Option(
+        "--set", help="Override a config value: key.path=value (repeatable). Relative paths "
+        "given here are read from the current directory.")] = None,
+    out: Annotated[Path | None, typer.Option(
+        "--out", help="Run folder (default runs/NAME-TIME).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing run folder.")] = False,
     executor: Annotated[str, executor_option()] = "local",
     address: Annotated[str | None, address_option()] = None,
 ) -> None:
-    """Run one experiment and write its run folder (metrics, predictions, model, report)."""
+    """Run one experiment and write its run folder (metrics, predictions, model, report).
+
+    Relative paths in the YAML file (corpus.root, corpus.manifest, protocol.params.path) are
+    read from the YAML file's folder.
+    """
     from vocalmind.config import load_config
     from vocalmind.experiment import run_experiment
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
-        cfg = load_config(config, overrides=set_ or [])
+        cfg = load_config(config, overrides=resolve_config_paths(config, set_ or []))
+        _check_root(cfg)
         ex = executor_from_options(executor, address, cfg.jobs) if executor != "local" else None
         res = run_experiment(cfg, out=out, force=force, executor=ex)
     except VocalmindError as e:
         _fail(e)
         return
+    from vocalmind.cli._output import stdout_console, table
+
     m = res.metrics
-    t = Table(title=f"{cfg.name} — {m['protocol']}, {m['n_subjects']} subjects, level {m['level']}")
-    t.add_column("metric")
-    t.add_column("value [95% CI]" if cfg.evaluation.ci == 0.95 else "value [CI]")
+    t = table("metric", "value [95% CI]" if cfg.evaluation.ci == 0.95 else "value [CI]",
+              "baseline",
+              title=f"{cfg.name}: {m['protocol']}, {m['n_subjects']} subjects, level {m['level']}")
+    base = _baselines(res.run_dir)
     keys = (["uar", "accuracy", "macro_f1", "roc_auc"] if m["task"] == "classification"
             else ["mae", "rmse", "pearson_r", "ccc"])
     for k in keys:
-        t.add_row(k, _fmt(m, k))
-    console.print(t)
+        b = base.get(k)
+        t.add_row(k, _fmt(m, k), "-" if b is None else f"{b:.3f}")
+    stdout_console().print(t)
     if m.get("disclaimer"):
         console.print(f"[yellow]{m['disclaimer']}[/yellow]")
     typer.echo(f"run folder: {res.run_dir}")
     typer.echo(f"report: {res.run_dir / 'report.html'}")
+
+
+def _baselines(run_dir: Path) -> dict:
+    """The per-metric baselines the report wrote (chance/majority or the mean floor)."""
+    try:
+        return json.loads((run_dir / "baselines.json").read_text()).get("per_metric", {})
+    except (OSError, ValueError):
+        return {}
 
 
 def assess(

@@ -7,8 +7,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from vocalmind.cli.distributed import address_option, executor_from_options, executor_option
 
@@ -19,7 +17,18 @@ app = typer.Typer(
 )
 
 _PARAM_HINTS = {"opensmile": "--param config=NAME_OR_PATH (an opensmile.FeatureSet name or a .conf)"}
-_console = Console(stderr=True, soft_wrap=True)  # long paths stay copyable
+
+
+class _LazyConsole:
+    """stderr console created on first use (rich loads only when a command prints)."""
+
+    def print(self, *args: object, **kwargs: object) -> None:
+        from vocalmind.cli._output import stderr_console
+
+        stderr_console().print(*args, **kwargs)
+
+
+_console = _LazyConsole()  # long paths stay copyable (soft wrap)
 
 
 def _parse_params(pairs: list[str]) -> dict[str, Any]:
@@ -63,13 +72,14 @@ def extract(
         list[str] | None, typer.Option("--param", "-p", help="Feature-set parameter KEY=VALUE (repeatable).")
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
-    executor: Annotated[str, executor_option()] = "local",
+    executor: Annotated[str, executor_option(jobs=True)] = "local",
     address: Annotated[str | None, address_option()] = None,
 ) -> None:
     """Extract one feature set; write columns file, start, end, then one per feature.
 
-    With ``--executor ray`` the manifest is split into shards, each a Ray task writing its
-    own Parquet file under OUTPUT's ``.shards`` folder; a re-run reuses finished shards."""
+    With --executor ray the manifest is split into shards, each a Ray task writing its own
+    Parquet file in a folder beside OUTPUT (OUTPUT.shards); a re-run reuses finished shards.
+    """
     from vocalmind.errors import ConfigError, ManifestError, TooManyFailuresError
     from vocalmind.features.extract import (
         PreprocessSettings,
@@ -133,9 +143,11 @@ def extract(
 @app.command("list")
 def list_sets() -> None:
     """List the registered feature sets with their number of features."""
+    from vocalmind.cli._output import stdout_console
+    from vocalmind.cli._output import table as make_table
     from vocalmind.features.base import available_feature_sets, get_feature_set
 
-    table = Table("set", "features", "settings")
+    table = make_table("set", "features", "settings")
     for name in available_feature_sets():
         try:
             fs = get_feature_set(name)
@@ -145,4 +157,4 @@ def list_sets() -> None:
             hint = _PARAM_HINTS.get(name, f"{type(e).__name__}: {e}")
             n, settings = "-", f"needs parameters: {hint}"
         table.add_row(name, n, settings)
-    Console().print(table)
+    stdout_console().print(table)

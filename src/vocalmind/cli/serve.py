@@ -6,11 +6,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from vocalmind.errors import VocalmindError
 
-console = Console(stderr=True)
 app = typer.Typer(help="The HTTP service.")
 
 
@@ -28,13 +26,16 @@ def serve(
 ) -> None:
     """Serve the API (OpenAPI at /docs) and the web page; assessments run in a worker.
 
-    The first start creates the superuser ``admin``; its password comes from
+    The first start creates the superuser "admin"; its password comes from
     VOCALMIND_ADMIN_PASSWORD or is printed once here. Other settings (upload limits, worker
     threads, lease) come from VOCALMIND_<SETTING> variables; see docs/service.md.
     """
     import uvicorn
 
+    from vocalmind.cli._output import stderr_console
     from vocalmind.service import Settings, create_app
+
+    console = stderr_console()
 
     try:
         application = create_app(Settings.from_env(data_dir=data, db_url=db,
