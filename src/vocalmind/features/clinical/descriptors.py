@@ -24,9 +24,9 @@ from vocalmind.features.clinical import creak as _creak
 from vocalmind.features.clinical import f0 as _f0
 from vocalmind.features.clinical import formants as _formants
 from vocalmind.features.clinical import glottal as _glottal
+from vocalmind.features.clinical import hmpd as _hmpd
 from vocalmind.features.clinical import mcep as _mcep
 from vocalmind.features.clinical import mfcc as _mfcc
-from vocalmind.features.clinical import phase as _phase
 from vocalmind.features.clinical.dsp import FS, frame_times, lpc_residuals
 
 #: fewest voiced 10 ms frames (0.3 s of voicing) for which descriptors are computed
@@ -229,11 +229,13 @@ def descriptor_matrix(y: np.ndarray, *, sr: int = FS,
         _mcep.mcep_covarep(_mcep.env_te(_mcep.envelope_log_amplitude(spec),
                                         np.round(0.5 * sr / f0_sin).astype(np.int64)),
                            sr=sr), n, times, sr=sr))
-    # HMPD: vocalmind's own encoding on the descriptor frames (not COVAREP's, see phase.py)
-    spec_d = _mcep.pitch_adaptive_spectra(x, np.round(times * sr).astype(np.int64), f0_v,
-                                          sr=sr)
-    vt_phase = _phase.vocal_tract_phase(spec_d, f0_v, sr=sr)
-    blocks.extend(_phase.phase_distortion(spec_d, vt_phase, f0_v, voiced, sr=sr))
+    # HMPD in COVAREP's encoding on the same frames, interpolated at the frames' times
+    pdm, pdd = _hmpd.hmpd_covarep(spec, f0_sin, np.flatnonzero(keep), sr=sr)
+    pdm_t, ok = _f0.to_descriptor_frames(c_sin, np.unwrap(pdm, axis=0), times, sr=sr)
+    pdd_t, _ = _f0.to_descriptor_frames(c_sin, pdd, times, sr=sr)
+    for b in (np.angle(np.exp(1j * pdm_t)), pdd_t):
+        b[~(voiced & ok)] = np.nan
+        blocks.append(b)
     blocks.extend(_mfcc.mfcc_deltas(x, times, sr=sr))
     blocks.append(_formants.formants(x, times, voiced, sr=sr))
     blocks.append(_formants.peak_to_rms(x, times, sr=sr)[:, None])

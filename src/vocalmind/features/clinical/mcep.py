@@ -97,54 +97,6 @@ def _cosine_pair(n_fft: int) -> tuple[np.ndarray, np.ndarray]:
                                                                         dtype=np.float32)
 
 
-def true_envelope(log_amp: np.ndarray, order: np.ndarray, n_iter: int = TE_ITER
-                  ) -> tuple[np.ndarray, np.ndarray]:
-    """True envelope by iterative cepstral smoothing (Roebel & Rodet 2005).
-
-    The lifter keeps quefrencies ``0..order`` only, so both transforms of each iteration
-    are computed as products with the first ``order + 1`` cosine basis vectors, frames
-    grouped by order (3x fewer operations than two 1024-point FFTs at F0 ~ 100 Hz).
-
-    Parameters
-    ----------
-    log_amp : np.ndarray [shape=(m, NFFT // 2 + 1)] natural-log amplitude spectra
-    order : np.ndarray [shape=(m,), int] cepstral order per frame, < NFFT // 2
-    n_iter : iterations after the first smoothing
-
-    Returns
-    -------
-    env : np.ndarray [shape=(m, NFFT // 2 + 1), float32] log-amplitude envelope
-    cep : np.ndarray [shape=(m, Q), float32] its real cepstrum at quefrencies
-        ``0..Q - 1``, ``Q = max(order) + 1`` (zero above each frame's order; the full
-        even cepstrum is ``cep[q] = cep[NFFT - q]``)
-    """
-    order = np.asarray(order, dtype=np.int64)
-    m = log_amp.shape[0]
-    if m == 0:
-        return log_amp.astype(np.float32), np.zeros((0, 1), np.float32)
-    if order.max() >= NFFT // 2 or order.min() < 0:
-        raise ValueError(f"cepstral orders must lie in 0..{NFFT // 2 - 1}, got "
-                         f"{order.min()}..{order.max()}")
-    fwd, inv = _cosine_pair(NFFT)
-    env = np.empty(log_amp.shape, dtype=np.float32)
-    cep = np.zeros((m, int(order.max()) + 1), dtype=np.float32)
-    idx = np.argsort(order, kind="stable")
-    for s in range(0, m, 512):
-        sel = idx[s : s + 512]
-        o = order[sel]
-        q = int(o.max()) + 1
-        lifter = (np.arange(q)[None, :] <= o[:, None]).astype(np.float32)
-        A = log_amp[sel].astype(np.float32)
-        f, b = fwd[:, :q], inv[:q]
-        for _ in range(n_iter + 1):
-            c = (A @ f) * lifter
-            e = c @ b
-            A = np.maximum(A, e)
-        env[sel] = e
-        cep[sel, :q] = c
-    return env, cep
-
-
 def env_te(log_amp: np.ndarray, order: np.ndarray, *, n_iter: int = TE_ITER,
            presmooth: bool = True) -> np.ndarray:
     """True envelope as COVAREP ``env_te`` (mode 1 + 512): smoothing window, acceleration.

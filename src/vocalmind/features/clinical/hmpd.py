@@ -1,0 +1,206 @@
+"""Harmonic-model phase distortion (HMPDM_0..24, HMPDD_0..12) in COVAREP's encoding.
+
+Degottex & Erro 2014, as COVAREP runs it in ``COVAREP_feature_extraction``
+(``hmpd_analysis_features`` on the sinusoidal-analysis frames, one per SRH frame):
+
+1. harmonic amplitudes and phases ``phi_h`` of each frame's zero-phase spectrum, ``h = 1 ..
+   round((fs/2 - F0/2) / F0)``; the vocal-tract phase, the minimum phase of the log-linear
+   interpolation of the harmonic amplitudes (``env_interp``), is removed from ``phi_h``;
+2. phase distortion ``PD_h = wrap(phi_h - phi_{h-1} - phi_1)`` (``phase_rpspd``, DC phase 0,
+   so ``PD_1 = 0``), placed at ``h F0`` with 0 at 0 and 0.95 F0, unwrapped along the
+   harmonics and interpolated linearly onto the 513 bins of a 1024-point DFT
+   (``harmscale2hertzscale``);
+3. over time (frames 10 ms apart): PDM = circular mean over a rectangular window of 25 frames
+   applied forward and backward (``filtfilt``); PDD = ``sqrt(-2 log R)`` of the same over 9
+   frames after removing the trend (9-frame median filter, then a 9-point Hann
+   ``filtfilt``);
+4. compression: HMPDM = circular mean of the PDM bins on COVAREP's lin/log harmonic scale
+   (``hlin2hlog``: bins 0..7 one by one, then a quadratic Bezier curve to 25 slots);
+   HMPDD = mel-cepstrum (``hspec2fwcep``, order 12) of the PDD "spectrum";
+5. interpolation to the descriptor frames (PDM on the unwrapped angle).
+
+Differences: harmonic amplitudes and phases are read at the DFT bin nearest ``h F0`` of a
+1024-point DFT (COVAREP: the VOICEBOX peak nearest to ``h F0`` in a 4096-point DFT, its
+phase interpolated; with a zero-phase symmetric window the phase is flat across the main
+lobe). Where COVAREP has no harmonic (above the last harmonic, and in the slots it then
+fills by ``rand``), it uses random phases; here a fixed pseudo-random phase per (frame,
+harmonic), so that results are reproducible (COVAREP's are not). Bins below F0 are 0, as in
+COVAREP.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+import scipy.fft as sfft
+from scipy import signal
+from scipy.ndimage import median_filter
+
+from vocalmind.features.clinical.dsp import FS
+from vocalmind.features.clinical.mcep import mcep_covarep
+
+PDM_ORDER = 24
+PDD_ORDER = 12
+#: frames of the PDM mean (6 periods x 4 analyses per period) and of the PDD (2 x 4)
+PDM_FRAMES = 24
+PDD_FRAMES = 8
+#: linear part of the lin/log harmonic scale (``pdm_log_hb``)
+LOG_HB = 8
+
+
+def _wrap(p: np.ndarray) -> np.ndarray:
+    return np.angle(np.exp(1j * p))
+
+
+def _pseudo_random_phase(frame: np.ndarray, slot: np.ndarray) -> np.ndarray:
+    """A fixed phase in (-pi, pi] per (frame index, slot): a splitmix64 hash."""
+    z = (frame.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+         + slot.astype(np.uint64) * np.uint64(0xBF58476D1CE4E5B9) + np.uint64(0x94D049BB133111EB))
+    z ^= z >> np.uint64(30)
+    z *= np.uint64(0xBF58476D1CE4E5B9)
+    z ^= z >> np.uint64(27)
+    z *= np.uint64(0x94D049BB133111EB)
+    z ^= z >> np.uint64(31)
+    u = (z >> np.uint64(11)).astype(np.float64) / float(1 << 53)
+    return _wrap(2 * np.pi * u)
+
+
+@lru_cache(maxsize=4)
+def _log_slots(n_bins: int, order: int, hb: int) -> np.ndarray:
+    """COVAREP ``hlin2hlog`` rounded: slot (1-based) of each bin 0..n_bins-1."""
+    hsl = np.arange(1, n_bins + 1, dtype=np.float64)
+    t = np.linspace(0.0, 1.0, 101)
+    p = np.array([[hb, hb], [order, order], [n_bins, order]], dtype=np.float64)
+    bez = ((1 - t) ** 2)[:, None] * p[0] + (2 * t * (1 - t))[:, None] * p[1] \
+        + (t**2)[:, None] * p[2]
+    hsl[hb:] = np.interp(np.arange(hb + 1, n_bins + 1), bez[:, 0], bez[:, 1])
+    return np.round(hsl).astype(np.int64)
+
+
+def _filtfilt(b: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """MATLAB ``filtfilt(b, 1, x)`` along axis 0 (odd extension of 3 (len(b) - 1))."""
+    n = 3 * (len(b) - 1)
+    if x.shape[0] <= n:
+        n = max(x.shape[0] - 1, 0)
+    return signal.filtfilt(b, [1.0], x, axis=0, padtype="odd", padlen=n)
+
+
+def phase_distortion_bins(spec: np.ndarray, f0: np.ndarray, frame_index: np.ndarray, *,
+                          sr: int = FS) -> np.ndarray:
+    """Phase distortion of each frame on the DFT bins (steps 1-2 of the module docstring).
+
+    Parameters
+    ----------
+    spec : np.ndarray [shape=(m, 513), complex] zero-phase spectra (1024-point DFT)
+    f0 : np.ndarray [shape=(m,)] analysis F0 (Hz)
+    frame_index : np.ndarray [shape=(m,), int] absolute frame numbers (seed the fill)
+    sr : sample rate in Hz
+
+    Returns
+    -------
+    np.ndarray [shape=(m, 513)] PD (rad) per bin
+    """
+    m, n_bins = spec.shape
+    n_fft = 2 * (n_bins - 1)
+    if m == 0:
+        return np.zeros((0, n_bins))
+    bin_hz = sr / n_fft
+    f0 = np.asarray(f0, dtype=np.float64)
+    max_h = np.maximum(np.round((sr / 2 - f0 / 2) / f0).astype(np.int64), 1)
+    H = int(max_h.max())
+    h = np.arange(1, H + 1)[None, :]
+    own = h <= max_h[:, None]
+    fh = h * f0[:, None]
+    kb = np.clip(np.round(fh / bin_hz).astype(np.int64), 0, n_bins - 1)
+    rows = np.arange(m)[:, None]
+    s_h = spec[rows, kb]
+    log_a = np.log(np.maximum(np.abs(s_h), 1e-30))
+    # amplitude envelope: log-linear through (0, A1), (h F0, A_h), held after the last one
+    log_a = np.where(own, log_a, log_a[rows[:, 0], max_h - 1][:, None])
+    u = np.arange(n_bins)[None, :] * bin_hz / f0[:, None]  # bin position in harmonics
+    nodes = np.concatenate([log_a[:, :1], log_a], axis=1)  # node i at i F0, i = 0..H
+    i0 = np.minimum(np.floor(u).astype(np.int64), H)
+    i1 = np.minimum(i0 + 1, H)
+    fr = u - np.floor(u)
+    log_env = nodes[rows, i0] * (1 - fr) + nodes[rows, i1] * fr
+    # its minimum phase: fold the real cepstrum (hspec2minphaseloghspec)
+    cep = sfft.irfft(log_env, n_fft, axis=1)
+    cep[:, 1 : n_fft // 2] *= 2.0
+    cep[:, n_fft // 2 + 1 :] = 0.0
+    min_phase = sfft.rfft(cep, axis=1).imag
+    pos = np.minimum(fh / bin_hz, n_bins - 1.0)
+    p0 = np.minimum(np.floor(pos).astype(np.int64), n_bins - 2)
+    pf = pos - p0
+    vtfp = min_phase[rows, p0] * (1 - pf) + min_phase[rows, p0 + 1] * pf
+    phi = _wrap(np.angle(s_h) - vtfp)
+    # PD_h = phi_h - phi_{h-1} - phi_1 (DC phase 0), at h F0; beyond the last harmonic
+    # COVAREP has random phases: a fixed pseudo-random one here
+    prev = np.concatenate([np.zeros((m, 1)), phi[:, :-1]], axis=1)
+    pd = _wrap(phi - prev - phi[:, :1])
+    slots = np.arange(H + 2)[None, :]
+    rnd = _pseudo_random_phase(np.broadcast_to(frame_index[:, None], (m, H + 2)),
+                               np.broadcast_to(slots, (m, H + 2)))
+    pe = np.concatenate([pd, np.zeros((m, 2))], axis=1)
+    beyond = np.concatenate([~own, np.ones((m, 2), bool)], axis=1)
+    pe = np.where(beyond, rnd, pe)
+    pe[:, 0] = 0.0  # PD_1 = phi_1 - 0 - phi_1
+    pe = np.unwrap(pe, axis=1)  # node j at (j + 1) F0
+    # interpolation nodes: 0 at 0 and 0.95 F0, then pe[j] at (j + 1) F0
+    j = u - 1.0
+    below = j < 0
+    j0 = np.clip(np.floor(j).astype(np.int64), 0, H)
+    j1 = np.minimum(j0 + 1, H + 1)
+    jf = j - np.floor(j)
+    val = pe[rows, j0] * (1 - jf) + pe[rows, j1] * jf
+    return np.where(below, 0.0, _wrap(val))
+
+
+def hmpd_covarep(spec: np.ndarray, f0: np.ndarray, frame_index: np.ndarray, *,
+                 sr: int = FS) -> tuple[np.ndarray, np.ndarray]:
+    """HMPDM and HMPDD of consecutive analysis frames (10 ms apart), COVAREP's encoding.
+
+    Parameters
+    ----------
+    spec : np.ndarray [shape=(m, 513), complex] zero-phase spectra of the frames
+    f0 : np.ndarray [shape=(m,)] analysis F0 (Hz)
+    frame_index : np.ndarray [shape=(m,), int] absolute frame numbers
+    sr : sample rate in Hz
+
+    Returns
+    -------
+    pdm : np.ndarray [shape=(m, 25)] rad
+    pdd : np.ndarray [shape=(m, 13)] mel-cepstrum of the PDD
+    """
+    m, n_bins = spec.shape
+    if m == 0:
+        return np.zeros((0, PDM_ORDER + 1)), np.zeros((0, PDD_ORDER + 1))
+    pe = phase_distortion_bins(spec, f0, frame_index, sr=sr)
+    c, s = np.cos(pe), np.sin(pe)
+    box = np.full(PDM_FRAMES + 1, 1.0 / (PDM_FRAMES + 1))
+    pdm = np.arctan2(_filtfilt(box, s), _filtfilt(box, c))
+    k = PDD_FRAMES + 1
+    hann = signal.windows.hann(k)
+    hann /= hann.sum()
+    tc = _filtfilt(hann, median_filter(c, size=(k, 1), mode="constant"))
+    ts = _filtfilt(hann, median_filter(s, size=(k, 1), mode="constant"))
+    pe2 = pe - np.arctan2(ts, tc)
+    box9 = np.full(k, 1.0 / k)
+    z = np.abs(_filtfilt(box9, np.cos(pe2)) + 1j * _filtfilt(box9, np.sin(pe2)))
+    pdd = np.where(z < 1, np.sqrt(-2.0 * np.log(np.clip(z, 1e-300, 1.0))), 0.0)
+    # compression: circular mean per lin/log slot (bins 0..n_bins - 2), mel-cepstrum of PDD
+    slot = _log_slots(n_bins - 1, PDM_ORDER + 1, LOG_HB)
+    zz = np.exp(1j * pdm[:, : n_bins - 1])
+    acc = np.zeros((m, PDM_ORDER + 1), dtype=complex)
+    for sl in range(1, PDM_ORDER + 2):
+        sel = slot == sl
+        if sel.any():
+            acc[:, sl - 1] = zz[:, sel].mean(axis=1)
+        else:  # no bin in this slot: COVAREP fills it at random
+            acc[:, sl - 1] = np.exp(1j * _pseudo_random_phase(np.arange(m), np.full(m, sl)))
+    pdm_c = np.angle(acc)
+    x = pdd.copy()
+    x[:, 0] = x[:, 1]
+    x[x == 0] = 0.001
+    pdd_c = mcep_covarep(np.log(x), order=PDD_ORDER, sr=sr)
+    return pdm_c, pdd_c
