@@ -25,7 +25,7 @@ import secrets
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Annotated
@@ -157,22 +157,28 @@ def check_same_origin(request: Request, *, required: bool) -> None:
                             detail="cross-site request refused: the Origin is not this service")
 
 
-def get_db(request: Request) -> Iterator[Session]:
+async def get_db(request: Request) -> AsyncIterator[Session]:
     """A database session for one request; committed if the endpoint returns normally.
 
     GET/HEAD requests get read sessions (no lock on SQLite); other methods get write
     sessions (``BEGIN IMMEDIATE``), and do slow work (decoding, hashing) between
     transactions, never inside one.
+
+    An *async* dependency on purpose: its commit runs on the event loop right after the
+    endpoint returns. Were it run in the thread pool, a request holding SQLite's write lock
+    could wait for a free thread to commit while every thread waits for that lock.
     """
     factory = (request.app.state.sessions if request.method in SAFE_METHODS
                else request.app.state.write_sessions)
-    with factory() as db:
-        try:
-            yield db
-            db.commit()
-        except BaseException:
-            db.rollback()
-            raise
+    db = factory()
+    try:
+        yield db
+        db.commit()
+    except BaseException:
+        db.rollback()
+        raise
+    finally:
+        db.close()
 
 
 #: ``scope="function"``: commit *before* the response is sent, so a client that got 201
@@ -211,7 +217,9 @@ def current_user(
             raise HTTPException(status.HTTP_403_FORBIDDEN,
                                 detail="missing or wrong CSRF token; reload the page")
     request.state.token_id = tok.id
-    return tok.user
+    user = tok.user
+    db.commit()  # end the transaction here: the endpoint runs in another thread
+    return user
 
 
 CurrentUser = Annotated[User, Depends(current_user)]

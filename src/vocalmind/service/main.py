@@ -15,6 +15,7 @@ no Swagger UI page, so no third-party script ever runs on the service's origin.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import secrets
@@ -216,6 +217,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.engine = engine
     app.state.sessions = factory
     app.state.write_sessions = write_factory
+    app.state.upload_slots = asyncio.Semaphore(settings.upload_slots)
     app.state.login_throttle = LoginThrottle(
         per_account=settings.login_max_failures,
         per_address=settings.login_max_failures_per_address, window_s=settings.login_window_s)

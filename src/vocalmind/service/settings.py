@@ -32,6 +32,8 @@ class Settings(BaseModel):
     markers : compute the clinical voice markers for each assessment
     worker_threads : assessment worker threads started with the app (0 = none; another
         process may run the queue)
+    upload_slots : uploads decoded and checked at the same time (more wait, without holding
+        a server thread, so other requests stay fast and memory stays bounded)
     lease_s : how long a claimed assessment stays claimed without a heartbeat (seconds);
         a worker that dies leaves its job to be re-claimed after this
     poll_s : how often an idle worker looks for queued work (seconds)
@@ -63,6 +65,7 @@ class Settings(BaseModel):
     min_duration_s: float = Field(0.5, ge=0)
     markers: bool = True
     worker_threads: int = Field(1, ge=0, le=16)
+    upload_slots: int = Field(2, ge=1, le=64)
     lease_s: float = Field(120.0, gt=0)
     poll_s: float = Field(0.5, gt=0)
     session_hours: float = Field(12.0, gt=0, le=24 * 7)

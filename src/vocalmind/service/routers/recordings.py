@@ -20,6 +20,7 @@ import logging
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile, status
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import func, select
@@ -102,9 +103,84 @@ def _check_audio(path: Any, settings: Any) -> Any:
     return meta
 
 
+def _target(db: Any, user: Any, participant_id: int, session_id: int | None,
+            model_id: int | None) -> tuple[int, int, dict[str, Any]]:
+    """Access checks in one short transaction: (participant id, model id, model card)."""
+    p, _ = participant_access(db, user, participant_id)
+    mv = pick_model(db, model_id)
+    if session_id is not None and not any(s.id == session_id for s in p.sessions):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail="no such session")
+    out = p.id, mv.id, {"info": dict(mv.info)}
+    db.commit()  # no transaction (no lock) while the upload is spooled and decoded
+    return out
+
+
+def _spool_and_check(file: UploadFile, store: Any, settings: Any) -> tuple[Any, Any]:
+    """Spool the upload and run the decoding and quality checks (no database)."""
+
+    def chunks():  # type: ignore[no-untyped-def]
+        file.file.seek(0)
+        while block := file.file.read(CHUNK):
+            yield block
+
+    try:
+        spooled = store.spool(chunks(), max_bytes=settings.max_upload_bytes)
+    except TooLargeError as e:
+        raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, detail=str(e)) from None
+    try:
+        if spooled.n_bytes == 0:
+            raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
+                                detail="not a readable recording: empty upload")
+        return spooled, _check_audio(spooled.path, settings)
+    except BaseException:
+        store.discard(spooled)
+        raise
+
+
+def _write(db: Any, store: Any, spooled: Any, meta: Any, pid: int, mv_id: int,
+           session_id: int | None, session_date: dt.date | None,
+           card: dict[str, Any]) -> tuple[dict[str, Any], int, int]:
+    """The short write transaction: session, recording, queued assessment, file in place.
+
+    Returns the answer (built before the commit, so nothing is read after it), and the
+    recording and assessment ids.
+    """
+    from vocalmind.service.assessing import speaker_reference_shortfall
+
+    if db.get(Participant, pid) is None:  # deleted meanwhile
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail="no such participant")
+    if session_id is not None:
+        sess = db.get(StudySession, session_id)
+        if sess is None or sess.participant_id != pid:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, detail="no such session")
+        if session_date is not None:
+            sess.date = session_date
+    else:
+        sess = add_session(db, pid, date=session_date)
+    n_before = db.scalar(select(func.count()).select_from(Recording)
+                         .join(StudySession, Recording.session_id == StudySession.id)
+                         .where(StudySession.participant_id == pid)) or 0
+    rec = Recording(session_id=sess.id, sha256=spooled.sha256,
+                    path=store.relpath(spooled.sha256), n_bytes=spooled.n_bytes,
+                    duration_s=meta.duration_s, sample_rate=meta.sample_rate,
+                    channels=meta.channels, format=meta.format[:64])
+    db.add(rec)
+    db.flush()
+    a = Assessment(recording_id=rec.id, model_version_id=mv_id, status="queued")
+    db.add(a)
+    db.flush()
+    out = {"recording": recording_json(rec), "assessment": assessment_json(a)}
+    notice = speaker_reference_shortfall(card, n_before + 1)
+    if notice:
+        out["notice"] = notice
+    store.put(spooled)  # before commit: a committed row always has its file
+    db.commit()
+    return out, rec.id, a.id
+
+
 @router.post("/recordings", status_code=202,
              summary="Upload a recording; returns at once with a queued assessment")
-def upload(
+async def upload(
     request: Request,
     user: CurrentUser,
     db: DB,
@@ -120,71 +196,27 @@ def upload(
     """Store the recording and queue its assessment; poll ``GET /api/assessments/{id}``.
 
     The answer may hold a ``notice`` in words (e.g. a speaker-normalised model that needs
-    more recordings of the participant before it can score).
+    more recordings of the participant before it can score). At most ``upload_slots``
+    uploads are decoded at once; the others wait on the event loop, holding no thread, so
+    that other requests are answered meanwhile.
     """
-    from vocalmind.service.assessing import speaker_reference_shortfall
-
     settings, store = request.app.state.settings, request.app.state.store
-    p, _ = participant_access(db, user, participant_id)
-    mv = pick_model(db, model_id)
-    if session_id is not None and not any(s.id == session_id for s in p.sessions):
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail="no such session")
-    pid, mv_id = p.id, mv.id
-    card = {"info": dict(mv.info)}
-    db.commit()  # no transaction (no lock) while the upload is spooled and decoded
-
-    def chunks():  # type: ignore[no-untyped-def]
-        while block := file.file.read(CHUNK):
-            yield block
-
+    pid, mv_id, card = await run_in_threadpool(_target, db, user, participant_id, session_id,
+                                               model_id)
     try:
-        spooled = store.spool(chunks(), max_bytes=settings.max_upload_bytes)
-    except TooLargeError as e:
-        raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, detail=str(e)) from None
-    stored = False
-    try:
-        if spooled.n_bytes == 0:
-            raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
-                                detail="not a readable recording: empty upload")
-        meta = _check_audio(spooled.path, settings)
-        # the short write transaction: re-read what may have changed meanwhile
-        if db.get(Participant, pid) is None:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, detail="no such participant")
-        if session_id is not None:
-            sess = db.get(StudySession, session_id)
-            if sess is None or sess.participant_id != pid:
-                raise HTTPException(status.HTTP_404_NOT_FOUND, detail="no such session")
-            if session_date is not None:
-                sess.date = session_date
-        else:
-            sess = add_session(db, pid, date=session_date)
-        n_before = db.scalar(select(func.count()).select_from(Recording)
-                             .join(StudySession, Recording.session_id == StudySession.id)
-                             .where(StudySession.participant_id == pid)) or 0
-        rec = Recording(session_id=sess.id, sha256=spooled.sha256,
-                        path=store.relpath(spooled.sha256), n_bytes=spooled.n_bytes,
-                        duration_s=meta.duration_s, sample_rate=meta.sample_rate,
-                        channels=meta.channels, format=meta.format[:64])
-        db.add(rec)
-        db.flush()
-        a = Assessment(recording_id=rec.id, model_version_id=mv_id, status="queued")
-        db.add(a)
-        db.flush()
-        store.put(spooled)  # before commit: a committed row always has its file
-        stored = True
-        db.commit()
+        async with request.app.state.upload_slots:
+            spooled, meta = await run_in_threadpool(_spool_and_check, file, store, settings)
     except HTTPException:
         log.info("upload refused")
         raise
+    try:
+        out, rec_id, aid = await run_in_threadpool(_write, db, store, spooled, meta, pid, mv_id,
+                                                   session_id, session_date, card)
     finally:
-        if not stored:
+        if spooled.lock_fd >= 0:  # not put in place: refused or failed
             store.discard(spooled)
     request.app.state.worker.notify()
-    log.info("recording %d stored, assessment %d queued", rec.id, a.id)
-    out = {"recording": recording_json(rec), "assessment": assessment_json(a)}
-    notice = speaker_reference_shortfall(card, n_before + 1)
-    if notice:
-        out["notice"] = notice
+    log.info("recording %d stored, assessment %d queued", rec_id, aid)
     return out
 
 
