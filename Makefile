@@ -9,6 +9,8 @@ SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # command:Debian package. The tests also need a PostgreSQL server and a headless Chromium.
 DEMO_TOOLS := ffmpeg:ffmpeg espeak-ng:espeak-ng sox:sox
 TEST_TOOLS := $(DEMO_TOOLS) chromium:chromium
+# the GE2E speaker encoder's wheel (weights inside); --no-deps: webrtcvad-wheels serves its need
+SPEAKER_ENCODER := resemblyzer==0.1.4
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
@@ -39,7 +41,8 @@ system-demo system-test:
 $(STAMP): pyproject.toml
 	@[ -x "$(PY)" ] || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q -e '.[test,encoders]'
+	$(PY) -m pip install -q --no-deps $(SPEAKER_ENCODER)
 	@touch $@
 
 lint: setup

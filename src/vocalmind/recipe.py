@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from vocalmind.errors import ConfigError, ModelIntegrityError
+from vocalmind.errors import ConfigError, ModelError, ModelIntegrityError
 from vocalmind.files import write_json
 
 __all__ = ["RECIPE_FILE", "Recipe", "Inputs", "KEY", "clip_to_scale"]
@@ -105,6 +105,8 @@ class Recipe:
     speaker_normalization : standardise each speaker's rows on that speaker's statistics
     gates : quality thresholds (``QualityGates`` fields; empty = documented defaults)
     domain : the training data's domain, fitted in training (see :meth:`fit_domain`)
+    encoder_weights : name and sha256 of the pretrained encoder weights the features come
+        from, fitted in training; extraction with other weights is refused
     """
 
     model: str
@@ -117,6 +119,8 @@ class Recipe:
     speaker_normalization: bool = False
     gates: dict[str, Any] = field(default_factory=dict)
     domain: dict[str, Any] | None = None
+    #: pretrained weights the feature set needs ([{"name", "sha256"}]), fitted in training
+    encoder_weights: list[dict[str, str]] | None = None
 
     # ------------------------------------------------------------------ construction
 
@@ -203,6 +207,7 @@ class Recipe:
 
         assert self.feature_set is not None
         fs = feature_set_from_spec(self.feature_set, self.feature_params)
+        self._check_weights(fs)
         if extract_fn is not None:
             # e.g. vocalmind.distributed.extract_sharded: resumable shards on a cluster
             result = extract_fn(
@@ -220,6 +225,22 @@ class Recipe:
         failures = result.failures[["file", "reason"]] if len(result.failures) else \
             pd.DataFrame(columns=["file", "reason"])
         return X, rows[ok].reset_index(drop=True), failures
+
+    def _check_weights(self, fs: Any) -> None:
+        """Record the encoder weights in training; refuse other weights afterwards."""
+        weights = getattr(fs, "weights", None)
+        got = weights() if callable(weights) else None
+        if not got:
+            return
+        if self.encoder_weights is None:
+            self.encoder_weights = got
+        elif got != self.encoder_weights:
+            want = ", ".join(f"{w['name']} (sha256 {w['sha256'][:12]}...)"
+                             for w in self.encoder_weights)
+            have = ", ".join(f"{w['name']} (sha256 {w['sha256'][:12]}...)" for w in got)
+            raise ModelError(f"the model was trained on features of the encoder weights {want}; "
+                             f"the weights found here are {have}: install the same weights "
+                             "(the vocalmind[encoders] extra) or the same local files")
 
     def normalize(self, X: pd.DataFrame, speakers: np.ndarray) -> pd.DataFrame:
         """Standardise each speaker's rows on their own statistics (if the recipe does)."""

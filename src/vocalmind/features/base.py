@@ -93,7 +93,8 @@ def _load_builtin_sets() -> None:
     import importlib
 
     for mod in ("vocalmind.features.opensmile_sets", "vocalmind.features.logmel",
-                "vocalmind.features.clinical"):
+                "vocalmind.features.clinical", "vocalmind.features.encoders",
+                "vocalmind.features.fusion"):
         try:
             importlib.import_module(mod)
         except ModuleNotFoundError as e:

@@ -3,6 +3,13 @@
 Scaling lives inside the pipeline, so it is fitted on the training fold only. Hyperparameter
 tuning (:func:`make_classical`) wraps the pipeline in a ``GridSearchCV`` whose inner folds are
 grouped by subject, so it is nested inside the outer training fold.
+
+:class:`FusionClassifier` is the one classifier over named feature blocks (a ``fusion``
+feature table, or a ``whisper`` table with several layers): one linear model on the
+concatenated blocks (``mode="concat"``), or one per block with their calibrated
+probabilities averaged (``mode="late"``). ``blocks`` and ``mode`` are ordinary parameters,
+so ``model.tune`` chooses them inside each training fold with subject-grouped inner folds,
+exactly as it chooses ``C`` (e.g. which Whisper layer, or early versus late fusion).
 """
 
 from __future__ import annotations
@@ -10,6 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
@@ -47,8 +55,16 @@ class SVMClassifier(ClassifierMixin, BaseEstimator):
         self.calibration_cv = calibration_cv
         self.random_state = random_state
 
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True  # SVC and its calibration take sparse input
+        return tags
+
     def fit(self, X: Any, y: Any) -> SVMClassifier:
         """Fit the SVM and its probability calibration on ``X [shape=(n, n_features)]``."""
+        from sklearn.utils.validation import validate_data
+
+        X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"])
         svc = SVC(C=self.C, kernel=self.kernel, gamma=self.gamma,
                   class_weight=self.class_weight, random_state=self.random_state)
         self.svc_ = clone(svc).fit(X, y)
@@ -58,15 +74,130 @@ class SVMClassifier(ClassifierMixin, BaseEstimator):
         self.classes_ = self.svc_.classes_
         return self
 
+    def _checked(self, X: Any) -> Any:
+        from sklearn.utils.validation import check_is_fitted, validate_data
+
+        check_is_fitted(self, "svc_")
+        return validate_data(self, X, reset=False, accept_sparse=["csr", "csc"])
+
     def predict(self, X: Any) -> np.ndarray:
+        X = self._checked(X)  # fitted? same features?
         return self.svc_.predict(X)
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Calibrated probabilities ``[shape=(n, n_classes)]``, columns in ``classes_`` order."""
+        X = self._checked(X)
         return self.calibrated_.predict_proba(X)
 
     def decision_function(self, X: Any) -> np.ndarray:
+        X = self._checked(X)
         return self.svc_.decision_function(X)
+
+
+MODES = ("concat", "late")
+BASES = ("svm", "logreg")
+
+
+class FusionClassifier(ClassifierMixin, BaseEstimator):
+    """Linear classifier over named feature blocks, early or late fusion.
+
+    Parameters
+    ----------
+    blocks : list of column-name prefixes, or None (every column, one block). A column
+        belongs to the longest prefix that matches it; columns of no block are dropped.
+    mode : ``"concat"`` or ``"late"`` (see the module docstring)
+    base : ``"svm"`` (linear SVM, Platt-calibrated probabilities) or ``"logreg"``
+    C : inverse regularisation strength of every base model
+    class_weight : as scikit-learn (default ``"balanced"``)
+    random_state : seed
+
+    Attributes
+    ----------
+    block_columns_ : dict block -> list of column names used
+    models_ : dict block -> fitted base model (one entry ``"all"`` in concat mode)
+    classes_ : np.ndarray of labels
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> X = pd.DataFrame(rng.normal(size=(40, 4)), columns=["a_0", "a_1", "b_0", "b_1"])
+    >>> y = np.array(["x", "y"] * 20)
+    >>> clf = FusionClassifier(blocks=["a", "b"], mode="late").fit(X, y)
+    >>> clf.predict_proba(X).shape, sorted(clf.block_columns_)
+    ((40, 2), ['a', 'b'])
+    """
+
+    def __init__(self, blocks: list[str] | None = None, mode: str = "concat",
+                 base: str = "svm", C: float = 1.0, class_weight: str | dict | None = "balanced",
+                 random_state: int | None = None) -> None:
+        self.blocks = blocks
+        self.mode = mode
+        self.base = base
+        self.C = C
+        self.class_weight = class_weight
+        self.random_state = random_state
+
+    def _base(self) -> Any:
+        if self.base == "svm":
+            return SVMClassifier(C=self.C, kernel="linear", class_weight=self.class_weight,
+                                 random_state=self.random_state)
+        return LogisticRegression(C=self.C, max_iter=2000, class_weight=self.class_weight,
+                                  random_state=self.random_state)
+
+    def _columns(self, X: Any) -> dict[str, list[Any]]:
+        cols = list(X.columns) if isinstance(X, pd.DataFrame) else list(range(np.shape(X)[1]))
+        if self.blocks is None:
+            return {"all": cols}
+        if not isinstance(X, pd.DataFrame):
+            raise ConfigError("fusion: blocks are chosen by column name; give a DataFrame")
+        from vocalmind.features.fusion import block_of
+
+        blocks = [str(b) for b in self.blocks]
+        out: dict[str, list[Any]] = {b: [] for b in blocks}
+        for c in cols:
+            b = block_of(str(c), blocks)
+            if b is not None:
+                out[b].append(c)
+        empty = [b for b, v in out.items() if not v]
+        if empty:
+            raise ConfigError(f"fusion: no feature column starts with {empty}; column "
+                              f"names look like {[str(c) for c in cols[:3]]}")
+        return out
+
+    def fit(self, X: Any, y: Any) -> FusionClassifier:
+        """Fit on ``X [shape=(n, n_features)]`` (a DataFrame when ``blocks`` is set)."""
+        if self.mode not in MODES:
+            raise ConfigError(f"fusion: mode must be one of {MODES}, got {self.mode!r}")
+        if self.base not in BASES:
+            raise ConfigError(f"fusion: base must be one of {BASES}, got {self.base!r}")
+        self.block_columns_ = self._columns(X)
+        groups = ({"all": [c for v in self.block_columns_.values() for c in v]}
+                  if self.mode == "concat" else self.block_columns_)
+        self.models_ = {b: clone(self._base()).fit(self._take(X, cols), y)
+                        for b, cols in groups.items()}
+        self.classes_ = next(iter(self.models_.values())).classes_
+        return self
+
+    @staticmethod
+    def _take(X: Any, cols: list[Any]) -> Any:
+        return X[cols] if isinstance(X, pd.DataFrame) else np.asarray(X)[:, cols]
+
+    def _groups(self) -> dict[str, list[Any]]:
+        if self.mode == "concat":
+            return {"all": [c for v in self.block_columns_.values() for c in v]}
+        return self.block_columns_
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Class probabilities ``[shape=(n, n_classes)]`` (late: the blocks' average)."""
+        probas = [m.predict_proba(self._take(X, self._groups()[b]))
+                  for b, m in self.models_.items()]
+        return np.mean(probas, axis=0)
+
+    def predict(self, X: Any) -> np.ndarray:
+        if self.mode == "concat":
+            m = self.models_["all"]
+            return m.predict(self._take(X, self._groups()["all"]))
+        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
 
 
 #: name -> (task, estimator factory, default params)
@@ -77,6 +208,8 @@ CLASSICAL_MODELS: dict[str, tuple[str, type[BaseEstimator], dict[str, Any]]] = {
                                                       "class_weight": "balanced"}),
     "rf": ("classification", RandomForestClassifier, {"n_estimators": 300,
                                                       "class_weight": "balanced", "n_jobs": 1}),
+    "fusion": ("classification", FusionClassifier, {"mode": "concat", "base": "svm",
+                                                     "C": 1.0}),
     "svr": ("regression", SVR, {"kernel": "rbf", "C": 1.0}),
     "ridge": ("regression", Ridge, {"alpha": 1.0}),
     "rf_regressor": ("regression", RandomForestRegressor, {"n_estimators": 300, "n_jobs": 1}),
@@ -122,11 +255,14 @@ def make_classical(name: str, *, params: dict[str, Any] | None = None,
         est = cls(**kwargs)
     except TypeError as e:
         raise ConfigError(f"model {name!r}: {e}") from None
-    return Pipeline([
+    pipe = Pipeline([
         ("impute", SimpleImputer(strategy="median", keep_empty_features=True)),
         ("scale", StandardScaler()),
         ("model", est),
     ])
+    if name == "fusion":
+        pipe.set_output(transform="pandas")  # the fusion model picks feature blocks by name
+    return pipe
 
 
 def grid_key(name: str, param: str) -> str:

@@ -8,8 +8,15 @@ learned softmax-weighted sum); a 1-D CNN (3 blocks of 80 filters) and a pooling 
 self-attention layer read the sequence of segment vectors and give one prediction per
 sequence.
 
-The encoder is loaded **only** from a local folder (``from_pretrained(path,
-local_files_only=True)``); nothing is downloaded. Freeze modes: ``"frozen"`` (encoder
+The encoder is wav2vec 2.0 / HuBERT / WavLM from a local folder (``from_pretrained(path,
+local_files_only=True)``), or Whisper's encoder (:mod:`vocalmind.encoders.whisper`): the
+installed weight packages by name (``encoder_path="whisper:base"``, ``"whisper:tiny.en"``) or
+a Whisper CTranslate2 / transformers folder or OpenAI ``.pt`` file (``"whisper:<path>"``).
+Nothing is downloaded.
+
+With a frozen encoder, each distinct segment is encoded once and its hidden states kept
+(in memory, float16, keyed by the segment's bytes): later epochs, trials and inner folds
+train only the head, which makes the family trainable on two CPU cores. Freeze modes: ``"frozen"`` (encoder
 not trained, run without gradients), ``"last"`` (only the last transformer layer is
 fine-tuned), ``"all"`` (all transformer layers fine-tuned; the convolutional feature
 encoder stays frozen, as in document 003).
@@ -27,11 +34,90 @@ from torch import nn
 from vocalmind.models import check_heads, make_heads
 from vocalmind.models.cnn_lstm import AttentionPool
 
-__all__ = ["SSLAttention", "load_ssl_encoder"]
+__all__ = ["SSLAttention", "load_ssl_encoder", "WhisperBackbone"]
 
 LAYER_MODES = ("last", "sum", "weighted")
 FREEZE_MODES = ("frozen", "last", "all")
 POOLINGS = ("attention", "mean", "max")
+
+
+class _StateCache:
+    """Hidden states of frozen encoders per segment, least recently used dropped first once
+    ``max_bytes`` is held (float16; ~0.7 GB for EMO-DB through Whisper base's first 3
+    blocks). Shared by every model in the process, so outer folds, inner folds and search
+    trials encode each segment once."""
+
+    def __init__(self, max_bytes: int = 3 << 30) -> None:
+        from collections import OrderedDict
+
+        self.max_bytes = max_bytes
+        self._d: OrderedDict[tuple, torch.Tensor] = OrderedDict()
+        self._bytes = 0
+
+    def get(self, key: tuple) -> torch.Tensor | None:
+        v = self._d.get(key)
+        if v is not None:
+            self._d.move_to_end(key)
+        return v
+
+    def put(self, key: tuple, value: torch.Tensor) -> None:
+        self._d[key] = value
+        self._bytes += value.numel() * value.element_size()
+        while self._bytes > self.max_bytes and len(self._d) > 1:
+            _, old = self._d.popitem(last=False)
+            self._bytes -= old.numel() * old.element_size()
+
+
+_FROZEN_CACHE = _StateCache()
+
+
+class WhisperBackbone(nn.Module):
+    """Whisper's encoder behind the interface ``SSLAttention`` expects of an SSL encoder.
+
+    Parameters
+    ----------
+    source : a packaged name (``"base"``, ``"tiny.en"``) or a Whisper folder / ``.pt`` file
+    max_layer : deepest block used (None = all); hidden states 0..max_layer are returned
+    trainable : keep a private, trainable copy (fine-tuning) instead of the shared frozen one
+
+    Attributes
+    ----------
+    config : ``num_hidden_layers`` (= max_layer) and ``hidden_size``, like transformers'
+    encoder.layers : the transformer blocks (for ``freeze="last"``)
+    """
+
+    def __init__(self, source: str, *, max_layer: int | None = None,
+                 trainable: bool = False) -> None:
+        super().__init__()
+        import copy
+        from types import SimpleNamespace
+
+        from vocalmind.encoders.whisper import load_whisper_encoder
+
+        shared = load_whisper_encoder(source)
+        self.whisper = copy.deepcopy(shared) if trainable else shared
+        n = self.whisper.n_layers if max_layer is None else int(max_layer)
+        if not 1 <= n <= self.whisper.n_layers:
+            raise ValueError(f"max_layer={max_layer}: Whisper {source!r} has blocks "
+                             f"1..{self.whisper.n_layers}")
+        self.max_layer = n
+        self.config = SimpleNamespace(num_hidden_layers=n, hidden_size=self.whisper.dim)
+        self.encoder = SimpleNamespace(layers=self.whisper.encoder.layers[:n])
+
+    def forward(self, seg: torch.Tensor, output_hidden_states: bool = True) -> object:
+        """Segments ``(n, samples)`` at 16 kHz -> ``.hidden_states`` (max_layer + 1 tensors
+        ``(n, frames, hidden)``, 20 ms frames) and ``.last_hidden_state``."""
+        from types import SimpleNamespace
+
+        from vocalmind.encoders.whisper import whisper_log_mel
+
+        states = self.whisper(whisper_log_mel(seg, n_mels=self.whisper.n_mels),
+                              up_to=self.max_layer)
+        return SimpleNamespace(last_hidden_state=states[-1], hidden_states=tuple(states))
+
+
+def _is_whisper(path: str | Path) -> bool:
+    return str(path).startswith("whisper:")
 
 
 def load_ssl_encoder(path: str | Path) -> nn.Module:
@@ -75,7 +161,10 @@ class SSLAttention(nn.Module):
     pooling : ``"attention"``, ``"mean"`` or ``"max"`` over the frames of a segment
     lstm_hidden : hidden size of the segment-level LSTM
     dropout : dropout in the conv blocks and before the heads
-    normalize_input : zero-mean unit-variance per segment (what wav2vec 2.0 expects)
+    normalize_input : zero-mean unit-variance per segment (default: True for wav2vec 2.0 and
+        its kin, which expect it; False for Whisper)
+    max_layer : Whisper only: deepest encoder block used (default all; the middle block
+        carries most of the paralinguistic information)
 
     Examples
     --------
@@ -96,7 +185,8 @@ class SSLAttention(nn.Module):
     def __init__(self, *, heads: dict[str, int], encoder_path: str, layers: str = "weighted",
                  freeze: str = "frozen", cnn_channels: tuple[int, ...] = (80, 80, 80),
                  kernel_size: int = 3, pooling: str = "attention", lstm_hidden: int = 64,
-                 dropout: float = 0.2, normalize_input: bool = True) -> None:
+                 dropout: float = 0.2, normalize_input: bool | None = None,
+                 max_layer: int | None = None) -> None:
         super().__init__()
         if layers not in LAYER_MODES:
             raise ValueError(f"layers={layers!r}: choose one of {LAYER_MODES}")
@@ -104,11 +194,23 @@ class SSLAttention(nn.Module):
             raise ValueError(f"freeze={freeze!r}: choose one of {FREEZE_MODES}")
         if pooling not in POOLINGS:
             raise ValueError(f"pooling={pooling!r}: choose one of {POOLINGS}")
-        self.encoder = load_ssl_encoder(encoder_path)
+        whisper = _is_whisper(encoder_path)
+        if whisper:
+            self.encoder = WhisperBackbone(str(encoder_path)[len("whisper:"):],
+                                           max_layer=max_layer, trainable=freeze != "frozen")
+        else:
+            if max_layer is not None:
+                raise ValueError("max_layer applies to Whisper encoders only")
+            self.encoder = load_ssl_encoder(encoder_path)
         self.layer_mode = layers
         self.freeze = freeze
         self.pooling = pooling
-        self.normalize_input = normalize_input
+        # wav2vec 2.0 expects zero-mean unit-variance input; Whisper its raw level
+        self.normalize_input = (not whisper) if normalize_input is None else normalize_input
+        # frozen-encoder cache key: encoder weights + every setting that changes the states
+        self._cache_tag = (str(encoder_path), getattr(self.encoder, "max_layer", None),
+                           getattr(getattr(self.encoder, "whisper", None), "weights_sha256", None),
+                           layers == "last", self.normalize_input)
         n_states = int(self.encoder.config.num_hidden_layers) + 1
         hidden = int(self.encoder.config.hidden_size)
         self.layer_logits = nn.Parameter(torch.zeros(n_states), requires_grad=layers == "weighted")
@@ -135,6 +237,13 @@ class SSLAttention(nn.Module):
             p.requires_grad = self.freeze == "all"
         if self.freeze == "all" and hasattr(enc, "freeze_feature_encoder"):
             enc.freeze_feature_encoder()  # the conv front end stays as pretrained
+        if self.freeze != "frozen" and isinstance(enc, WhisperBackbone):
+            for p in enc.whisper.parameters():
+                p.requires_grad = self.freeze == "all"
+            for p in enc.whisper.encoder.conv1.parameters():
+                p.requires_grad = False  # the convolutional front end stays as pretrained
+            for p in enc.whisper.encoder.conv2.parameters():
+                p.requires_grad = False
         if self.freeze == "last":
             layers = getattr(getattr(enc, "encoder", None), "layers", None)
             if layers is None:
@@ -150,15 +259,36 @@ class SSLAttention(nn.Module):
             self.encoder.eval()
         return self
 
-    def _encode(self, seg: torch.Tensor) -> torch.Tensor:
-        """Segments ``(n, samples)`` -> combined hidden states ``(n, frames, hidden)``."""
+    def _states(self, seg: torch.Tensor) -> torch.Tensor:
+        """Segments ``(n, samples)`` -> hidden states ``(L+1, n, frames, hidden)`` (or
+        ``(1, ...)`` holding the last state only, in ``"last"`` mode)."""
         if self.normalize_input:
             seg = (seg - seg.mean(dim=1, keepdim=True)) / (seg.std(dim=1, keepdim=True) + 1e-5)
         with torch.set_grad_enabled(torch.is_grad_enabled() and self.freeze != "frozen"):
             out = self.encoder(seg, output_hidden_states=self.layer_mode != "last")
         if self.layer_mode == "last":
-            return out.last_hidden_state
-        states = torch.stack(out.hidden_states, dim=0)  # (L+1, n, frames, hidden)
+            return out.last_hidden_state.unsqueeze(0)
+        return torch.stack(out.hidden_states, dim=0)
+
+    def _frozen_states(self, seg: torch.Tensor) -> torch.Tensor:
+        """:meth:`_states` through the process-wide segment cache (frozen encoder only)."""
+        import hashlib
+
+        keys = [(self._cache_tag, hashlib.blake2b(s.detach().cpu().numpy().tobytes(),
+                                                  digest_size=16).digest()) for s in seg]
+        todo = [i for i, k in enumerate(keys) if _FROZEN_CACHE.get(k) is None]
+        if todo:
+            fresh = self._states(seg[todo]).to(torch.float16).cpu()
+            for j, i in enumerate(todo):
+                _FROZEN_CACHE.put(keys[i], fresh[:, j].clone())
+        return torch.stack([_FROZEN_CACHE.get(k) for k in keys], dim=1).to(
+            device=seg.device, dtype=torch.float32)
+
+    def _encode(self, seg: torch.Tensor) -> torch.Tensor:
+        """Segments ``(n, samples)`` -> combined hidden states ``(n, frames, hidden)``."""
+        states = self._frozen_states(seg) if self.freeze == "frozen" else self._states(seg)
+        if self.layer_mode == "last":
+            return states[0]
         if self.layer_mode == "sum":
             return states.sum(dim=0)
         w = torch.softmax(self.layer_logits, dim=0).view(-1, 1, 1, 1)
