@@ -179,6 +179,14 @@ def test_whisper_model_from_run_folder_to_assess(tiny_whisper_dirs: dict, tmp_pa
     assert out.exit_code == 0, out.output
     assert '"prediction"' in out.output
 
+    # the service scores with it unchanged (registration card, integrity check, assess)
+    from vocalmind.service.assessing import compute_assessment, model_card
+
+    card = model_card(res.run_dir)
+    got = compute_assessment(clip, card, markers=False)
+    assert got["prediction"] in {"low", "high"} and set(got["probabilities"]) == {"low", "high"}
+    assert str(tmp_path) not in json.dumps(got)  # no server paths in answers
+
     # other weights at the same place: the model refuses to score with them
     from conftest import tiny_hf_whisper, write_ct2
 
