@@ -146,6 +146,11 @@ def run(
         b = base.get(k)
         t.add_row(k, _fmt(m, k), "-" if b is None else f"{b:.3f}")
     stdout_console().print(t)
+    n_subj = m.get("n_subjects")
+    if isinstance(n_subj, int) and n_subj < 5:
+        console.print(f"[yellow]caveat:[/yellow] only {n_subj} subjects: intervals over so few "
+                      "subjects are too coarse to trust" + (
+                          "; each fold trains on ONE person" if n_subj == 2 else ""))
     if m.get("disclaimer"):
         console.print(f"[yellow]{m['disclaimer']}[/yellow]")
     typer.echo(f"run folder: {res.run_dir}")
