@@ -34,3 +34,20 @@ def broken() -> Callable[[Path], Path]:
         return path
 
     return _write
+
+
+def no_file_lost(df, root: Path) -> None:  # type: ignore[no-untyped-def]
+    """Every audio file under the root is a manifest row or a listed failure with a reason."""
+    audio = {p.resolve() for p in root.rglob("*.wav")}
+    rows = {Path(f).resolve() for f in df["file"]}
+    failed = {Path(f["file"]).resolve() for f in df.attrs["failures"]
+              if str(f["file"]).lower().endswith(".wav")}
+    assert all(f["reason"] for f in df.attrs["failures"])
+    assert rows | failed == audio, sorted(map(str, audio - rows - failed))
+    assert df["file"].nunique() == len(audio) - len(failed & audio)
+
+
+@pytest.fixture
+def assert_no_file_lost() -> Callable[..., None]:
+    """The :func:`no_file_lost` check (a reader never loses a file silently)."""
+    return no_file_lost

@@ -41,7 +41,8 @@ def daic_root(tmp_path, wav):
     return tmp_path
 
 
-def test_daicwoz_whole_interviews_labels_and_splits(daic_root):
+def test_daicwoz_whole_interviews_labels_and_splits(daic_root, assert_no_file_lost):
+    assert_no_file_lost(read_corpus("daicwoz", daic_root), daic_root)
     df = read_corpus("daicwoz", daic_root).set_index("subject")
     assert df.loc["300", "split"] == "train" and df.loc["300", "phq8"] == 12 and df.loc["300", "gender"] == "m"
     assert df.loc["301", "split"] == "dev" and df.loc["301", "gender"] == "f" and df.loc["301", "phq8_binary"] == 0
@@ -83,7 +84,7 @@ def test_daicwoz_bad_transcript_reported_not_fatal(daic_root):
     assert any("303_TRANSCRIPT.csv" in f["file"] for f in df.attrs["failures"])
 
 
-def test_edaic(tmp_path, wav):
+def test_edaic(tmp_path, wav, assert_no_file_lost):
     for pid in (300, 600):
         wav(tmp_path / "data" / f"{pid}_P" / f"{pid}_AUDIO.wav", seconds=2.0)
     (tmp_path / "data" / "600_P" / "600_Transcript.csv").write_text(
@@ -94,6 +95,7 @@ def test_edaic(tmp_path, wav):
         "Participant_ID,Gender,PHQ_Binary,PHQ_Score,PCL-C (PTSD),PTSD Severity\n300,male,0,4,0,30\n")
     (lab / "test_split.csv").write_text(
         "Participant_ID,Gender,PHQ_Binary,PHQ_Score,PCL-C (PTSD),PTSD Severity\n600,female,1,15,1,50\n")
+    assert_no_file_lost(read_corpus("edaic", tmp_path), tmp_path)
     df = read_corpus("edaic", tmp_path).set_index("subject")
     assert (df.loc["300", "split"], df.loc["300", "gender"], df.loc["300", "phq8"]) == ("train", "m", 4)
     assert (df.loc["600", "split"], df.loc["600", "gender"], df.loc["600", "phq8"]) == ("test", "f", 15)
@@ -126,7 +128,7 @@ def test_eatd(tmp_path, wav, broken):
     assert not any(Path(f).name.endswith("_out.wav") for f in raw["file"]) and len(raw) == 9
 
 
-def test_emu_lookalike_tasks_and_no_q9(tmp_path, wav):
+def test_emu_lookalike_tasks_and_no_q9(tmp_path, wav, assert_no_file_lost):
     (tmp_path / "demographicsEMU.csv").write_text(
         "id,q9,phq,gad,age,gender,education,student\n"
         "11,2,21,16,23-38,Man,College degree,No\n12,0,3,,18-22,Woman,College degree,Yes\n"
@@ -135,6 +137,7 @@ def test_emu_lookalike_tasks_and_no_q9(tmp_path, wav):
         wav(tmp_path / "audio_raw" / "WAVs_structured" / f"{pid}.wav")
     wav(tmp_path / "audio_raw" / "WAVs_unstructured" / "11.wav")
     df = read_corpus("emu", tmp_path)
+    assert_no_file_lost(df, tmp_path)
     assert "q9" not in df.columns
     s = df[df["session"] == "structured"].set_index("subject")
     assert (s.loc["11", "phq9"], s.loc["11", "gad7"], s.loc["11", "gender"]) == (21, 16, "m")
@@ -166,7 +169,7 @@ def test_androids(tmp_path, wav):
 
 
 @pytest.mark.realdata
-def test_real_emu():
+def test_real_emu(assert_no_file_lost):
     root = SHARED_DATA / "emu"
     if not root.is_dir():
         pytest.skip(f"real EMU corpus not found at {root}")
@@ -177,3 +180,4 @@ def test_real_emu():
     assert (len(s), int(s["phq9"].notna().sum())) == (56, 54)
     assert (len(u), int(u["phq9"].notna().sum())) == (49, 47)
     assert df.attrs["failures"] == []
+    assert_no_file_lost(df, root)

@@ -14,17 +14,8 @@ def _by_file(df):
     return {Path(f).name: r for f, r in zip(df["file"], df.to_dict("records"), strict=True)}
 
 
-def assert_no_file_lost(df, root: Path) -> None:
-    """Every audio file under the root is a row or a listed failure (with a reason)."""
-    audio = {p.resolve() for p in root.rglob("*.wav")}
-    rows = {Path(f).resolve() for f in df["file"]}
-    failed = {Path(f["file"]).resolve() for f in df.attrs["failures"] if f["file"].endswith(".wav")}
-    assert all(f["reason"] for f in df.attrs["failures"])
-    assert rows | failed == audio, sorted(map(str, audio - rows - failed))
-    assert df["file"].nunique() == len(audio) - len(failed & audio)
 
-
-def test_emodb_codes_speakers_and_failures(tmp_path, wav, broken):
+def test_emodb_codes_speakers_and_failures(tmp_path, wav, broken, assert_no_file_lost):
     for name in ["03a01Wa.wav", "08a02Fb.wav", "16b10Lc.wav", "11a05Tb.wav"]:
         wav(tmp_path / "wav" / name)
     broken(tmp_path / "wav" / "09a01Nc.wav")
@@ -50,7 +41,7 @@ def test_wrong_root_names_expected_layout(tmp_path):
         read_corpus("ravdess", tmp_path / "absent")
 
 
-def test_ravdess_fields_and_channel(tmp_path, wav):
+def test_ravdess_fields_and_channel(tmp_path, wav, assert_no_file_lost):
     wav(tmp_path / "Actor_01" / "03-01-05-02-01-01-01.wav")
     wav(tmp_path / "Actor_12" / "03-01-01-01-02-02-12.wav")
     wav(tmp_path / "Actor_12" / "03-02-04-01-01-01-12.wav")  # song
@@ -72,7 +63,7 @@ def test_ravdess_fields_and_channel(tmp_path, wav):
         read_corpus("ravdess", tmp_path, channel="chant")
 
 
-def test_tess_speakers_and_pleasant_surprise(tmp_path, wav):
+def test_tess_speakers_and_pleasant_surprise(tmp_path, wav, assert_no_file_lost):
     wav(tmp_path / "OAF_angry" / "OAF_back_angry.wav")
     wav(tmp_path / "YAF_pleasant_surprised" / "YAF_dog_ps.wav")
     wav(tmp_path / "YAF_neutral" / "YAF_youth_neutral.wav")
@@ -90,7 +81,7 @@ def test_tess_speakers_and_pleasant_surprise(tmp_path, wav):
     assert set(df["subject"]) == {"OAF", "YAF"} and set(df["gender"]) == {"f"}
 
 
-def test_savee_prefixes(tmp_path, wav):
+def test_savee_prefixes(tmp_path, wav, assert_no_file_lost):
     wav(tmp_path / "AudioData" / "DC" / "a01.wav")
     wav(tmp_path / "AudioData" / "JK" / "sa03.wav")
     wav(tmp_path / "AudioData" / "KL" / "su15.wav")
@@ -106,7 +97,7 @@ def test_savee_prefixes(tmp_path, wav):
     assert set(df["gender"]) == {"m"}
 
 
-def test_emovo_codes(tmp_path, wav):
+def test_emovo_codes(tmp_path, wav, assert_no_file_lost):
     wav(tmp_path / "f1" / "dis-f1-b1.wav")
     wav(tmp_path / "m3" / "gio-m3-l4.wav")
     wav(tmp_path / "m2" / "pau-m2-n5.wav")
@@ -119,7 +110,7 @@ def test_emovo_codes(tmp_path, wav):
     assert set(df["language"]) == {"it"}
 
 
-def test_urdu_names_and_folder_check(tmp_path, wav):
+def test_urdu_names_and_folder_check(tmp_path, wav, assert_no_file_lost):
     wav(tmp_path / "Angry" / "SM1_F1_A01.wav")
     wav(tmp_path / "Sad" / "SF3_F12_S07.wav")
     wav(tmp_path / "Happy" / "SM1_F2_N03.wav")  # letter disagrees with folder
@@ -132,7 +123,7 @@ def test_urdu_names_and_folder_check(tmp_path, wav):
     assert any("disagrees" in f["reason"] for f in df.attrs["failures"])
 
 
-def test_cremad_demographics(tmp_path, wav):
+def test_cremad_demographics(tmp_path, wav, assert_no_file_lost):
     wav(tmp_path / "AudioWAV" / "1001_DFA_ANG_XX.wav")
     wav(tmp_path / "AudioWAV" / "1002_IEO_SAD_HI.wav")
     (tmp_path / "VideoDemographics.csv").write_text(
@@ -147,7 +138,7 @@ def test_cremad_demographics(tmp_path, wav):
     assert (b["gender"], b["age"], b["emotion"], b["intensity"]) == ("f", 21, "sadness", "high")
 
 
-def test_aesdd_speaker_in_brackets(tmp_path, wav):
+def test_aesdd_speaker_in_brackets(tmp_path, wav, assert_no_file_lost):
     wav(tmp_path / "anger" / "a01 (1).wav")
     wav(tmp_path / "sadness" / "s12 (4).wav")
     wav(tmp_path / "fear" / "f03 (2)b.wav")
@@ -174,7 +165,7 @@ C-E3:\tNeutral;\t()
 """
 
 
-def test_iemocap_labels_speakers_and_options(tmp_path, wav):
+def test_iemocap_labels_speakers_and_options(tmp_path, wav, assert_no_file_lost):
     sess = tmp_path / "Session1"
     (sess / "dialog" / "EmoEvaluation" / "Categorical").mkdir(parents=True)
     (sess / "dialog" / "EmoEvaluation" / "Ses01F_impro01.txt").write_text(IEMOCAP_EVAL)

@@ -106,7 +106,7 @@ def test_plots_for_a_clinical_corpus_every_label_severity_order_unique_names(tmp
 
 
 @pytest.mark.realdata
-def test_real_emodb():
+def test_real_emodb(assert_no_file_lost):
     root = SHARED_DATA / "emodb"
     if not root.is_dir():
         pytest.skip(f"real EMO-DB not found at {root}")
@@ -121,3 +121,4 @@ def test_real_emodb():
     genders = df.drop_duplicates("subject").set_index("subject")["gender"].to_dict()
     assert {k for k, v in genders.items() if v == "m"} == {"03", "10", "11", "12", "15"}
     assert df.attrs["failures"] == []
+    assert_no_file_lost(df, root)
