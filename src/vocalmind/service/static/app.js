@@ -262,7 +262,7 @@ const vm = (() => {
     let participants = [];
 
     function describeTarget() {
-      const study = $("study").selectedOptions[0]?.textContent || "–";
+      const study = (me.studies.find((x) => String(x.id) === $("study").value) || {}).code || "–";
       const p = $("participant").selectedOptions[0]?.textContent;
       const s = $("session").selectedOptions[0]?.textContent || "a new session";
       const m = models.find((x) => String(x.id) === $("model").value);
