@@ -141,6 +141,12 @@ def test_relative_corpus_root_resolves_against_the_yaml_folder(tmp_path: Path, m
     monkeypatch.chdir(elsewhere)
     over = resolve_config_paths(cfg, [])
     assert over == [f'corpus.root={json.dumps(str(tmp_path / "data" / "emodb"))}']
+    # the fold-file folder of a fold_file protocol too
+    cfg2 = cfg_dir / "folds.yaml"
+    cfg2.write_text("corpus: {manifest: m.csv}\nprotocol: {name: fold_file, params: {path: emobox/savee}}\n")
+    assert resolve_config_paths(cfg2, []) == [
+        f'corpus.manifest={json.dumps(str(cfg_dir / "m.csv"))}',
+        f'protocol.params.path={json.dumps(str(cfg_dir / "emobox" / "savee"))}']
     # --set values are relative to the current directory
     over = resolve_config_paths(cfg, ["corpus.root=mine", "seed=3"])
     assert over[-2:] == [f'corpus.root={json.dumps(str(elsewhere / "mine"))}', "seed=3"]

@@ -146,6 +146,10 @@ def run(
         b = base.get(k)
         t.add_row(k, _fmt(m, k), "-" if b is None else f"{b:.3f}")
     stdout_console().print(t)
+    screen = _read_json(res.run_dir / "screening.json")
+    if screen:
+        parts = [f"{k} {_fmt(screen, k)}" for k in ("sensitivity", "specificity", "ppv", "npv")]
+        typer.echo(f"screening at {screen['rule']}: " + ", ".join(parts))
     n_subj = m.get("n_subjects")
     if isinstance(n_subj, int) and n_subj < 5:
         console.print(f"[yellow]caveat:[/yellow] only {n_subj} subjects: intervals over so few "
@@ -157,12 +161,16 @@ def run(
     typer.echo(f"report: {res.run_dir / 'report.html'}")
 
 
-def _baselines(run_dir: Path) -> dict:
-    """The per-metric baselines the report wrote (chance/majority or the mean floor)."""
+def _read_json(path: Path) -> dict:
     try:
-        return json.loads((run_dir / "baselines.json").read_text()).get("per_metric", {})
+        return json.loads(path.read_text())
     except (OSError, ValueError):
         return {}
+
+
+def _baselines(run_dir: Path) -> dict:
+    """The per-metric baselines the report wrote (chance/majority or the mean floor)."""
+    return _read_json(run_dir / "baselines.json").get("per_metric", {})
 
 
 def assess(
