@@ -264,3 +264,23 @@ def test_reports_render_in_chromium(tmp_path):
             page.screenshot(path=str(ARTIFACTS / f"report-{name}.png"), full_page=True)
         browser.close()
     assert (ARTIFACTS / "report-emodb.png").stat().st_size > 10_000
+
+
+def test_report_flags_features_above_the_nyquist_of_8khz_recordings(tmp_path):
+    m, preds, config = emotion_run(tmp_path)
+    run = tmp_path / "run"
+    (run / "model").mkdir(parents=True)
+    (run / "model" / "model.json").write_text(json.dumps(
+        {"feature_names": ["hammarbergIndexV_sma3nz_amean", "loudness_sma3_amean"]}))
+    pd.DataFrame({"file": preds["file"], "quality_native_sr": 8000}).to_csv(
+        run / "quality.csv", index=False)
+    text = write_report(run, metrics=m, predictions=preds, config=config, title="t").read_text()
+    band = json.loads((run / "band_limits.json").read_text())
+    assert band["features_above_nyquist"] == ["hammarbergIndexV_sma3nz_amean"]
+    assert "sampled at 8000 Hz" in text and "hammarbergIndexV_sma3nz_amean" in text
+    # 16 kHz recordings: nothing to say
+    pd.DataFrame({"file": preds["file"], "quality_native_sr": 16000}).to_csv(
+        run / "quality.csv", index=False)
+    (run / "band_limits.json").unlink()
+    text = write_report(run, metrics=m, predictions=preds, config=config, title="t").read_text()
+    assert not (run / "band_limits.json").exists() and "sampled at" not in text

@@ -565,10 +565,40 @@ def _protocol_text(description: str, metrics: Mapping[str, Any], config: Mapping
     return " ".join(parts)
 
 
+def band_limit_check(run_dir: Path) -> dict[str, Any]:
+    """Recordings below 16 kHz and the model's features that read bands they do not have.
+
+    Reads the run folder's ``quality.csv`` (native sampling rate of every input) and
+    ``model/model.json`` (feature names); empty when either is missing or every recording
+    has 16 kHz or more.
+    """
+    from vocalmind.analysis.bandwidth import band_limited_features
+
+    try:
+        quality = pd.read_csv(run_dir / "quality.csv", usecols=["file", "quality_native_sr"])
+        names = json.loads((run_dir / "model" / "model.json").read_text()).get("feature_names")
+    except (OSError, ValueError, KeyError):
+        return {}
+    rates = pd.to_numeric(quality.drop_duplicates("file")["quality_native_sr"], errors="coerce")
+    low = rates[rates < 16_000]
+    if low.empty or not names:
+        return {}
+    limited = band_limited_features(names, float(low.min()))
+    return {"n_recordings_below_16khz": int(low.size),
+            "sample_rates_hz": sorted({int(r) for r in low}),
+            "features_above_nyquist": limited}
+
+
 def _caveats(metrics: Mapping[str, Any], predictions: pd.DataFrame | None,
-             independent: bool | None) -> list[str]:
+             independent: bool | None, band: Mapping[str, Any] | None = None) -> list[str]:
     """Warnings a reader must see next to the numbers."""
     out = []
+    if band and band.get("features_above_nyquist"):
+        rates = ", ".join(f"{r} Hz" for r in band["sample_rates_hz"])
+        names = band["features_above_nyquist"]
+        out.append(f"{band['n_recordings_below_16khz']} recording(s) were sampled at {rates} and "
+                   f"upsampled: {len(names)} feature(s) read frequency bands those recordings do "
+                   f"not have (e.g. {', '.join(names[:3])}); listed in band_limits.json.")
     n_subj = metrics.get("n_subjects")
     proto = str(metrics.get("protocol", ""))
     if isinstance(n_subj, int) and n_subj < FEW_SUBJECTS:
@@ -734,7 +764,10 @@ def write_report(
     clinical = is_clinical(config, metrics)
     n_subj = metrics.get("n_subjects")
     counts = f"n = {metrics.get('n', '?')}" + ("" if n_subj is None else f", subjects = {n_subj}")
-    caveats = _caveats(metrics, predictions, independent)
+    band = band_limit_check(run_dir)
+    if band:
+        write_json(run_dir / "band_limits.json", band)
+    caveats = _caveats(metrics, predictions, independent, band)
     page = Template(resources.files(__package__).joinpath(_TEMPLATE).read_text("utf-8"))
     text = page.substitute(
         version=html.escape(__version__),
