@@ -64,3 +64,25 @@ def test_options_and_errors(tmp_path, wav):
                               "-o", str(tmp_path / "x.csv")])
     assert bad.exit_code == 2 and "does not look like the emodb corpus" in bad.stderr
     assert not (tmp_path / "x.csv").exists()
+
+
+def test_corpus_folds_writes_emobox_files_that_run_back(tmp_path, wav):
+    import numpy as np
+
+    from vocalmind.corpora.readers import read_corpus
+    from vocalmind.evaluation import make_protocol
+
+    for spk in ("DC", "JE", "JK", "KL"):
+        for name in ("a01", "n01", "sa02"):
+            wav(tmp_path / "savee" / "AudioData" / spk / f"{name}.wav")
+    out = tmp_path / "folds"
+    res = runner.invoke(app, ["folds", "--corpus", "savee", "--root", str(tmp_path / "savee"),
+                              "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "4 subject-independent folds (8 files)" in " ".join(res.output.split())
+    first = json.loads((out / "fold_1" / "savee_test_fold_1.jsonl").read_text().splitlines()[0])
+    assert first["speaker"] == "DC" and first["emo"] in {"anger", "neutral", "sadness"}
+    df = read_corpus("savee", tmp_path / "savee")
+    back = list(make_protocol("fold_file", path=str(out)).split(df, groups=df["subject"]))
+    assert [sorted(set(df["subject"].to_numpy()[te])) for _, te in back] == [["DC"], ["JE"], ["JK"], ["KL"]]
+    assert np.concatenate([te for _, te in back]).size == len(df)

@@ -176,3 +176,37 @@ def manifest(
         f"{df['subject'].nunique()} subjects; {len(failures)} skipped"
     )
     _failure_report(failures)
+
+
+@app.command("folds")
+def folds(
+    corpus: CorpusOpt,
+    root: RootOpt,
+    output: Annotated[Path, typer.Option("--output", "-o", help="Folder for the fold files.")],
+    protocol: Annotated[str, typer.Option(
+        "--protocol", help="Protocol that makes the folds: loso, group_kfold, ...")] = "loso",
+    param: Annotated[list[str] | None, typer.Option(
+        "--param", "-p", help="Protocol parameter KEY=VALUE (repeatable), e.g. n_splits=6.")] = None,
+    label: Annotated[str, typer.Option(help="Manifest column written as 'emo'.")] = "emotion",
+    option: OptionOpt = None,
+) -> None:
+    """Write a corpus's folds as EmoBox-style fold files (fold_K/NAME_train_fold_K.jsonl,
+    NAME_test_fold_K.jsonl), for protocol fold_file or for other toolkits."""
+    from vocalmind.evaluation.folds import write_fold_files
+    from vocalmind.evaluation.protocols import make_protocol
+
+    df = _read(corpus, root, option)
+    try:
+        if label not in df.columns:
+            raise VocalmindError(f"--label {label!r} is not a column of the {corpus} manifest")
+        proto = make_protocol(protocol, **_parse_options(param))
+        y = df[label].astype(str).to_numpy() if protocol in (
+            "group_kfold", "stratified_kfold", "holdout") else None
+        splits = list(proto.split(df, y, groups=df["subject"].astype(str).to_numpy(),
+                                  split_labels=df["split"] if "split" in df else None))
+        written = write_fold_files(output, df, splits, dataset=corpus, label=label)
+    except (VocalmindError, ValueError) as e:
+        _err.print(f"[red]error:[/red] {escape(str(e))}")
+        raise typer.Exit(code=2) from None
+    kind = "subject-independent" if proto.subject_independent else "SPEAKER-DEPENDENT"
+    _err.print(f"wrote {len(splits)} {kind} folds ({len(written)} files) to {escape(str(output))}")
