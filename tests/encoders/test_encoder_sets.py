@@ -80,7 +80,7 @@ def test_speaker_set_shapes_and_normalised_embedding(tiny_ge2e: Path, tmp_path: 
     junk = tmp_path / "junk.pt"
     junk.write_bytes(b"x")
     with pytest.raises(EncoderWeightsError):
-        get_feature_set("speaker", model=str(junk)).weights()
+        get_feature_set("speaker", model=str(junk)).process_signal(np.tile(y, 3), SR)
 
 
 @pytest.mark.skipif(importlib.util.find_spec("resemblyzer") is None,
@@ -101,11 +101,13 @@ def test_fusion_set_prefixes_blocks(tiny_whisper_dirs: dict, tiny_ge2e: Path) ->
         {"set": "whisper", "params": {"model": str(tiny_whisper_dirs["hf"])}},
         {"set": "speaker", "params": {"model": str(tiny_ge2e), "parts": "embedding"}},
         "egemaps"])
+    assert [w["name"] for w in fs.weights()] == ["hf", "ge2e-random"]
+    assert "sets" in fs.settings()
+    assert "_model" not in fs.parts[0].__dict__  # settings and weights need no network
     names = fs.names()
     assert len(names) == 32 + 256 + 88 and len(set(names)) == len(names)
     assert names[0] == "whisper_L1_mean_0" and names[32] == "speaker_emb_0"
     assert all(n.startswith("egemaps_") for n in names[288:])
-    assert [w["name"] for w in fs.weights()] == ["hf", "ge2e-random"]
     y = np.tile(voiced_tone(150, seed=2, loud=0.4), 2)
     assert fs.process_signal(y, SR).shape == (len(names),)
     with pytest.raises(ConfigError, match="at least two"):

@@ -30,7 +30,7 @@ from torch import nn
 from vocalmind.encoders.weights import packaged_weights, sha256_files
 from vocalmind.errors import EncoderWeightsError, FeatureError
 
-__all__ = ["GE2EEncoder", "load_speaker_encoder", "ge2e_preprocess", "ge2e_mel"]
+__all__ = ["GE2EEncoder", "load_speaker_encoder", "speaker_weight_file", "ge2e_preprocess", "ge2e_mel"]
 
 SAMPLE_RATE = 16_000
 N_MELS = 40
@@ -181,6 +181,24 @@ class GE2EEncoder(nn.Module):
 _LOADED: dict[str, GE2EEncoder] = {}
 
 
+def speaker_weight_file(source: str | Path = "ge2e") -> Path:
+    """The checkpoint ``source`` names (packaged weights verified by sha256).
+
+    Raises
+    ------
+    EncoderWeightsError
+        Package not installed, altered, or no file at the path.
+    """
+    if str(source) == "ge2e":
+        parts, _ = packaged_weights("ge2e")
+        return parts[0]
+    path = Path(source).expanduser()
+    if not path.is_file():
+        raise EncoderWeightsError(f"no speaker-encoder checkpoint at {str(path)!r}; give "
+                                  "'ge2e' (the resemblyzer==0.1.4 package) or a .pt file")
+    return path
+
+
 def load_speaker_encoder(source: str | Path = "ge2e") -> GE2EEncoder:
     """Load the GE2E encoder from the installed ``resemblyzer`` wheel or a ``.pt`` file.
 
@@ -194,14 +212,7 @@ def load_speaker_encoder(source: str | Path = "ge2e") -> GE2EEncoder:
     EncoderWeightsError
         Missing package or file, unreadable checkpoint, or weights of another shape.
     """
-    if str(source) == "ge2e":
-        parts, _ = packaged_weights("ge2e")
-        path = parts[0]
-    else:
-        path = Path(source).expanduser()
-        if not path.is_file():
-            raise EncoderWeightsError(f"no speaker-encoder checkpoint at {str(path)!r}; give "
-                                      "'ge2e' (the resemblyzer==0.1.4 package) or a .pt file")
+    path = speaker_weight_file(source)
     sha = sha256_files([path])
     if sha not in _LOADED:
         try:

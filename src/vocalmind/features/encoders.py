@@ -64,12 +64,17 @@ class _EncoderSet(FeatureSet):
     def _load(self) -> Any:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def _weights(self) -> tuple[str, str]:
+        """(name, sha256) of the weight files, without building the network."""
+        raise NotImplementedError  # pragma: no cover - abstract
+
     def weights(self) -> list[dict[str, str]]:
         """The weights this set needs: ``[{"name", "sha256"}]`` (recorded in run folders)."""
-        return [{"name": str(self.model.name), "sha256": str(self.model.weights_sha256)}]
+        name, sha = self._weights()
+        return [{"name": name, "sha256": sha}]
 
     def settings(self) -> dict[str, Any]:
-        return {**super().settings(), "weights_sha256": self.model.weights_sha256}
+        return {**super().settings(), "weights_sha256": self._weights()[1]}
 
 
 def _in_worker() -> bool:
@@ -111,6 +116,13 @@ class WhisperSet(_EncoderSet):
         from vocalmind.encoders.whisper import load_whisper_encoder
 
         return load_whisper_encoder(self.params["model"])
+
+    def _weights(self) -> tuple[str, str]:
+        from vocalmind.encoders.weights import sha256_files
+        from vocalmind.encoders.whisper import resolve_whisper_source
+
+        _, name, files = resolve_whisper_source(self.params["model"])
+        return name, sha256_files(files)
 
     @property
     def layer_list(self) -> list[int]:
@@ -171,6 +183,13 @@ class SpeakerSet(_EncoderSet):
         from vocalmind.encoders.speaker import load_speaker_encoder
 
         return load_speaker_encoder(self.params["model"])
+
+    def _weights(self) -> tuple[str, str]:
+        from vocalmind.encoders.speaker import speaker_weight_file
+        from vocalmind.encoders.weights import sha256_files
+
+        path = speaker_weight_file(self.params["model"])
+        return ("ge2e" if self.params["model"] == "ge2e" else path.stem), sha256_files([path])
 
     def names(self) -> list[str]:
         out: list[str] = []
