@@ -51,6 +51,12 @@ def test_fine_tuning_the_top_block_leaves_the_shared_encoder_alone(tiny_whisper_
     opt.step()
     shared = load_whisper_encoder(tiny_whisper_dirs["ct2"])
     assert not torch.equal(shared.encoder.layers[1].fc1.weight, m.encoder.whisper.encoder.layers[1].fc1.weight)
+    both = SSLAttention(heads={"y": 2}, encoder_path=src, layers="last", freeze="top2")
+    tuned = {n.split(".layers.")[1][0] for n, p in both.named_parameters()
+             if p.requires_grad and ".layers." in n and n.startswith("encoder.")}
+    assert tuned == {"0", "1"}
+    with pytest.raises(ValueError, match="has 2 blocks"):
+        SSLAttention(heads={"y": 2}, encoder_path=src, freeze="top3")
     with pytest.raises(ValueError, match="max_layer"):
         SSLAttention(heads={"y": 2}, encoder_path=src, max_layer=9)
 

@@ -37,7 +37,7 @@ from vocalmind.models.cnn_lstm import AttentionPool
 __all__ = ["SSLAttention", "load_ssl_encoder", "WhisperBackbone"]
 
 LAYER_MODES = ("last", "sum", "weighted")
-FREEZE_MODES = ("frozen", "last", "all")
+FREEZE_MODES = ("frozen", "last", "all", "top<k>")
 POOLINGS = ("attention", "mean", "max")
 
 
@@ -155,7 +155,8 @@ class SSLAttention(nn.Module):
     encoder_path : local folder of the pretrained encoder (see :func:`load_ssl_encoder`)
     layers : ``"last"``, ``"sum"`` or ``"weighted"`` (learned softmax weights over all
         hidden states)
-    freeze : ``"frozen"``, ``"last"`` or ``"all"``
+    freeze : ``"frozen"``, ``"last"`` (= ``"top1"``), ``"top<k>"`` (the k top transformer
+        blocks fine-tuned) or ``"all"``
     cnn_channels : filters of the 3 conv blocks (80, 80, 80 in document 003)
     kernel_size : kernel of the conv blocks
     pooling : ``"attention"``, ``"mean"`` or ``"max"`` over the frames of a segment
@@ -190,8 +191,11 @@ class SSLAttention(nn.Module):
         super().__init__()
         if layers not in LAYER_MODES:
             raise ValueError(f"layers={layers!r}: choose one of {LAYER_MODES}")
-        if freeze not in FREEZE_MODES:
-            raise ValueError(f"freeze={freeze!r}: choose one of {FREEZE_MODES}")
+        if freeze not in FREEZE_MODES[:3] and not (
+                isinstance(freeze, str) and freeze.startswith("top") and freeze[3:].isdigit()
+                and int(freeze[3:]) >= 1):
+            raise ValueError(f"freeze={freeze!r}: choose one of {FREEZE_MODES} (e.g. top2: the "
+                             "two top blocks are fine-tuned)")
         if pooling not in POOLINGS:
             raise ValueError(f"pooling={pooling!r}: choose one of {POOLINGS}")
         whisper = _is_whisper(encoder_path)
@@ -244,13 +248,18 @@ class SSLAttention(nn.Module):
                 p.requires_grad = False  # the convolutional front end stays as pretrained
             for p in enc.whisper.encoder.conv2.parameters():
                 p.requires_grad = False
-        if self.freeze == "last":
+        top = 1 if self.freeze == "last" else (
+            int(self.freeze[3:]) if self.freeze.startswith("top") else 0)
+        if top:
             layers = getattr(getattr(enc, "encoder", None), "layers", None)
             if layers is None:
-                raise ValueError("freeze='last' needs an encoder with .encoder.layers "
-                                 "(wav2vec 2.0, HuBERT, WavLM)")
-            for p in layers[-1].parameters():
-                p.requires_grad = True
+                raise ValueError(f"freeze={self.freeze!r} needs an encoder with .encoder.layers "
+                                 "(wav2vec 2.0, HuBERT, WavLM, Whisper)")
+            if top > len(layers):
+                raise ValueError(f"freeze={self.freeze!r}: the encoder has {len(layers)} blocks")
+            for layer in list(layers)[-top:]:
+                for p in layer.parameters():
+                    p.requires_grad = True
 
     def train(self, mode: bool = True) -> SSLAttention:
         """Set training mode; a frozen encoder always stays in eval mode (no dropout)."""
