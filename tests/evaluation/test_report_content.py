@@ -284,3 +284,13 @@ def test_report_flags_features_above_the_nyquist_of_8khz_recordings(tmp_path):
     (run / "band_limits.json").unlink()
     text = write_report(run, metrics=m, predictions=preds, config=config, title="t").read_text()
     assert not (run / "band_limits.json").exists() and "sampled at" not in text
+
+
+def test_baselines_of_a_single_held_out_fold_never_use_the_unit_itself():
+    y = np.array([0.0, 10.0, 20.0, 30.0])
+    one_fold = mean_baseline(y, groups=["a", "b", "c", "d"], folds=[0, 0, 0, 0], n_boot=0)
+    loso = mean_baseline(y, groups=["a", "b", "c", "d"], n_boot=0)
+    assert one_fold["mae"] == loso["mae"] > 0
+    # each unit gets the majority of the other subjects: ties go to "a", so every unit is missed
+    b = majority_baseline(["a", "b", "b"], groups=["1", "2", "3"], folds=[0, 0, 0], n_boot=0)
+    assert b["majority"]["accuracy"] == 0.0

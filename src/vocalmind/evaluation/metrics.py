@@ -595,9 +595,12 @@ def _training_side(fold: np.ndarray | None, subj: np.ndarray) -> list[tuple[np.n
     """(test rows, training rows) pairs: one per fold, or one per subject without folds.
 
     A fold's training side is every scored row outside it, so a baseline sees exactly the
-    subjects a model of that fold could have seen (never the test subjects themselves).
+    subjects a model of that fold could have seen (never the test subjects themselves). With
+    a single fold (a held-out set) the training rows are not among the scored ones, so each
+    subject is set against the other scored subjects instead (leave-one-subject-out).
     """
-    units = fold if fold is not None and (fold >= 0).all() else subj
+    usable = fold is not None and (fold >= 0).all() and np.unique(fold).size > 1
+    units = fold if usable else subj
     out = []
     for u in np.unique(units):
         test = units == u

@@ -408,8 +408,9 @@ def _baseline_section(metrics: Mapping[str, Any], baselines: Mapping[str, Any]) 
              f"UAR {mj['uar']:.3f}, accuracy {mj['accuracy']:.3f}, macro-F1 {mj['macro_f1']:.3f}",
              f"UAR {_ci_text(mj['uar_ci'])}, accuracy {_ci_text(mj['accuracy_ci'])}"),
         ]
-        note = ("The majority class is taken from the training side of each fold, so it "
-                "never sees the tested subjects.")
+        note = ("The majority class is taken from the training side of each fold (a single "
+                "held-out set: from the other tested subjects), so it never sees the tested "
+                "subject.")
     else:
         fl = baselines["mean_of_training_subjects"]
         rows = [("mean of the training subjects' scores",
@@ -419,7 +420,8 @@ def _baseline_section(metrics: Mapping[str, Any], baselines: Mapping[str, Any]) 
             rows.append(("model MAE minus baseline MAE (negative: the model is better)",
                          f"{fl['mae_difference']:+.3f}", _ci_text(fl.get("mae_difference_ci"))))
         note = ("Each tested subject is predicted with the mean score of the subjects its fold "
-                "was trained on (leave-one-subject-out: the mean of all other subjects). A "
+                "was trained on (leave-one-subject-out, or a single held-out set: the mean of "
+                "all other subjects). A "
                 "model has learnt something only where its MAE is below this floor; the "
                 "difference interval uses the same subject resamples.")
     body = "".join(f"<tr><td>{a}</td><td>{b}</td><td>{c}</td></tr>" for a, b, c in rows)
