@@ -1,9 +1,16 @@
 """The run report: one self-contained HTML page (images embedded) plus the PNG files.
 
-The page states the protocol and, unmistakably, whether it was subject-independent; shows the
-headline metrics with their bootstrap intervals, the pictures, the per-class table and the
-resolved configuration; and, for depression/anxiety tasks, says that the numbers are research
-measurements, not diagnoses.
+The page states the protocol (with what happened inside each training fold: nested tuning,
+feature selection, per-speaker normalisation) and, unmistakably, whether it was
+subject-independent; shows the headline metrics with their bootstrap intervals and a
+baseline beside each, the baselines themselves, a screening view for clinical labels, the
+per-class table with intervals, per-fold and per-speaker tables, captioned pictures,
+caveats (few subjects, a constant predictor, speaker-dependent fold files, bands missing
+from low-rate audio), provenance and the resolved configuration; and, for
+depression/anxiety tasks, says that the numbers are research measurements, not diagnoses.
+Everything it computes is computed from its inputs and the run folder, and also written
+there as files (``baselines.json``, ``screening.json``, ``per_fold.csv``,
+``per_subject.csv``, ``fold_subjects.json``, ``provenance.json``, ``band_limits.json``).
 """
 
 from __future__ import annotations
@@ -715,7 +722,10 @@ def write_report(
     Returns
     -------
     Path
-        ``run_dir/report.html``, written atomically after the figures.
+        ``run_dir/report.html``, written atomically after the figures and the run tables
+        (``provenance.json`` always; ``baselines.json``, ``screening.json``,
+        ``per_fold.csv``, ``per_subject.csv``, ``fold_subjects.json`` and
+        ``band_limits.json`` when they apply).
 
     Raises
     ------
