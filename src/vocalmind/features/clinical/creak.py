@@ -27,7 +27,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.ndimage import maximum_filter1d
 
-from vocalmind.features.clinical.dsp import FS
+from vocalmind.features.clinical.dsp import FS, frames_at
 
 #: period (ms) above which pulses count as long (F0 below ~83 Hz)
 LONG_MS = 12.0
@@ -43,8 +43,31 @@ def _sig(v: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.clip(v, -60, 60)))
 
 
-def creak_score(x: np.ndarray, res: np.ndarray, times: np.ndarray, *, sr: int = FS
-                ) -> np.ndarray:
+def frame_rms(x: np.ndarray, times: np.ndarray, *, sr: int = FS) -> np.ndarray:
+    """RMS of ``x`` over +-30 ms around each frame time (zero outside the signal).
+
+    Summed frame by frame (not by differences of one cumulative sum, whose rounding grows
+    with the recording's length).
+    """
+    half = round(0.03 * sr)
+    c = np.round(times * sr).astype(np.int64)
+    out = np.empty(len(c))
+    x64 = np.asarray(x, dtype=np.float64)
+    for s in range(0, len(c), 4096):
+        fr = frames_at(x64, c[s : s + 4096], half)
+        lo = np.clip(c[s : s + 4096] - half, 0, len(x))
+        hi = np.clip(c[s : s + 4096] + half, 0, len(x))
+        out[s : s + 4096] = np.sqrt(np.einsum("ij,ij->i", fr, fr) / np.maximum(hi - lo, 1))
+    return out
+
+
+def loudness_reference(rms: np.ndarray) -> float:
+    """The 95th percentile of the frame RMS values: the creak gate's reference level."""
+    return float(np.percentile(rms, 95)) if len(rms) else 0.0
+
+
+def creak_score(x: np.ndarray, res: np.ndarray, times: np.ndarray, *, sr: int = FS,
+                loud: float | None = None) -> np.ndarray:
     """Creak score per frame.
 
     Parameters
@@ -53,6 +76,8 @@ def creak_score(x: np.ndarray, res: np.ndarray, times: np.ndarray, *, sr: int = 
     res : np.ndarray [shape=(n,)] LP residual of ``x``
     times : np.ndarray [shape=(m,)] frame centres (s)
     sr : sample rate in Hz
+    loud : reference level of the energy gate (:func:`loudness_reference` of the whole
+        recording's :func:`frame_rms`); computed from ``x`` when None
 
     Returns
     -------
@@ -86,16 +111,13 @@ def creak_score(x: np.ndarray, res: np.ndarray, times: np.ndarray, *, sr: int = 
         jit = np.where(n_dd >= 1, (cs[j1] - cs[j0]) / np.maximum(n_dd, 1), np.nan)
         jit_rel = jit / (mean_iv * sr)
     # prominence: largest residual peak over residual RMS in the window
-    cs2 = np.concatenate([[0.0], np.cumsum(res.astype(np.float64) ** 2)])
-    s0 = np.clip(c - half, 0, n)
-    s1 = np.clip(c + half, 0, n)
-    rms_r = np.sqrt((cs2[s1] - cs2[s0]) / np.maximum(s1 - s0, 1))
+    rms_r = frame_rms(res, times, sr=sr)
     wmax = maximum_filter1d(a, size=2 * half + 1, mode="constant")[np.clip(c, 0, n - 1)]
     with np.errstate(divide="ignore", invalid="ignore"):
         prom = wmax / rms_r
-    csx = np.concatenate([[0.0], np.cumsum(x.astype(np.float64) ** 2)])
-    rms_x = np.sqrt((csx[s1] - csx[s0]) / np.maximum(s1 - s0, 1))
-    loud = np.percentile(rms_x, 95) if len(rms_x) else 0.0
+    rms_x = frame_rms(x, times, sr=sr)
+    if loud is None:
+        loud = loudness_reference(rms_x)
     gate = (rms_x > 0.01 * loud) & (rms_x > 1e-5)
     p_prom = _sig((np.nan_to_num(prom, nan=0.0, posinf=100.0) - 3.0) / 0.4)
     iv_ms = np.nan_to_num(mean_iv * 1000.0)

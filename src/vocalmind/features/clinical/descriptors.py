@@ -119,10 +119,72 @@ _SCALAR_NAMES = ("F0", "VUV", "NAQ", "QOQ", "H1H2", "PSP", "MDQ", "peakSlope", "
                  "Rd_conf", "creak")
 
 
+#: windowed processing of long recordings: interior and margin of each window (s)
+WINDOW_S = 30.0
+MARGIN_S = 2.0
+
+
+class _Segments:
+    """Windows of a recording: interiors tile it, each computed with margins around it.
+
+    Interiors start at multiples of 10 ms (160 samples), so that every frame grid of the
+    pipeline (5 ms LPC frames, 10 ms SRH / descriptor / MFCC frames) is the same in a
+    segment as in the whole recording; margins (``MARGIN_S``) hold every filter's reach,
+    so that values inside an interior equal the whole-recording values.
+    """
+
+    def __init__(self, n: int, window_s: float | None, *, sr: int = FS) -> None:
+        hop = round(0.01 * sr)
+        if window_s is None or n <= round(window_s * sr) + 2 * round(MARGIN_S * sr):
+            self.bounds = [(0, n)]
+            self.margin = 0
+        else:
+            w = max(int(round(window_s * sr)) // hop, 1) * hop
+            self.bounds = [(lo, min(lo + w, n)) for lo in range(0, n, w)]
+            self.margin = (round(MARGIN_S * sr) // hop + 1) * hop
+        self.n = n
+        self._cache: dict = {}
+
+    @property
+    def single(self) -> bool:
+        return len(self.bounds) == 1
+
+    def __iter__(self):  # (lo, hi, a, b): interior [lo, hi), segment [a, b)
+        for lo, hi in self.bounds:
+            yield lo, hi, max(lo - self.margin, 0), min(hi + self.margin, self.n)
+
+    def signal(self, x: np.ndarray, a: int, b: int) -> np.ndarray:
+        return np.asarray(x[a:b], dtype=np.float64)
+
+    def residuals(self, x: np.ndarray, a: int, b: int, orders: tuple[int, ...]
+                  ) -> list[np.ndarray]:
+        """LP residuals of the segment; kept between passes when there is one segment."""
+        key = (a, b)
+        if self.single and key in self._cache:
+            return [self._cache[key][o] for o in orders]
+        all_orders = (_f0.srh_lpc_order(FS), round(FS / 1000) + 2) if self.single else orders
+        res = lpc_residuals(self.signal(x, a, b), orders=all_orders)
+        got = dict(zip(all_orders, res, strict=True))
+        if self.single:
+            self._cache[key] = got
+        return [got[o] for o in orders]
+
+
 def descriptor_matrix(y: np.ndarray, *, sr: int = FS,
-                      min_voiced_frames: int = MIN_VOICED_FRAMES, hrf: bool = False
+                      min_voiced_frames: int = MIN_VOICED_FRAMES, hrf: bool = False,
+                      window_s: float | None = WINDOW_S
                       ) -> tuple[np.ndarray, np.ndarray]:
     """The 120 descriptors of one recording as a plain matrix (no pandas overhead).
+
+    Long recordings are processed in windows of ``window_s`` seconds (each with
+    ``MARGIN_S`` of context on both sides) in four passes: (1) residual skewness sums for
+    the polarity, first-pass SRH, the largest residual, frame loudness and mel levels;
+    (2) second-pass SRH, hence F0 and voicing; (3) SEDREAMS' mean-based-signal intervals
+    and the median GCI position in them; (4) everything else. Global quantities (polarity,
+    SRH range and voicing threshold, median F0, SEDREAMS' ratio, the creak gate's level,
+    the MFCC dB ceiling, COVAREP's MCEP frame placement, the statistics) are computed over
+    the whole recording, so that the descriptors equal those of one window up to rounding
+    (tested to 1e-6), with memory bounded by the window.
 
     Parameters
     ----------
@@ -132,6 +194,7 @@ def descriptor_matrix(y: np.ndarray, *, sr: int = FS,
     hrf : also return COVAREP's harmonic richness factor (``get_vq_params``' HRF, which
         COVAREP computes but does not export) as a 121st column; it is not one of the 120
         descriptors of the 1,200-statistic set
+    window_s : window length in s (None: the whole recording at once)
 
     Returns
     -------
@@ -150,25 +213,77 @@ def descriptor_matrix(y: np.ndarray, *, sr: int = FS,
         raise FeatureError(f"expected a mono 1-D signal, got shape {y.shape}; mix down first")
     if not np.all(np.isfinite(y)):
         raise FeatureError("signal contains NaN or infinite samples; clean it first")
-    x = y.astype(np.float64)
     if sr != FS:
-        x = soxr.resample(x, sr, FS)
+        # resampled in double precision, kept in single (the samples of a 16-bit file are
+        # exact in either): a long recording's signal is the largest array held
+        y = soxr.resample(y.astype(np.float64), sr, FS).astype(np.float32)
+    x = y  # never copied: each window is converted to double precision on its own
     sr = FS
-    if len(x) < min_voiced_frames * 0.01 * sr:
-        raise FeatureError(f"recording too short: it lasts {len(x) / sr:.3f} s, clinical "
+    n = len(x)
+    if n < min_voiced_frames * 0.01 * sr:
+        raise FeatureError(f"recording too short: it lasts {n / sr:.3f} s, clinical "
                            f"descriptors need at least {min_voiced_frames / 100:.2f} s of "
                            "voiced speech")
     if not np.any(x):
         raise FeatureError("recording is digitally silent (all samples zero)")
     if np.ptp(x) == 0:
         raise FeatureError(f"recording is constant (every sample {x[0]:g}): no speech")
-    times = frame_times(len(x), sr=sr)
-    # both residuals share one framing and autocorrelation
-    res_srh, res = lpc_residuals(x, orders=(_f0.srh_lpc_order(sr), round(sr / 1000) + 2))
-    pol = _f0.polarity(x, res, sr=sr)
-    x, res = x * pol, res * pol  # the residual is linear in the signal
-    # SRH ignores the sign; it runs on COVAREP's SRH frames, interpolated to ours
-    c_srh, f0_srh, _, v_srh = _f0.srh_frames(res_srh, sr=sr)
+    times = frame_times(n, sr=sr)
+    m = len(times)
+    seg = _Segments(n, window_s, sr=sr)
+    o_srh, o_res = _f0.srh_lpc_order(sr), round(sr / 1000) + 2
+    c_srh = _f0.srh_centres(n, sr=sr)
+    hop = round(0.01 * sr)
+
+    def frames_in(lo: int, hi: int) -> slice:
+        """Descriptor frames whose centre (80 + 160 k) lies in [lo, hi)."""
+        return slice(int(np.searchsorted(times * sr, lo - 0.5)),
+                     int(np.searchsorted(times * sr, hi - 0.5)))
+
+    def srh_in(lo: int, hi: int) -> slice:
+        return slice(int(np.searchsorted(c_srh, lo)), int(np.searchsorted(c_srh, hi)))
+
+    # ---- pass 1: polarity sums, first-pass SRH, largest |residual|, loudness, mel ceiling
+    moments = np.zeros((2, 4))
+    f0_1, val_1 = np.zeros(len(c_srh)), np.zeros(len(c_srh))
+    res_max, db_max = 0.0, -np.inf
+    rms_x = np.zeros(m)
+    E_single = None
+    for lo, hi, a, b in seg:
+        xs = seg.signal(x, a, b)
+        res_srh, res = seg.residuals(x, a, b, (o_srh, o_res))
+        inner = slice(lo - a, hi - a)
+        moments += _f0.polarity_moments(xs, res, inner, sr=sr)
+        res_max = max(res_max, float(np.max(np.abs(res[inner]), initial=0.0)))
+        js = srh_in(lo, hi)
+        E = _f0.srh_spectra(res_srh, c_srh[js] - a, sr=sr)
+        f0_1[js], val_1[js] = _f0.srh_search(E, _f0.F0_MIN, _f0.F0_MAX, sr=sr)
+        if seg.single:
+            E_single = E
+        ks = frames_in(lo, hi)
+        rms_x[ks] = _creak.frame_rms(xs, times[ks] - a / sr, sr=sr)
+        db = _mfcc.mel_db(xs, sr=sr)
+        f_pos = a + hop * np.arange(db.shape[1])
+        sel = (f_pos >= lo) & (f_pos < hi)
+        if sel.any():
+            db_max = max(db_max, float(db[:, sel].max()))
+    pol = _f0.polarity(moments)
+
+    # ---- pass 2: SRH in the narrowed range, voicing
+    rng = _f0.srh_range(f0_1, val_1)
+    f0_srh, val = f0_1, val_1
+    if rng is not None:
+        f0_srh, val = np.zeros(len(c_srh)), np.zeros(len(c_srh))
+        for lo, hi, a, b in seg:
+            js = srh_in(lo, hi)
+            if E_single is not None:
+                E = E_single
+            else:
+                (res_srh,) = seg.residuals(x, a, b, (o_srh,))
+                E = _f0.srh_spectra(res_srh, c_srh[js] - a, sr=sr)
+            f0_srh[js], val[js] = _f0.srh_search(E, *rng, sr=sr)
+    E_single = None
+    v_srh = _f0.srh_voicing(val)
     f0, inside = _f0.to_descriptor_frames(c_srh, f0_srh, times, sr=sr)
     v_t, _ = _f0.to_descriptor_frames(c_srh, v_srh, times, sr=sr)
     vuv = np.where(inside & (v_t >= 0.5), 1.0, 0.0)
@@ -178,67 +293,123 @@ def descriptor_matrix(y: np.ndarray, *, sr: int = FS,
         raise FeatureError(
             f"only {n_v} voiced 10 ms frames (need >= {min_voiced_frames}): the recording "
             "looks unvoiced, whispered, silent or too short for glottal descriptors")
-    cols: dict[str, np.ndarray] = {}
-    cols["F0"] = np.where(voiced, f0, np.nan)
-    cols["VUV"] = vuv
-
-    # SEDREAMS with the median F0 of voiced SRH frames; GCIs kept where the SRH voicing,
-    # interpolated to every sample, is >= 0.5 (COVAREP's VUV_int; 0 beyond the SRH frames)
+    # SEDREAMS with the median F0 of voiced SRH frames
     v_med = (v_srh > 0.5) & (f0_srh > _f0.F0_MIN) & (f0_srh < _f0.F0_MAX)
     f0_med = float(np.median(f0_srh[v_med])) if v_med.any() else float(np.median(f0[voiced]))
-    gci = _glottal.sedreams_gci(x, res, f0_med, sr=sr)
-    if len(gci):
-        v_int = np.interp(gci, c_srh + 1, v_srh, left=0.0, right=0.0)
-        gci = gci[v_int >= 0.5]
-    g, dg = _glottal.iaif_gci(x, gci, sr=sr)
-    _, naq, qoq, psp = _glottal.cycle_params(g, dg, gci, sr=sr)
-    t_m, mdq = _glottal.mdq(res, gci, sr=sr)
-    f0_v = np.where(voiced, f0, 100.0)
-    harm = np.full((len(times), 10), np.nan)
-    if voiced.any():
-        harm[voiced] = _glottal.harmonic_amplitudes(dg, times[voiced], f0[voiced], 10, sr=sr)
-    harm[harm < -300] = np.nan  # no IAIF flow there (no GCIs)
-    rd, rd_conf = _glottal.rd_fit(harm, f0_v)
 
-    # COVAREP reports a value at every GCI (the first has no previous cycle: 0 here)
-    t_g = gci / sr
-    first = _glottal.first_cycle_params(g, dg, gci, sr=sr)
-    cyc = [np.concatenate([[f], v]) if len(gci) else v
-           for f, v in zip(first, (naq, qoq, psp), strict=True)]
-    _, h1h2, hrf_g = _glottal.vq_harmonics(dg, gci, sr=sr)
-    cols["NAQ"] = _gci_to_frames(t_g, cyc[0], times, voiced)
-    cols["QOQ"] = _gci_to_frames(t_g, cyc[1], times, voiced)
-    cols["H1H2"] = _gci_to_frames(t_g, h1h2, times, voiced)
-    cols["PSP"] = _gci_to_frames(t_g, cyc[2], times, voiced)
-    cols["MDQ"] = _to_frames(t_m, mdq, times, voiced)
-    cols["peakSlope"] = _glottal.peak_slope(x, times, sr=sr)
-    cols["Rd"] = np.where(voiced, rd, np.nan)
-    cols["Rd_conf"] = np.where(voiced, rd_conf, np.nan)
-    cols["creak"] = _creak.creak_score(x, res, times, sr=sr)
-    blocks = [np.column_stack([cols[k] for k in _SCALAR_NAMES])]
+    # ---- pass 3: SEDREAMS intervals and the median peak position in them
+    minis_all, interv_all, ratios = [], [], []
+    for lo, hi, a, b in seg:
+        xs = seg.signal(x, a, b) * pol
+        (res,) = seg.residuals(x, a, b, (o_res,))
+        res = res * pol
+        mi, iv = _glottal.sedreams_intervals(xs, f0_med, sr=sr, at_start=a == 0,
+                                             at_end=b == n)
+        ratios.append(_glottal.sedreams_ratios(res, mi, iv, 0.4 * max(res_max, 1e-20),
+                                               slice(lo - a, hi - a)))
+        own = (mi + a >= lo) & (mi + a < hi)
+        minis_all.append(mi[own] + a)
+        interv_all.append(iv[own])
+    minis = np.concatenate(minis_all)
+    interv = np.concatenate(interv_all)
+    r_all = np.concatenate(ratios)
+    ratio = float(np.median(r_all)) if len(r_all) else 0.0
+    loud = _creak.loudness_reference(rms_x)
 
     # COVAREP's sinusoidal-analysis frames: one per SRH frame (window inside the signal),
     # analysed with the SRH F0 of that frame, voiced or not
-    n = len(x)
     half_w = _mcep.window_lengths(np.clip(f0_srh, 50.0, 500.0), sr=sr) // 2
-    c_sin = c_srh + 1  # sin_analysis centres frame j on 1-based sample round(t fs) + 1
-    keep = (c_sin - half_w >= 0) & (c_sin + half_w <= n - 1)
-    c_sin, f0_sin = c_sin[keep], np.clip(f0_srh[keep], 50.0, 500.0)
-    spec = _mcep.pitch_adaptive_spectra(x, c_sin, f0_sin, sr=sr)
-    blocks.append(_mcep.mcep_frames_to_grid(
-        _mcep.mcep_covarep(_mcep.env_te(_mcep.envelope_log_amplitude(spec),
-                                        np.round(0.5 * sr / f0_sin).astype(np.int64)),
-                           sr=sr), n, times, sr=sr))
-    # HMPD in COVAREP's encoding on the same frames, interpolated at the frames' times
-    pdm, pdd = _hmpd.hmpd_covarep(spec, f0_sin, np.flatnonzero(keep), sr=sr)
-    pdm_t, ok = _f0.to_descriptor_frames(c_sin, np.unwrap(pdm, axis=0), times, sr=sr)
-    pdd_t, _ = _f0.to_descriptor_frames(c_sin, pdd, times, sr=sr)
-    for b in (np.angle(np.exp(1j * pdm_t)), pdd_t):
-        b[~(voiced & ok)] = np.nan
-        blocks.append(b)
-    blocks.extend(_mfcc.mfcc_deltas(x, times, sr=sr))
-    blocks.append(_formants.formants(x, times, voiced, sr=sr))
-    blocks.append(_formants.peak_to_rms(x, times, sr=sr)[:, None])
+    c_sin_all = c_srh + 1  # sin_analysis centres frame j on 1-based sample round(t fs) + 1
+    keep = (c_sin_all - half_w >= 0) & (c_sin_all + half_w <= n - 1)
+    j_sin = np.flatnonzero(keep)
+    c_sin = c_sin_all[keep]
+    f0_sin = np.clip(f0_srh[keep], 50.0, 500.0)
+
+    # ---- pass 4: everything else
+    out = np.full((m, 120 + int(hrf)), np.nan)
+    g_t, g_vals, m_t, m_vals = [], [], [], []
+    mcep_rows = np.zeros((len(c_sin), 25))
+    hmpd_rows = np.zeros((len(c_sin), 38))
+    first_gci = True
+    for lo, hi, a, b in seg:
+        xs = seg.signal(x, a, b) * pol
+        (res,) = seg.residuals(x, a, b, (o_res,))
+        res = res * pol
+        ks = frames_in(lo, hi)
+        t_loc = times[ks] - a / sr
+        v_loc = voiced[ks]
+        # GCIs of the segment, kept where the SRH voicing interpolated to every sample is
+        # >= 0.5 (COVAREP's VUV_int; 0 beyond the SRH frames)
+        sel = (minis >= a) & (minis < b)
+        gci = _glottal.sedreams_select(res, minis[sel] - a, interv[sel], ratio)
+        if len(gci):
+            v_int = np.interp(gci + a, c_srh + 1, v_srh, left=0.0, right=0.0)
+            gci = gci[v_int >= 0.5]
+        g, dg = _glottal.iaif_gci(xs, gci, sr=sr)
+        _, naq, qoq, psp = _glottal.cycle_params(g, dg, gci, sr=sr)
+        _, h1h2, hrf_g = _glottal.vq_harmonics(dg, gci, sr=sr)
+        if a > 0 and len(gci):
+            # a segment's first GCI: its period to the previous GCI (before the margin) is
+            # longer than the margin, so COVAREP's measurement is undefined
+            h1h2[0] = hrf_g[0] = np.nan
+        _, mdq = _glottal.mdq(res, gci, sr=sr)
+        # COVAREP reports a value at every GCI; the first one's "cycle" starts at sample 0
+        if len(gci):
+            first = (_glottal.first_cycle_params(g, dg, gci, sr=sr) if first_gci and a == 0
+                     else (np.nan, np.nan, np.nan))
+            cyc = [np.concatenate([[f], v]) for f, v in zip(first, (naq, qoq, psp),
+                                                           strict=True)]
+            own = (gci + a >= lo) & (gci + a < hi)
+            if first_gci and a == 0:
+                first_gci = False
+            g_t.append((gci[own] + a) / sr)
+            g_vals.append(np.column_stack([cyc[0], cyc[1], cyc[2], h1h2, hrf_g])[own])
+            m_t.append((gci[own] + a) / sr)
+            m_vals.append(mdq[own])
+        f0_v = np.where(v_loc, f0[ks], 100.0)
+        harm = np.full((len(t_loc), 10), np.nan)
+        if v_loc.any():
+            harm[v_loc] = _glottal.harmonic_amplitudes(dg, t_loc[v_loc], f0[ks][v_loc], 10,
+                                                       sr=sr)
+        harm[harm < -300] = np.nan  # no IAIF flow there (no GCIs)
+        rd, rd_conf = _glottal.rd_fit(harm, f0_v)
+        out[ks, 7] = _glottal.peak_slope(xs, t_loc, sr=sr)
+        out[ks, 8] = np.where(v_loc, rd, np.nan)
+        out[ks, 9] = np.where(v_loc, rd_conf, np.nan)
+        out[ks, 10] = _creak.creak_score(xs, res, t_loc, sr=sr, loud=loud)
+        # sinusoidal frames of the segment (margins included for HMPD's smoothing)
+        s_seg = (c_sin >= a + 1000) | (a == 0)
+        s_seg &= (c_sin < b - 1000) | (b == n)
+        idx = np.flatnonzero(s_seg)
+        if len(idx):
+            spec = _mcep.pitch_adaptive_spectra(xs, c_sin[idx] - a, f0_sin[idx], sr=sr)
+            own = (c_sin[idx] >= lo) & (c_sin[idx] < hi)
+            env = _mcep.env_te(_mcep.envelope_log_amplitude(spec[own]),
+                               np.round(0.5 * sr / f0_sin[idx][own]).astype(np.int64))
+            mcep_rows[idx[own]] = _mcep.mcep_covarep(env, sr=sr)
+            pdm, pdd = _hmpd.hmpd_covarep(spec, f0_sin[idx], j_sin[idx], sr=sr)
+            hmpd_rows[idx[own]] = np.concatenate([pdm, pdd], axis=1)[own]
+        d1, d2 = _mfcc.mfcc_deltas(xs, t_loc, sr=sr, db_max=db_max)
+        out[ks, 74:94], out[ks, 94:114] = d1, d2
+        out[ks, 114:119] = _formants.formants(xs, t_loc, v_loc, sr=sr)
+        out[ks, 119] = _formants.peak_to_rms(xs, t_loc, sr=sr)
+
+    out[:, 0] = np.where(voiced, f0, np.nan)
+    out[:, 1] = vuv
+    t_g = np.concatenate(g_t) if g_t else np.zeros(0)
+    gv = np.concatenate(g_vals) if g_vals else np.zeros((0, 5))
+    for col, j in ((2, 0), (3, 1), (4, 3), (5, 2)):  # NAQ, QOQ, H1H2, PSP
+        out[:, col] = _gci_to_frames(t_g, gv[:, j], times, voiced)
+    out[:, 6] = _to_frames(t_g, np.concatenate(m_vals) if m_vals else np.zeros(0), times,
+                           voiced)
+    out[:, 11:36] = _mcep.mcep_frames_to_grid(mcep_rows, n, times, sr=sr)
+    # HMPD frames lie at their true times (COVAREP); PDM interpolated on the unwrapped angle
+    pdm_t, ok = _f0.to_descriptor_frames(c_sin, np.unwrap(hmpd_rows[:, :25], axis=0), times,
+                                         sr=sr)
+    pdd_t, _ = _f0.to_descriptor_frames(c_sin, hmpd_rows[:, 25:], times, sr=sr)
+    both = voiced & ok
+    out[:, 36:61] = np.where(both[:, None], np.angle(np.exp(1j * pdm_t)), np.nan)
+    out[:, 61:74] = np.where(both[:, None], pdd_t, np.nan)
     if hrf:
-        blocks.append(_gci_to_frames(t_g, hrf_g, times, voiced)[:, None])
-    return times, np.concatenate([np.asarray(b, dtype=np.float64) for b in blocks], axis=1)
+        out[:, 120] = _gci_to_frames(t_g, gv[:, 4], times, voiced)
+    return times, out

@@ -389,22 +389,29 @@ def daless_wavelet(scale_index: int, *, sr: int = FS) -> np.ndarray:
     return k
 
 
-def wavelet_bands(x: np.ndarray, scales: list[int], *, sr: int = FS) -> np.ndarray:
+def wavelet_bands(x: np.ndarray, scales: list[int], *, sr: int = FS,
+                  double: bool = False) -> np.ndarray:
     """Zero-phase filter ``x`` by d'Alessandro wavelets at several octave scales.
 
-    Computed in single precision (relative error < 1e-6 of the largest band value;
-    3x faster than double): the bands feed maxima and argmaxima only.
+    Computed in single precision unless ``double`` (relative error < 1e-6 of the largest
+    band value; 3x faster than double): enough where the bands feed argmaxima only.
 
     Parameters
     ----------
     x : np.ndarray [shape=(n,)]
     scales : octave indices
     sr : sample rate in Hz
+    double : compute in double precision (values of quiet stretches, e.g. peakSlope's
+        band maxima, then do not depend on where a window of the recording starts)
 
     Returns
     -------
-    np.ndarray [shape=(len(scales), n), float32]
+    np.ndarray [shape=(len(scales), n), float32 or float64]
     """
+    if double:
+        x64 = np.asarray(x, dtype=np.float64)
+        return np.stack([signal.oaconvolve(x64, daless_wavelet(i, sr=sr), mode="same")
+                         for i in scales])
     x32 = np.asarray(x, dtype=np.float32)
     return np.stack([signal.oaconvolve(x32, _wavelet32(i, sr), mode="same") for i in scales])
 

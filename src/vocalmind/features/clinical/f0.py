@@ -22,7 +22,7 @@ from functools import lru_cache
 
 import numpy as np
 import scipy.fft as sfft
-from scipy import signal, stats
+from scipy import signal
 
 from vocalmind.features.clinical.dsp import FS, frames_at, lpc_residual, lpc_residual_cross
 
@@ -32,7 +32,42 @@ _NFFT = 2048
 _N_HARM = 5
 
 
-def polarity(x: np.ndarray, res: np.ndarray, *, sr: int = FS) -> int:
+def polarity_moments(x: np.ndarray, res: np.ndarray, interior: slice, *, sr: int = FS
+                     ) -> np.ndarray:
+    """Power sums of the two RESKEW residuals over ``interior`` (for :func:`polarity`).
+
+    Parameters
+    ----------
+    x : np.ndarray [shape=(n,)] speech (or a segment of it), 16 kHz
+    res : np.ndarray [shape=(n,)] its LP residual (order fs/1000 + 2, 25 ms / 5 ms)
+    interior : the samples to count (a segment's margins are computed, not counted)
+    sr : sample rate in Hz
+
+    Returns
+    -------
+    np.ndarray [shape=(2, 4)]: ``[count, sum r, sum r^2, sum r^3]`` of the residual and of
+    the residual through the high-passed signal's inverse filters
+    """
+    x_h = signal.sosfiltfilt(_reskew_hp(sr), x)
+    res_h = lpc_residual_cross(x, x_h, order=round(sr / 1000) + 2)
+    out = np.zeros((2, 4))
+    for i, r in enumerate((res[interior], res_h[interior])):
+        r2 = r * r
+        out[i] = (len(r), r.sum(), r2.sum(), (r2 * r).sum())
+    return out
+
+
+def _skew(m: np.ndarray) -> float:
+    n, s1, s2, s3 = m
+    if n < 2:
+        return 0.0
+    mu = s1 / n
+    m2 = s2 / n - mu * mu
+    m3 = s3 / n - 3 * mu * s2 / n + 2 * mu**3
+    return float(m3 / m2**1.5) if m2 > 0 else 0.0
+
+
+def polarity(moments: np.ndarray) -> int:
     """Speech polarity by residual excitation skewness (RESKEW), as COVAREP ``polarity_reskew``.
 
     Drugman 2013: the skewness of the ordinary LP residual is compared with that of a
@@ -41,19 +76,13 @@ def polarity(x: np.ndarray, res: np.ndarray, *, sr: int = FS) -> int:
 
     Parameters
     ----------
-    x : np.ndarray [shape=(n,)] speech, 16 kHz
-    res : np.ndarray [shape=(n,)] LP residual of ``x`` (order fs/1000 + 2, 25 ms / 5 ms)
-    sr : sample rate in Hz
+    moments : np.ndarray [shape=(2, 4)] :func:`polarity_moments`, summed over segments
 
     Returns
     -------
     +1 or -1; multiply the signal (and its residual) by it to get the usual polarity
     """
-    if not np.any(res):
-        return 1
-    x_h = signal.sosfiltfilt(_reskew_hp(sr), x)
-    res_h = lpc_residual_cross(x, x_h, order=round(sr / 1000) + 2)
-    d = stats.skew(res) - stats.skew(res_h)
+    d = _skew(moments[0]) - _skew(moments[1])
     return 1 if not np.isfinite(d) or d >= 0 else -1
 
 
@@ -111,12 +140,76 @@ def _srh_pass(E: np.ndarray, f_lo: float, f_hi: float, *, sr: int,
     return f_grid[j] + np.clip(delta, -0.5, 0.5), val
 
 
+def srh_centres(n: int, *, sr: int = FS) -> np.ndarray:
+    """0-based centres of COVAREP's SRH frames in a signal of ``n`` samples.
+
+    Frames of 1598 samples (at 16 kHz) start at sample 0, 10 ms apart, all inside the
+    signal; frame ``j`` is ``res[shift j : shift j + 1598]``, centred at ``799 + 160 j``.
+    """
+    half = round(0.1 * sr / 2) - 1
+    shift = round(0.01 * sr)
+    n_srh = (n - (2 * half + 1)) // shift + 1 if n >= 2 * half + 1 else 0
+    return half + shift * np.arange(n_srh, dtype=np.int64)
+
+
+def srh_spectra(res: np.ndarray, centres: np.ndarray, *, sr: int = FS,
+                f0max: float = F0_MAX) -> np.ndarray:
+    """SRH's normalised residual amplitude spectra of the frames at ``centres``.
+
+    Parameters
+    ----------
+    res : np.ndarray [shape=(n,)] LP residual (order ``srh_lpc_order(sr)``, any sign)
+    centres : np.ndarray [shape=(J,), int] frame centres in ``res`` (frames inside it)
+    sr : sample rate in Hz
+    f0max : highest F0 searched (Hz)
+
+    Returns
+    -------
+    np.ndarray [shape=(J, n_bins), float32]
+    """
+    half = round(0.1 * sr / 2) - 1
+    n_bins = int(np.ceil(_N_HARM * f0max * _NFFT / sr)) + 3
+    win = np.blackman(2 * half).astype(np.float32)
+    E = np.empty((len(centres), n_bins), dtype=np.float32)
+    res32 = res.astype(np.float32)
+    for s in range(0, len(centres), 2048):  # chunks bound memory on long recordings
+        fr = frames_at(res32, centres[s : s + 2048], half) * win
+        fr -= fr.mean(axis=1, keepdims=True)
+        mag = np.abs(sfft.rfft(fr, _NFFT, axis=1))
+        norm = np.sqrt(np.sum(mag[:, : _NFFT // 2] ** 2, axis=1, keepdims=True))
+        E[s : s + 2048] = mag[:, :n_bins] / np.maximum(norm, 1e-20)
+    E *= np.float32(np.sqrt(_NFFT / sr))  # thresholds calibrated for an fs-point DFT
+    return E
+
+
+def srh_search(E: np.ndarray, f_lo: float, f_hi: float, *, sr: int = FS,
+               f0min: float = F0_MIN, f0max: float = F0_MAX
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """F0 and SRH value (>= 0, as COVAREP's zero-filled SRH matrix) over ``f_lo..f_hi``."""
+    full = (int(np.ceil(f0min)), int(np.floor(f0max)))
+    f0, val = _srh_pass(E, f_lo, f_hi, sr=sr, full=full)
+    return f0, np.maximum(val, 0.0)
+
+
+def srh_range(f0: np.ndarray, val: np.ndarray, *, f0min: float = F0_MIN,
+              f0max: float = F0_MAX) -> tuple[float, float] | None:
+    """COVAREP's second-pass range ``[0.5, 2] x`` the median F0 of frames with SRH > 0.1
+    (within the first range), or None when no frame is confident."""
+    if not len(val) or val.max() <= 0.1:
+        return None
+    med = np.median(f0[val > 0.1])
+    return max(f0min, round(0.5 * med)), min(f0max, round(2 * med))
+
+
+def srh_voicing(val: np.ndarray) -> np.ndarray:
+    """Voicing: SRH > 0.07, or > 0.085 when the SRH values vary (std > 0.05)."""
+    thresh = 0.085 if (len(val) > 1 and np.std(val, ddof=1) > 0.05) else 0.07
+    return (val > thresh).astype(float)
+
+
 def srh_frames(res: np.ndarray, *, sr: int = FS, f0min: float = F0_MIN,
                f0max: float = F0_MAX) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """SRH F0 and voicing on COVAREP's own SRH frames.
-
-    COVAREP analyses frames of 1598 samples starting at sample 0, 10 ms apart (all inside
-    the signal; centre of frame j at 0-based sample ``799 + 160 j`` at 16 kHz).
+    """SRH F0 and voicing on COVAREP's own SRH frames (:func:`srh_centres`).
 
     Parameters
     ----------
@@ -131,37 +224,16 @@ def srh_frames(res: np.ndarray, *, sr: int = FS, f0min: float = F0_MIN,
     srh : np.ndarray [shape=(J,)] SRH criterion value (>= 0)
     vuv : np.ndarray [shape=(J,), float] 1 voiced, 0 unvoiced
     """
-    half = round(0.1 * sr / 2) - 1  # 1598 samples, as COVAREP
-    shift = round(0.01 * sr)
-    n = len(res)
-    n_srh = (n - (2 * half + 1)) // shift + 1 if n >= 2 * half + 1 else 0
-    if n_srh < 1:  # shorter than one SRH frame (COVAREP refuses < 100 ms)
+    centres = srh_centres(len(res), sr=sr)
+    if len(centres) == 0:  # shorter than one SRH frame (COVAREP refuses < 100 ms)
         e = np.zeros(0)
-        return np.zeros(0, dtype=np.int64), e, e, e
-    centres = half + shift * np.arange(n_srh)  # frame j = res[shift j : shift j + 2 half]
-    n_bins = int(np.ceil(_N_HARM * f0max * _NFFT / sr)) + 3
-    win = np.blackman(2 * half).astype(np.float32)
-    E = np.empty((n_srh, n_bins), dtype=np.float32)
-    res32 = res.astype(np.float32)
-    for s in range(0, n_srh, 2048):  # chunks bound memory on long recordings
-        fr = frames_at(res32, centres[s : s + 2048], half) * win
-        fr -= fr.mean(axis=1, keepdims=True)
-        mag = np.abs(sfft.rfft(fr, _NFFT, axis=1))
-        norm = np.sqrt(np.sum(mag[:, : _NFFT // 2] ** 2, axis=1, keepdims=True))
-        E[s : s + 2048] = mag[:, :n_bins] / np.maximum(norm, 1e-20)
-    E *= np.float32(np.sqrt(_NFFT / sr))  # thresholds calibrated for an fs-point DFT
-    lo, hi = f0min, f0max
-    full = (int(np.ceil(f0min)), int(np.floor(f0max)))
-    f0, val = _srh_pass(E, lo, hi, sr=sr, full=full)
-    if len(val) and val.max() > 0.1:
-        med = np.median(f0[val > 0.1])
-        lo = max(lo, round(0.5 * med))
-        hi = min(hi, round(2 * med))
-        f0, val = _srh_pass(E, lo, hi, sr=sr, full=full)
-    # COVAREP's SRH matrix is zero outside the search range, so its maximum is >= 0
-    val = np.maximum(val, 0.0)
-    thresh = 0.085 if (len(val) > 1 and np.std(val, ddof=1) > 0.05) else 0.07
-    return centres, f0, val, (val > thresh).astype(float)
+        return centres, e, e, e
+    E = srh_spectra(res, centres, sr=sr, f0max=f0max)
+    f0, val = srh_search(E, f0min, f0max, sr=sr, f0min=f0min, f0max=f0max)
+    rng = srh_range(f0, val, f0min=f0min, f0max=f0max)
+    if rng is not None:
+        f0, val = srh_search(E, *rng, sr=sr, f0min=f0min, f0max=f0max)
+    return centres, f0, val, srh_voicing(val)
 
 
 def to_descriptor_frames(centres: np.ndarray, values: np.ndarray, times: np.ndarray, *,

@@ -13,7 +13,7 @@ Peak-to-RMS: ``max |x| / rms(x)`` (linear crest factor) in 20 ms frames every 10
 from __future__ import annotations
 
 import numpy as np
-import soxr
+from scipy import signal
 
 from vocalmind.features.clinical.dsp import FS, frames_at, lpc
 
@@ -40,7 +40,10 @@ def formants(x: np.ndarray, times: np.ndarray, voiced: np.ndarray, *, sr: int = 
     out = np.full((len(times), N_FORMANTS), np.nan)
     if not voiced.any():
         return out
-    y = soxr.resample(x.astype(np.float64), sr, FORMANT_SR)
+    # a polyphase FIR (each output a fixed dot product): a window of the recording gives
+    # the same samples as the whole recording, which soxr's block processing does not
+    g = np.gcd(int(sr), FORMANT_SR)
+    y = signal.resample_poly(x.astype(np.float64), FORMANT_SR // g, int(sr) // g)
     y = np.concatenate([y[:1], y[1:] - np.exp(-2 * np.pi * 50 / FORMANT_SR) * y[:-1]])
     half = round(0.01 * FORMANT_SR)
     centres = np.round(times[voiced] * FORMANT_SR).astype(np.int64)

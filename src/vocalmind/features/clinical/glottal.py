@@ -52,9 +52,84 @@ LEAK = 0.99
 
 
 # ----------------------------------------------------------------------------- GCIs
+def sedreams_intervals(x: np.ndarray, f0_mean: float, *, sr: int = FS,
+                       at_start: bool = True, at_end: bool = True
+                       ) -> tuple[np.ndarray, np.ndarray]:
+    """SEDREAMS' mean-based signal minima and the distance to the next maximum.
+
+    Parameters
+    ----------
+    x : np.ndarray [shape=(n,)] speech (or a segment of it) with the usual polarity
+    f0_mean : mean F0 of the speaker (Hz)
+    sr : sample rate in Hz
+    at_start, at_end : whether the segment begins / ends the recording (the mean-based
+        signal is zeroed within half a window of the recording's ends)
+
+    Returns
+    -------
+    minis : np.ndarray [shape=(c,), int] minima (samples in ``x``), each followed by a
+        maximum
+    interv : np.ndarray [shape=(c,)] samples from each minimum to that maximum
+    """
+    t0 = round(sr / f0_mean)
+    half_l = round(1.7 * t0 / 2)
+    win = np.blackman(2 * half_l + 1)
+    mbs = signal.oaconvolve(x, win / len(win), mode="same")
+    if at_start:
+        mbs[:half_l] = 0.0
+    if at_end:
+        mbs[-half_l:] = 0.0
+    mbs = signal.sosfiltfilt(_sedreams_hp(sr), mbs)
+    # COVAREP scales the signal by its maximum: the extrema do not depend on it
+    maxis, minis = local_extrema(mbs)
+    e = np.zeros(0, dtype=np.int64)
+    if len(maxis) < 2 or len(minis) < 2:
+        return e, e.astype(float)
+    maxis = maxis[maxis > minis[0]]
+    minis = minis[minis < maxis[-1]] if len(maxis) else minis[:0]
+    # pair each minimum with the first maximum after it (the two alternate)
+    j = np.searchsorted(maxis, minis)
+    ok = j < len(maxis)
+    minis, maxis = minis[ok], maxis[j[ok]]
+    return minis, (maxis - minis).astype(float)
+
+
+def sedreams_ratios(res: np.ndarray, minis: np.ndarray, interv: np.ndarray,
+                    threshold: float, interior: slice) -> np.ndarray:
+    """Relative positions of the strong residual peaks between minima and maxima.
+
+    For every residual sample above ``threshold`` (0.4 x the recording's largest |res|)
+    inside ``interior``: its distance to the nearest minimum over that minimum's interval.
+    Their median places the GCI search window (:func:`sedreams_select`).
+    """
+    if len(minis) == 0:
+        return np.zeros(0)
+    posis = np.flatnonzero(res[interior] > threshold) + (interior.start or 0)
+    if len(posis) == 0:
+        return np.zeros(0)
+    k = np.searchsorted(minis, posis)
+    k0 = np.clip(k - 1, 0, len(minis) - 1)
+    k1 = np.clip(k, 0, len(minis) - 1)
+    near = np.where(np.abs(minis[k0] - posis) <= np.abs(minis[k1] - posis), k0, k1)
+    return (posis - minis[near]) / interv[near]
+
+
+def sedreams_select(res: np.ndarray, minis: np.ndarray, interv: np.ndarray,
+                    ratio: float) -> np.ndarray:
+    """GCIs: the residual maximum in ``minis + (ratio -+ 0.35) interv`` (sorted, unique)."""
+    if len(minis) == 0:
+        return np.zeros(0, dtype=np.int64)
+    start = np.clip(minis + np.round((ratio - 0.35) * interv).astype(int), 0, len(res) - 1)
+    stop = np.clip(minis + np.round((ratio + 0.35) * interv).astype(int), 0, len(res) - 1)
+    width = int(np.max(stop - start)) + 1
+    idx = start[:, None] + np.arange(width)[None, :]
+    vals = np.where(idx <= stop[:, None], res[np.minimum(idx, len(res) - 1)], -np.inf)
+    return np.unique(start + np.argmax(vals, axis=1))
+
+
 def sedreams_gci(x: np.ndarray, res: np.ndarray, f0_mean: float, *, sr: int = FS
                  ) -> np.ndarray:
-    """Glottal closure instants by SEDREAMS.
+    """Glottal closure instants by SEDREAMS (whole recording).
 
     Parameters
     ----------
@@ -68,42 +143,11 @@ def sedreams_gci(x: np.ndarray, res: np.ndarray, f0_mean: float, *, sr: int = FS
     -------
     np.ndarray [shape=(g,), int] GCI sample indices, increasing (also in unvoiced parts)
     """
-    t0 = round(sr / f0_mean)
-    half_l = round(1.7 * t0 / 2)
-    win = np.blackman(2 * half_l + 1)
-    mbs = signal.oaconvolve(x, win / len(win), mode="same")
-    mbs[:half_l] = 0.0
-    mbs[-half_l:] = 0.0
-    mbs = signal.sosfiltfilt(_sedreams_hp(sr), mbs)
-    mbs /= max(np.max(np.abs(mbs)), 1e-20)
-    maxis, minis = local_extrema(mbs)
-    if len(maxis) < 2 or len(minis) < 2:
-        return np.zeros(0, dtype=np.int64)
-    maxis = maxis[maxis > minis[0]]
-    minis = minis[minis < maxis[-1]] if len(maxis) else minis[:0]
-    # pair each minimum with the first maximum after it (the two alternate)
-    j = np.searchsorted(maxis, minis)
-    ok = j < len(maxis)
-    minis, maxis = minis[ok], maxis[j[ok]]
-    if len(minis) == 0:
-        return np.zeros(0, dtype=np.int64)
-    interv = (maxis - minis).astype(float)
-    rn = res / max(np.max(np.abs(res)), 1e-20)
-    posis = np.flatnonzero(rn > 0.4)
-    if len(posis):
-        k = np.searchsorted(minis, posis)
-        k0 = np.clip(k - 1, 0, len(minis) - 1)
-        k1 = np.clip(k, 0, len(minis) - 1)
-        near = np.where(np.abs(minis[k0] - posis) <= np.abs(minis[k1] - posis), k0, k1)
-        ratio = float(np.median((posis - minis[near]) / interv[near]))
-    else:
-        ratio = 0.0
-    start = np.clip(minis + np.round((ratio - 0.35) * interv).astype(int), 0, len(res) - 1)
-    stop = np.clip(minis + np.round((ratio + 0.35) * interv).astype(int), 0, len(res) - 1)
-    width = int(np.max(stop - start)) + 1
-    idx = start[:, None] + np.arange(width)[None, :]
-    vals = np.where(idx <= stop[:, None], res[np.minimum(idx, len(res) - 1)], -np.inf)
-    return np.unique(start + np.argmax(vals, axis=1))
+    minis, interv = sedreams_intervals(x, f0_mean, sr=sr)
+    r = sedreams_ratios(res, minis, interv, 0.4 * max(np.max(np.abs(res)), 1e-20),
+                        slice(0, len(res)))
+    ratio = float(np.median(r)) if len(r) else 0.0
+    return sedreams_select(res, minis, interv, ratio)
 
 
 @lru_cache(maxsize=4)
@@ -470,13 +514,13 @@ def peak_slope(x: np.ndarray, times: np.ndarray, *, sr: int = FS) -> np.ndarray:
     -------
     np.ndarray [shape=(m,)]
     """
-    bands = np.abs(wavelet_bands(x, list(range(7)), sr=sr))
+    bands = np.abs(wavelet_bands(x, list(range(7)), sr=sr, double=True))
     half = round(0.02 * sr)
     centres = np.round(times * sr).astype(np.int64)
     # running max via 10 ms block maxima, then the max over the blocks a frame covers
     blk = round(0.005 * sr)
     n_blk = int(np.ceil((len(x) + 2 * half) / blk)) + 1
-    padded = np.zeros((7, n_blk * blk), dtype=np.float32)
+    padded = np.zeros((7, n_blk * blk))
     padded[:, half : half + len(x)] = bands
     bmax = padded.reshape(7, n_blk, blk).max(axis=2)
     first = centres // blk  # frame [c - half, c + half) covers blocks first..first+7

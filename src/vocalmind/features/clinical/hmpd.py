@@ -35,7 +35,6 @@ from functools import lru_cache
 import numpy as np
 import scipy.fft as sfft
 from scipy import signal
-from scipy.ndimage import uniform_filter1d
 
 from vocalmind.features.clinical.dsp import FS
 from vocalmind.features.clinical.mcep import mcep_covarep
@@ -82,12 +81,9 @@ def _log_slots(n_bins: int, order: int, hb: int) -> np.ndarray:
 def _fir_steady(b: np.ndarray, x: np.ndarray) -> np.ndarray:
     """FIR filter along the last axis started in the steady state of ``x[..., 0]``
     (``lfilter_zi``)."""
+    # each output is summed from its own k inputs (no running sum): the result does not
+    # depend on where the sequence starts, so windows and whole recordings agree exactly
     k = len(b)
-    if k % 2 and np.all(b == b[0]):
-        # a box: the running mean centred k // 2 samples earlier (x[0] repeated before)
-        h = k // 2
-        xp = np.concatenate([np.repeat(x[..., :1], h, axis=-1), x], axis=-1)
-        return uniform_filter1d(xp, k, axis=-1, mode="nearest")[..., : x.shape[-1]]
     xp = np.concatenate([np.repeat(x[..., :1], k - 1, axis=-1), x], axis=-1)
     out = b[0] * xp[..., k - 1 :]
     for j in range(1, k):

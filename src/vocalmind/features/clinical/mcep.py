@@ -64,7 +64,9 @@ def pitch_adaptive_spectra(x: np.ndarray, centres: np.ndarray, f0: np.ndarray, *
     nfft = NFFT if nfft is None else nfft
     f0 = np.clip(np.asarray(f0, dtype=np.float64), 50.0, 500.0)
     L = window_lengths(f0, sr=sr)
-    half = int(L.max() // 2) + 1 if len(L) else 1
+    # one row width for every call (the longest window, at 50 Hz): the window sums, hence
+    # the spectra, are then the same whichever frames are analysed together
+    half = int(window_lengths(np.array([50.0]), sr=sr)[0] // 2) + 1
     centres = np.asarray(centres, dtype=np.int64)
     xs = x.astype(np.float32)
     out = np.empty((len(centres), nfft // 2 + 1), dtype=np.complex64)
@@ -93,8 +95,7 @@ def _cosine_pair(n_fft: int) -> tuple[np.ndarray, np.ndarray]:
     wk[0] = wk[-1] = 1.0
     wq = np.full((1, n_fft // 2), 2.0)
     wq[0, 0] = 1.0
-    return (wk * cos / n_fft).astype(np.float32), np.ascontiguousarray((wq * cos).T,
-                                                                        dtype=np.float32)
+    return wk * cos / n_fft, np.ascontiguousarray((wq * cos).T)
 
 
 def env_te(log_amp: np.ndarray, order: np.ndarray, *, n_iter: int = TE_ITER,
@@ -120,13 +121,15 @@ def env_te(log_amp: np.ndarray, order: np.ndarray, *, n_iter: int = TE_ITER,
 
     Returns
     -------
-    np.ndarray [shape=(m, N // 2 + 1), float32] log-amplitude envelope
+    np.ndarray [shape=(m, N // 2 + 1), float64] log-amplitude envelope (double precision:
+    single-precision products round differently with the number of frames analysed
+    together, and a long recording's windows must agree with the whole)
     """
     m, n_bins = log_amp.shape
     n = 2 * (n_bins - 1)
     o = np.minimum(np.round(1.2 * np.asarray(order, dtype=np.float64)), n // 2 - 1)
     o = o.astype(np.int64)
-    A_all = log_amp.astype(np.float32)
+    A_all = log_amp.astype(np.float64)
     if m == 0:
         return A_all
     if presmooth:
@@ -138,22 +141,22 @@ def env_te(log_amp: np.ndarray, order: np.ndarray, *, n_iter: int = TE_ITER,
         A_all = np.where(edge, pE, A_all)
     fwd, inv = _cosine_pair(n)
     # weights of the full N-point energy from the half spectrum, and (-1)^k / N
-    wk = np.full(n_bins, 2.0, dtype=np.float32)
+    wk = np.full(n_bins, 2.0)
     wk[0] = wk[-1] = 1.0
-    alt = (wk * (-1.0) ** np.arange(n_bins) / n).astype(np.float32)
+    alt = wk * (-1.0) ** np.arange(n_bins) / n
     env = np.empty_like(A_all)
     idx = np.argsort(o, kind="stable")
     for s in range(0, m, 512):
         sel = idx[s : s + 512]
         oo = o[sel]
         q = int(oo.max()) + 1
-        inside = (np.arange(q)[None, :] <= oo[:, None]).astype(np.float32)
+        inside = (np.arange(q)[None, :] <= oo[:, None]).astype(np.float64)
         # right half of hamming(2 o + 1): 0.54 + 0.46 cos(pi j / o), j = 0..o
         jj = np.arange(q)[None, :] / np.maximum(oo[:, None], 1)
-        win = ((0.54 + 0.46 * np.cos(np.pi * jj)) * inside).astype(np.float32)
+        win = (0.54 + 0.46 * np.cos(np.pi * jj)) * inside
         A = A_all[sel]
         f, b = fwd[:, :q], inv[:q]
-        cc = np.zeros((len(sel), q), dtype=np.float32)
+        cc = np.zeros((len(sel), q))
         for _ in range(n_iter):
             cca = A @ f  # real cepstrum, quefrencies 0..q-1
             ccp = cca * inside

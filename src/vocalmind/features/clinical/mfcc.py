@@ -32,7 +32,30 @@ def _mel_basis(sr: int) -> np.ndarray:
     return librosa.filters.mel(sr=sr, n_fft=N_FFT, n_mels=N_MELS)
 
 
-def mfcc(y: np.ndarray, *, sr: int = FS) -> np.ndarray:
+def mel_db(y: np.ndarray, *, sr: int = FS) -> np.ndarray:
+    """Mel power spectrogram in dB (before librosa's ``top_db`` floor), frames every 10 ms
+    centred at 0, 10, 20 ms ... of ``y``.
+
+    Parameters
+    ----------
+    y : np.ndarray [shape=(n,)]
+    sr : sample rate in Hz
+
+    Returns
+    -------
+    np.ndarray [shape=(40, 1 + n // 160)]
+    """
+    pad = N_FFT // 2
+    yp = np.pad(y.astype(np.float64), pad, mode="constant")
+    n_fr = 1 + (len(yp) - N_FFT) // HOP
+    view = np.lib.stride_tricks.sliding_window_view(yp, N_FFT)[::HOP][:n_fr]
+    win = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(N_FFT) / N_FFT)  # periodic Hann
+    S = np.abs(sfft.rfft(view * win, axis=1)) ** 2
+    mel = _mel_basis(sr) @ S.T
+    return 10.0 * np.log10(np.maximum(mel, 1e-10))
+
+
+def mfcc(y: np.ndarray, *, sr: int = FS, db_max: float | None = None) -> np.ndarray:
     """MFCCs 0..19 as ``librosa.feature.mfcc(n_fft=320, hop_length=160, n_mels=40)``.
 
     Parameters
@@ -44,20 +67,13 @@ def mfcc(y: np.ndarray, *, sr: int = FS) -> np.ndarray:
     -------
     np.ndarray [shape=(20, 1 + n // 160)]
     """
-    pad = N_FFT // 2
-    yp = np.pad(y.astype(np.float64), pad, mode="constant")
-    n_fr = 1 + (len(yp) - N_FFT) // HOP
-    view = np.lib.stride_tricks.sliding_window_view(yp, N_FFT)[::HOP][:n_fr]
-    win = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(N_FFT) / N_FFT)  # periodic Hann
-    S = np.abs(sfft.rfft(view * win, axis=1)) ** 2
-    mel = _mel_basis(sr) @ S.T
-    db = 10.0 * np.log10(np.maximum(mel, 1e-10))
-    db = np.maximum(db, db.max() - 80.0)
+    db = mel_db(y, sr=sr)
+    db = np.maximum(db, (db.max() if db_max is None else db_max) - 80.0)
     return sfft.dct(db, type=2, axis=0, norm="ortho")[:N_MFCC]
 
 
-def mfcc_deltas(y: np.ndarray, times: np.ndarray, *, sr: int = FS
-                ) -> tuple[np.ndarray, np.ndarray]:
+def mfcc_deltas(y: np.ndarray, times: np.ndarray, *, sr: int = FS,
+                db_max: float | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Deltas and delta-deltas of MFCC 1..20 at the descriptor frame times.
 
     Parameters
@@ -70,7 +86,7 @@ def mfcc_deltas(y: np.ndarray, times: np.ndarray, *, sr: int = FS
     -------
     d1, d2 : np.ndarray [shape=(m, 20)]
     """
-    m = mfcc(y, sr=sr)
+    m = mfcc(y, sr=sr, db_max=db_max)
     if m.shape[1] < 9:  # Savitzky-Golay needs one full window
         nan = np.full((len(times), N_MFCC), np.nan)
         return nan, nan.copy()

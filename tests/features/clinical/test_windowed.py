@@ -1,0 +1,51 @@
+"""Long recordings are processed in windows; the descriptors equal the whole-recording ones.
+
+Memory is measured in bench/bench_clinical_speed.py (``--long-minutes``), not here.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from vocalmind.features.clinical import descriptors
+from vocalmind.features.clinical.descriptors import descriptor_matrix
+
+from .conftest import SR, creaky, vowel
+
+
+@pytest.fixture(scope="module")
+def long_signal() -> np.ndarray:
+    """~20 s of vowels at varying F0 and open quotient, pauses of faint noise, creak."""
+    rng = np.random.default_rng(0)
+    parts = []
+    for i in range(10):
+        parts.append(vowel(float(rng.uniform(90, 260)), float(rng.uniform(0.8, 2.0)),
+                           oq=float(rng.uniform(0.4, 0.8)), jitter=0.01, seed=i))
+        parts.append((0.003 * rng.standard_normal(int(rng.uniform(0.1, 0.6) * SR))
+                      ).astype(np.float32))
+        if i % 4 == 0:
+            parts.append(creaky(0.8, seed=i))
+    return np.concatenate(parts).astype(np.float32)
+
+
+def test_windows_tile_the_recording():
+    seg = descriptors._Segments(40 * SR + 123, 6.0, sr=SR)
+    bounds = seg.bounds
+    assert bounds[0][0] == 0 and bounds[-1][1] == 40 * SR + 123
+    assert all(b[1] == c[0] for b, c in zip(bounds[:-1], bounds[1:], strict=True))
+    assert all(lo % 160 == 0 for lo, _ in bounds) and seg.margin % 160 == 0
+    assert seg.margin >= descriptors.MARGIN_S * SR
+    assert descriptors._Segments(10 * SR, 6.0, sr=SR).single  # short: one window
+    assert descriptors._Segments(10 * SR, None, sr=SR).single
+
+
+def test_windowed_equals_whole(long_signal):
+    assert len(long_signal) > 3 * (6.0 + 2 * descriptors.MARGIN_S) * SR / 2
+    t1, whole = descriptor_matrix(long_signal, sr=SR, window_s=None, hrf=True)
+    t2, win = descriptor_matrix(long_signal, sr=SR, window_s=6.0, hrf=True)
+    assert np.array_equal(t1, t2)
+    assert np.array_equal(np.isnan(whole), np.isnan(win))
+    ok = ~np.isnan(whole)
+    assert np.abs(whole[ok] - win[ok]).max() <= 1e-6  # the issue's tolerance
+    assert np.isfinite(whole).mean() > 0.5  # and the comparison covers real values
