@@ -162,3 +162,15 @@ def test_corpus_info_names_the_absolute_root(tmp_path: Path, monkeypatch) -> Non
     res = runner.invoke(app, ["corpus", "info", "--corpus", "emodb", "--root", "nowhere"])
     assert res.exit_code == 2
     assert str(tmp_path / "nowhere") in " ".join(res.output.split())
+
+
+def test_load_config_reads_relative_paths_from_the_yaml_folder(tmp_path: Path, monkeypatch) -> None:
+    # the Python API agrees with the command line: examples work from any directory
+    from vocalmind.config import load_config
+
+    monkeypatch.chdir(tmp_path)
+    example = Path(__file__).resolve().parents[1] / "examples" / "emodb-egemaps-svm.yaml"
+    cfg = load_config(example)
+    assert Path(cfg.corpus.root) == (example.parent / "../../shared/data/emodb").resolve()
+    over = load_config(example, overrides=["corpus.root=mine"])
+    assert over.corpus.root == "mine"  # --set values stay relative to the current directory

@@ -380,6 +380,25 @@ def _model_at(model: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] |
     return model
 
 
+#: Config keys that name files: a relative one in a YAML file is read from the file's folder.
+PATH_KEYS = ("corpus.root", "corpus.manifest", "protocol.params.path")
+
+
+def _relative_to(raw: Any, folder: Path) -> Any:
+    """``raw`` (as read from a file in ``folder``) with relative :data:`PATH_KEYS` made
+    absolute against ``folder``; ``--set`` overrides applied later stay relative to the
+    current directory."""
+    for key in PATH_KEYS if isinstance(raw, dict) else ():
+        *parents, last = key.split(".")
+        node: Any = raw
+        for part in parents:
+            node = node.get(part) if isinstance(node, dict) else None
+        value = node.get(last) if isinstance(node, dict) else None
+        if isinstance(value, str) and value and not Path(value).expanduser().is_absolute():
+            node[last] = str((folder.absolute() / Path(value).expanduser()).resolve())
+    return raw
+
+
 def load_config(path: str | Path | None = None, *, overrides: list[str] | None = None,
                 raw: dict[str, Any] | None = None) -> ExperimentConfig:
     """Load, override and validate an experiment config.
@@ -409,6 +428,7 @@ def load_config(path: str | Path | None = None, *, overrides: list[str] | None =
             raw = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
         except yaml.YAMLError as e:
             raise ConfigError(f"{p}: not valid YAML: {e}") from None
+        raw = _relative_to(raw, p.parent)
     if not isinstance(raw, dict):
         raise ConfigError(f"{source}: a config must be a mapping of keys, got {type(raw).__name__}")
     raw = apply_overrides(raw, overrides or [])
