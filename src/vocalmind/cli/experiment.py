@@ -138,7 +138,9 @@ def run(
     m = res.metrics
     t = table("metric", "value [95% CI]" if cfg.evaluation.ci == 0.95 else "value [CI]",
               "baseline",
-              title=f"{cfg.name}: {m['protocol']}, {m['n_subjects']} subjects, level {m['level']}")
+              title=cfg.name)
+    t.caption = f"{m['protocol']}, {m['n_subjects']} subjects, per {m['level']}"
+    t.min_width = len(t.caption) + 4  # the caption on one line
     base = _baselines(res.run_dir)
     keys = (["uar", "accuracy", "macro_f1", "roc_auc"] if m["task"] == "classification"
             else ["mae", "rmse", "pearson_r", "ccc"])
