@@ -13,6 +13,16 @@ import torch
 torch.set_num_threads(1)
 
 
+@pytest.fixture(autouse=True)
+def _fresh_row_cache():
+    """Each test starts with an empty process-wide row cache (counters at 0)."""
+    from vocalmind.training.data import clear_row_cache
+
+    clear_row_cache()
+    yield
+    clear_row_cache()
+
+
 def tone(freq: float, seconds: float, *, seed: int = 0, amp: float = 0.3) -> np.ndarray:
     t = np.arange(int(16000 * seconds)) / 16000
     rng = np.random.default_rng(seed)

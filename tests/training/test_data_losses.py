@@ -125,7 +125,7 @@ def test_speaker_norm_standardises_each_speaker_on_its_own_frames(tmp_path) -> N
     assert np.allclose(only_b.arrays[0], u.arrays[2])
 
 
-def test_cached_rows_decodes_each_row_once(tmp_path, monkeypatch) -> None:
+def test_row_cache_decodes_each_row_once_across_fits(tmp_path, monkeypatch) -> None:
     from vocalmind.training import data as data_mod
 
     p = tmp_path / "x.wav"
@@ -134,10 +134,59 @@ def test_cached_rows_decodes_each_row_once(tmp_path, monkeypatch) -> None:
     real = data_mod.load_row
     monkeypatch.setattr(data_mod, "load_row", lambda row: calls.append(1) or real(row))
     _, d = split_params("wavelet", {"segment_s": 0.5})
-    with data_mod.cached_rows():
-        first = build_units(_row(p), "wavelet", d)
-        again = build_units(_row(p), "wavelet", d)
-        build_units(_row(p), "wavelet", {**d, "segment_s": 0.25})  # other settings: new entry
+    first = build_units(_row(p), "wavelet", d)
+    again = build_units(_row(p), "wavelet", d)  # a later fold / fit: no decoding
+    build_units(_row(p), "wavelet", {**d, "segment_s": 0.25})  # other settings: new entry
     assert len(calls) == 2 and np.array_equal(first.arrays[0], again.arrays[0])
-    build_units(_row(p), "wavelet", d)  # outside the block nothing is cached
-    assert len(calls) == 3
+    with data_mod.cached_rows():  # the old context still works (a no-op now)
+        build_units(_row(p), "wavelet", d)
+    assert len(calls) == 2
+    # augmentation-only settings share the entry; speaker_norm too
+    build_units(_row(p), "wavelet", {**d, "speed_perturb": (0.9,)})
+    assert len(calls) == 2
+    # a rewritten file (other size and time) is read again
+    sf.write(p, tone(300, 0.9), 16000)
+    third = build_units(_row(p), "wavelet", d)
+    assert len(calls) == 3 and len(third.arrays) == 2
+    st = data_mod.row_cache_stats()
+    assert st["misses"] == 3 and st["hits"] >= 3 and st["bytes"] > 0
+
+
+def test_row_cache_is_bounded_and_can_be_off(tmp_path, monkeypatch) -> None:
+    from vocalmind.training import data as data_mod
+
+    paths = []
+    for i in range(3):
+        p = tmp_path / f"x{i}.wav"
+        sf.write(p, tone(300 + 50 * i, 1.0), 16000)
+        paths.append(p)
+    _, d = split_params("wavelet", {"segment_s": 1.0})
+    one = 16000 * 4 / 2**20  # MB of one 1 s float32 unit
+    monkeypatch.setattr(data_mod, "ROW_CACHE_MB", 2.5 * one)
+    for p in paths:
+        build_units(_row(p), "wavelet", d)
+    st = data_mod.row_cache_stats()
+    assert st["entries"] == 2 and st["bytes"] <= 2.5 * one * 2**20  # oldest evicted
+    monkeypatch.setattr(data_mod, "ROW_CACHE_MB", 0)
+    data_mod.clear_row_cache()
+    build_units(_row(paths[0]), "wavelet", d)
+    assert data_mod.row_cache_stats()["entries"] == 0
+
+
+@pytest.mark.parametrize(("n", "n_mels", "n_fft", "hop"),
+                         [(48000, 40, 400, 160), (33333, 128, 1024, 256), (300, 40, 400, 160)])
+def test_fast_logmel_matches_librosa(n, n_mels, n_fft, hop) -> None:
+    import warnings
+
+    from vocalmind.features.logmel import logmel
+    from vocalmind.training.data import logmel_db
+
+    rng = np.random.default_rng(n)
+    y = (0.3 * rng.standard_normal(n) * np.hanning(n)).astype(np.float32)
+    fast = logmel_db(y, n_mels=n_mels, n_fft=n_fft, hop_length=hop)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # librosa: n_fft larger than a short signal
+        ref = logmel(y, n_mels=n_mels, n_fft=n_fft, hop_length=hop)
+    ref = np.maximum(ref - ref.max(), -80.0)
+    assert fast.shape == ref.shape and fast.dtype == np.float32
+    assert np.abs(fast - ref).max() < 1e-3

@@ -6,7 +6,15 @@
 (the caller splits it by subject, see :func:`vocalmind.training.data.inner_split`),
 and -- when a run folder is given -- a checkpoint after every epoch, from which an
 interrupted run resumes to exactly the weights an uninterrupted run gives (model,
-optimiser, early-stopping state and both random generators are saved).
+optimiser, schedule, weight average, early-stopping state and both random generators are
+saved).
+
+Recipes (all off by default except length batching; see :class:`TrainConfig`): label
+smoothing, mixup, a cosine or one-cycle learning-rate schedule stepped per batch, an
+exponential moving average of the weights (validated, early-stopped and kept instead of
+the raw weights), and batches of units of similar length when lengths differ (less
+padding: melcnn's whole clips). Training runs on CUDA when ``torch.cuda.is_available()``
+(``device="auto"``); nothing needs a GPU.
 
 Run folder layout::
 
@@ -20,6 +28,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import math
 import time
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import asdict, dataclass
@@ -30,7 +39,7 @@ import numpy as np
 import pandas as pd
 import torch
 from torch import nn
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Sampler
 
 from vocalmind.errors import ConfigError, ModelError
 from vocalmind.files import atomic_path, write_table
@@ -39,7 +48,11 @@ from vocalmind.training.data import UnitDataset, collate_units
 from vocalmind.training.losses import MultiTaskLoss, TaskSpec
 
 __all__ = ["TrainConfig", "seed_everything", "train_model", "iter_train", "predict_units",
-           "EpochCallback", "save_training_plots"]
+           "EpochCallback", "save_training_plots", "LengthBatchSampler", "resolve_device",
+           "lr_factor", "SCHEDULES"]
+
+SCHEDULES = ("constant", "cosine", "onecycle")
+_NEW_FIELDS = ("label_smoothing", "mixup_alpha", "schedule", "ema_decay", "batch_by_length")
 
 #: called after each epoch (and its checkpoint) with (epoch, history row); may raise to stop
 EpochCallback = Callable[[int, dict[str, Any]], None]
@@ -62,6 +75,17 @@ class TrainConfig:
     grad_clip : max gradient norm (0 = no clipping)
     progress : show a rich progress bar
     resume : resume from ``run_dir/checkpoint.pt`` when it exists
+    label_smoothing : cross-entropy label smoothing (0 = none; 0.1 is common)
+    mixup_alpha : mixup of training batches, ``lam ~ Beta(a, a)`` (0 = off); units and
+        losses are mixed (``lam * L(y) + (1 - lam) * L(y_perm)``); not for masked sequences
+    schedule : ``"constant"``, ``"cosine"`` (cosine decay to 0 over ``epochs``) or
+        ``"onecycle"`` (linear warm-up over the first 30 % from ``lr / 25``, then cosine
+        decay to ``lr / 1e4``), stepped per batch
+    ema_decay : exponential moving average of the weights per step (0 = off, e.g. 0.99);
+        the average is what is validated, early-stopped and returned
+    device : ``"auto"`` (CUDA when available, else CPU), ``"cpu"`` or ``"cuda"``
+    batch_by_length : when units differ in length, batch units of similar length
+        (shuffled within pools of 8 batches, batch order shuffled)
     """
 
     epochs: int = 30
@@ -75,6 +99,12 @@ class TrainConfig:
     grad_clip: float = 5.0
     progress: bool = True
     resume: bool = True
+    label_smoothing: float = 0.0
+    mixup_alpha: float = 0.0
+    schedule: str = "constant"
+    ema_decay: float = 0.0
+    device: str = "auto"
+    batch_by_length: bool = True
 
     def __post_init__(self) -> None:
         for k in ("epochs", "batch_size", "n_threads"):
@@ -84,6 +114,98 @@ class TrainConfig:
             raise ConfigError(f"training: lr={self.lr} must be > 0 (e.g. 1e-3)")
         if self.patience < 0:
             raise ConfigError(f"training: patience={self.patience} must be >= 0")
+        if not 0 <= self.label_smoothing < 1:
+            raise ConfigError(f"training: label_smoothing={self.label_smoothing} must be in [0, 1)")
+        if self.mixup_alpha < 0:
+            raise ConfigError(f"training: mixup_alpha={self.mixup_alpha} must be >= 0 (0 = off)")
+        if self.schedule not in SCHEDULES:
+            raise ConfigError(f"training: schedule={self.schedule!r}: use one of "
+                              f"{', '.join(SCHEDULES)}")
+        if not 0 <= self.ema_decay < 1:
+            raise ConfigError(f"training: ema_decay={self.ema_decay} must be in [0, 1) (0 = off)")
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise ConfigError(f"training: device={self.device!r}: use 'auto', 'cpu' or 'cuda'")
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    """``"auto"``: CUDA when ``torch.cuda.is_available()``, else CPU.
+
+    Raises
+    ------
+    ConfigError
+        ``"cuda"`` asked for and no GPU is visible.
+    """
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("training: device='cuda' but no CUDA GPU is visible; use 'auto'")
+    return torch.device(device)
+
+
+def lr_factor(schedule: str, step: int, total: int) -> float:
+    """Multiplier of the base learning rate at ``step`` of ``total`` steps.
+
+    Examples
+    --------
+    >>> [round(lr_factor("cosine", s, 4), 3) for s in range(5)]
+    [1.0, 0.854, 0.5, 0.146, 0.0]
+    >>> lr_factor("onecycle", 0, 10), lr_factor("onecycle", 3, 10)
+    (0.04, 1.0)
+    """
+    if schedule == "constant" or total <= 0:
+        return 1.0
+    frac = min(max(step / total, 0.0), 1.0)
+    if schedule == "cosine":
+        return 0.5 * (1.0 + math.cos(math.pi * frac))
+    warm = 0.3
+    if frac < warm:
+        return 1 / 25 + (1 - 1 / 25) * frac / warm
+    lo = 1e-4
+    return lo + (1 - lo) * 0.5 * (1.0 + math.cos(math.pi * (frac - warm) / (1 - warm)))
+
+
+class LengthBatchSampler(Sampler[list[int]]):
+    """Batches of units of similar length, reshuffled every epoch.
+
+    The units are shuffled, cut into pools of ``pool`` batches, each pool sorted by
+    length and cut into batches, and the batch order shuffled: little padding, yet the
+    batches still differ from epoch to epoch.
+
+    Parameters
+    ----------
+    lengths : length (frames or samples) of each unit ``(n,)``
+    batch_size : units per batch
+    generator : the engine's generator (reproducible, resumable)
+    pool : batches per sorting pool
+
+    Examples
+    --------
+    >>> s = LengthBatchSampler([5, 50, 6, 51], 2, torch.Generator().manual_seed(0), pool=2)
+    >>> sorted(sorted(b) for b in s)
+    [[0, 2], [1, 3]]
+    """
+
+    def __init__(self, lengths: Sequence[int], batch_size: int, generator: torch.Generator,
+                 pool: int = 8) -> None:
+        self.lengths = np.asarray(lengths)
+        self.batch_size = int(batch_size)
+        self.generator = generator
+        self.pool = int(pool)
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.lengths) / self.batch_size)
+
+    def __iter__(self) -> Any:
+        perm = torch.randperm(len(self.lengths), generator=self.generator).numpy()
+        size = self.batch_size * self.pool
+        batches: list[list[int]] = []
+        for p0 in range(0, len(perm), size):
+            chunk = perm[p0:p0 + size]
+            chunk = chunk[np.argsort(self.lengths[chunk], kind="stable")]
+            batches += [chunk[i:i + self.batch_size].tolist()
+                        for i in range(0, len(chunk), self.batch_size)]
+        order = torch.randperm(len(batches), generator=self.generator).tolist()
+        return iter([batches[i] for i in order])
 
 
 def seed_everything(seed: int) -> None:
@@ -97,9 +219,22 @@ def _call(model: nn.Module, x: torch.Tensor, mask: torch.Tensor | None) -> dict[
 
 
 def _loader(ds: UnitDataset, batch_size: int, *, shuffle: bool, sequences: bool,
-            generator: torch.Generator | None = None) -> DataLoader:
+            generator: torch.Generator | None = None, by_length: bool = False) -> DataLoader:
+    def collate(b: list) -> Any:
+        return collate_units(b, sequences=sequences)
+
+    if shuffle and by_length and not sequences and generator is not None:
+        lengths = [a.shape[-1] for a in ds.units.arrays]
+        if len(set(lengths)) > 1:
+            return DataLoader(ds, batch_sampler=LengthBatchSampler(lengths, batch_size, generator),
+                              num_workers=0, collate_fn=collate)
     return DataLoader(ds, batch_size=batch_size, shuffle=shuffle, generator=generator,
-                      num_workers=0, collate_fn=lambda b: collate_units(b, sequences=sequences))
+                      num_workers=0, collate_fn=collate)
+
+
+def _model_device(model: nn.Module) -> torch.device:
+    p = next(iter(model.parameters()), None)
+    return p.device if p is not None else torch.device("cpu")
 
 
 @torch.no_grad()
@@ -108,20 +243,53 @@ def predict_units(model: nn.Module, ds: UnitDataset, *, batch_size: int = 16,
                   ) -> dict[str, np.ndarray]:
     """Raw outputs of every unit: ``{task: (n_units, n_out)}`` (plus ``"_embedding"``).
 
-    Variable-length log-mels are predicted one at a time, so padding never changes a
-    prediction.
+    Runs on the model's device. Variable-length log-mels are batched only with units of
+    exactly the same shape (never padded), so padding never changes a prediction.
     """
     model.eval()
-    same = len({a.shape for a in ds.units.arrays}) <= 1 or sequences
-    loader = _loader(ds, batch_size if same else 1, shuffle=False, sequences=sequences)
+    dev = _model_device(model)
+    arrays = ds.units.arrays
+    if sequences or len({a.shape for a in arrays}) <= 1:
+        batches = [list(range(i, min(i + batch_size, len(arrays))))
+                   for i in range(0, len(arrays), batch_size)]
+    else:  # group equal shapes, then restore the unit order below
+        by_shape: dict[tuple, list[int]] = {}
+        for i, a in enumerate(arrays):
+            by_shape.setdefault(a.shape, []).append(i)
+        batches = [idx[j:j + batch_size] for idx in by_shape.values()
+                   for j in range(0, len(idx), batch_size)]
     outs: dict[str, list[np.ndarray]] = {}
-    for x, mask, _ in loader:
+    order: list[int] = []
+    for b in batches:
+        x, mask, _ = collate_units([ds[i] for i in b], sequences=sequences)
+        x = x.to(dev)
+        mask = None if mask is None else mask.to(dev)
         o = _call(model, x, mask)
         if embeddings:
             o = {**o, "_embedding": model.embed(x) if mask is None else model.embed(x, mask)}
         for k, v in o.items():
-            outs.setdefault(k, []).append(v.float().numpy())
-    return {k: np.concatenate(v) for k, v in outs.items()}
+            outs.setdefault(k, []).append(v.float().cpu().numpy())
+        order += b
+    inv = np.argsort(np.asarray(order, dtype=int), kind="stable")
+    return {k: np.concatenate(v)[inv] for k, v in outs.items()}
+
+
+class _WeightAverage:
+    """Exponential moving average of a model's parameters and float buffers."""
+
+    def __init__(self, model: nn.Module, decay: float) -> None:
+        self.decay = decay
+        self.model = copy.deepcopy(model)
+        self.model.requires_grad_(False)
+
+    @torch.no_grad()
+    def update(self, model: nn.Module) -> None:
+        src = model.state_dict()
+        for k, v in self.model.state_dict().items():
+            if v.dtype.is_floating_point:
+                v.mul_(self.decay).add_(src[k].detach(), alpha=1 - self.decay)
+            else:
+                v.copy_(src[k])
 
 
 def _metrics(tasks: Sequence[TaskSpec], outputs: dict[str, np.ndarray], targets: np.ndarray,
@@ -144,10 +312,22 @@ def _metrics(tasks: Sequence[TaskSpec], outputs: dict[str, np.ndarray], targets:
     return res
 
 
+def _mixup_draw(alpha: float, n: int, gen: torch.Generator) -> tuple[float, torch.Tensor]:
+    """Mixing weight ``lam ~ Beta(alpha, alpha)`` folded to ``>= 0.5`` (the batch's own
+    labels dominate) and a permutation of the batch, both from the engine's generator."""
+    seed = int(torch.randint(0, 2**31 - 1, (), generator=gen))
+    lam = float(np.random.default_rng(seed).beta(alpha, alpha))
+    return max(lam, 1.0 - lam), torch.randperm(n, generator=gen)
+
+
 def _fingerprint(model: nn.Module, tasks: Sequence[TaskSpec], cfg: TrainConfig,
                  n_train: int, n_val: int) -> str:
     shapes = [(k, tuple(v.shape)) for k, v in model.state_dict().items()]
-    c = {k: v for k, v in asdict(cfg).items() if k not in ("progress", "resume", "n_threads")}
+    c = {k: v for k, v in asdict(cfg).items()
+         if k not in ("progress", "resume", "n_threads", "device")}
+    for k in _NEW_FIELDS:  # at their defaults they leave older checkpoints resumable
+        if c.get(k) == getattr(TrainConfig, k):
+            c.pop(k, None)
     blob = json.dumps([repr(shapes), [asdict(t) for t in tasks], c, n_train, n_val],
                       default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
@@ -228,6 +408,8 @@ def iter_train(model: nn.Module, train: UnitDataset, val: UnitDataset | None, *,
     torch.set_num_threads(config.n_threads)
     try:
         seed_everything(config.seed)
+        dev = resolve_device(config.device)
+        model.to(dev)
         gen = torch.Generator().manual_seed(config.seed)
         train.generator = gen
         has_val = val is not None and len(val) > 0
@@ -235,24 +417,35 @@ def iter_train(model: nn.Module, train: UnitDataset, val: UnitDataset | None, *,
         if not params:
             raise ModelError("no trainable parameters: every layer is frozen")
         opt = torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
-        loss_fn = MultiTaskLoss(tasks, class_weights)
+        loss_fn = MultiTaskLoss(tasks, class_weights,
+                                label_smoothing=config.label_smoothing).to(dev)
+        # validation loss without smoothing: comparable across settings, a proper score
+        val_loss_fn = MultiTaskLoss(tasks, class_weights)
+        loader = _loader(train, config.batch_size, shuffle=True, sequences=sequences,
+                         generator=gen, by_length=config.batch_by_length)
+        total_steps = config.epochs * len(loader)
+        sched = torch.optim.lr_scheduler.LambdaLR(
+            opt, lambda step: lr_factor(config.schedule, step, total_steps))
+        ema = _WeightAverage(model, config.ema_decay) if config.ema_decay > 0 else None
         history: list[dict[str, Any]] = []
         best_loss, bad_epochs, best_state, start = float("inf"), 0, None, 0
         ckpt = Path(run_dir) / "checkpoint.pt" if run_dir is not None else None
         fp = _fingerprint(model, tasks, config, len(train), len(val) if has_val else 0)
         if ckpt is not None and ckpt.exists() and config.resume:
-            state = torch.load(ckpt, weights_only=True)
+            state = torch.load(ckpt, weights_only=True, map_location=dev)
             if state.get("fingerprint") != fp:
                 raise ModelError(f"{ckpt} belongs to another run (model, data or settings "
                                  "differ); delete it or choose another run_dir")
             model.load_state_dict(state["model"])
             opt.load_state_dict(state["optimizer"])
-            torch.set_rng_state(state["torch_rng"])
-            gen.set_state(state["gen_rng"])
+            if "scheduler" in state:
+                sched.load_state_dict(state["scheduler"])
+            if ema is not None and state.get("ema") is not None:
+                ema.model.load_state_dict(state["ema"])
+            torch.set_rng_state(state["torch_rng"].cpu())
+            gen.set_state(state["gen_rng"].cpu())
             history, best_loss = state["history"], state["best_loss"]
             bad_epochs, best_state, start = state["bad_epochs"], state["best_state"], state["epoch"]
-        loader = _loader(train, config.batch_size, shuffle=True, sequences=sequences,
-                         generator=gen)
         stopped = bool(history) and config.patience > 0 and bad_epochs >= config.patience
         with progress_bar(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[info]}"),
                       TimeRemainingColumn(), disable=not config.progress, transient=True) as bar:
@@ -265,30 +458,45 @@ def iter_train(model: nn.Module, train: UnitDataset, val: UnitDataset | None, *,
                 total, n = 0.0, 0
                 b_task = bar.add_task(f"epoch {epoch + 1}", total=len(loader), info="")
                 for x, mask, y in loader:
-                    opt.zero_grad()
-                    loss, _ = loss_fn(_call(model, x, mask), y)
+                    x, y = x.to(dev, non_blocking=True), y.to(dev, non_blocking=True)
+                    mask = None if mask is None else mask.to(dev)
+                    opt.zero_grad(set_to_none=True)
+                    if config.mixup_alpha > 0 and mask is None and len(y) > 1:
+                        lam, perm = _mixup_draw(config.mixup_alpha, len(y), gen)
+                        out = _call(model, lam * x + (1 - lam) * x[perm.to(dev)], None)
+                        loss_a, _ = loss_fn(out, y)
+                        loss_b, _ = loss_fn(out, y[perm.to(dev)])
+                        loss = lam * loss_a + (1 - lam) * loss_b
+                    else:
+                        loss, _ = loss_fn(_call(model, x, mask), y)
                     if loss.requires_grad:
                         loss.backward()
                         if config.grad_clip > 0:
                             nn.utils.clip_grad_norm_(params, config.grad_clip)
                         opt.step()
+                        if ema is not None:
+                            ema.update(model)
+                    sched.step()
                     total += float(loss.detach()) * len(y)
                     n += len(y)
                     bar.advance(b_task)
                 bar.remove_task(b_task)
-                row: dict[str, Any] = {"epoch": epoch + 1, "train_loss": total / max(n, 1)}
+                row: dict[str, Any] = {"epoch": epoch + 1, "train_loss": total / max(n, 1),
+                                       "lr": float(opt.param_groups[0]["lr"])}
+                judged = ema.model if ema is not None else model
                 if has_val:
                     assert val is not None
-                    out = predict_units(model, val, batch_size=config.batch_size,
-                                        sequences=sequences)
-                    vl, _ = loss_fn({k: torch.from_numpy(v) for k, v in out.items()},
-                                    torch.from_numpy(val.targets))
+                    out_v = predict_units(judged, val, batch_size=config.batch_size,
+                                          sequences=sequences)
+                    vl, _ = val_loss_fn({k: torch.from_numpy(v) for k, v in out_v.items()},
+                                        torch.from_numpy(val.targets))
                     row["val_loss"] = float(vl)
                     row.update({f"val_{k}": v for k, v in
-                                _metrics(tasks, out, val.targets, scales).items()})
+                                _metrics(tasks, out_v, val.targets, scales).items()})
                     if row["val_loss"] < best_loss - config.min_delta:
                         best_loss, bad_epochs = row["val_loss"], 0
-                        best_state = copy.deepcopy(model.state_dict())
+                        best_state = {k: v.detach().cpu().clone()
+                                      for k, v in judged.state_dict().items()}
                     else:
                         bad_epochs += 1
                     stopped = config.patience > 0 and bad_epochs >= config.patience
@@ -298,6 +506,8 @@ def iter_train(model: nn.Module, train: UnitDataset, val: UnitDataset | None, *,
                     with atomic_path(ckpt) as tmp:
                         torch.save({"fingerprint": fp, "epoch": epoch + 1,
                                     "model": model.state_dict(), "optimizer": opt.state_dict(),
+                                    "scheduler": sched.state_dict(),
+                                    "ema": None if ema is None else ema.model.state_dict(),
                                     "torch_rng": torch.get_rng_state(),
                                     "gen_rng": gen.get_state(), "history": history,
                                     "best_loss": best_loss, "bad_epochs": bad_epochs,
@@ -307,6 +517,8 @@ def iter_train(model: nn.Module, train: UnitDataset, val: UnitDataset | None, *,
                 yield row
         if best_state is not None:
             model.load_state_dict(best_state)
+        elif ema is not None:  # no validation set: the average of the last steps
+            model.load_state_dict(ema.model.state_dict())
         model.eval()
         if run_dir is not None:
             write_table(pd.DataFrame(history), Path(run_dir) / "history.csv")

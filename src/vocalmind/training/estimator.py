@@ -28,9 +28,13 @@ from vocalmind.errors import ConfigError, ModelError
 from vocalmind.models import build_model, get_family
 from vocalmind.training.data import (
     UnitDataset,
+    Units,
     augment_logmel,
     build_units,
     inner_split,
+    input_kind,
+    perturbation_variants,
+    spec_augment,
     split_params,
 )
 from vocalmind.training.engine import (
@@ -76,6 +80,15 @@ class DeepEstimator(BaseEstimator):
     freeze_layers : parameter-name glob patterns frozen after initialisation
     on_error : ``"raise"`` or ``"skip"`` for unreadable / silent rows
     progress : show progress bars
+    label_smoothing, mixup_alpha, schedule, ema_decay, device, batch_by_length : training
+        recipes (:class:`~vocalmind.training.engine.TrainConfig`); the defaults (all off,
+        constant learning rate, length batching on, GPU when visible) are the conservative
+        choice -- which recipe helps was not yet measured on training speakers
+
+    Data recipes are ``params`` (:data:`~vocalmind.training.data.DATA_DEFAULTS`):
+    ``freq_masks``/``freq_mask_width``/``time_masks``/``time_mask_frac`` (SpecAugment-style
+    masks, log-mel families), ``speed_perturb``/``pitch_perturb`` (copies of the training
+    rows made once), ``input: whisper`` with ``whisper_model``/``whisper_layer``.
 
     Attributes
     ----------
@@ -94,7 +107,10 @@ class DeepEstimator(BaseEstimator):
                  val_fraction: float = 0.2, class_weight: str | None = "balanced",
                  weight_decay: float = 0.0, init_from: str | Path | None = None,
                  freeze_layers: Sequence[str] = (), on_error: str = "raise",
-                 progress: bool = True) -> None:
+                 progress: bool = True, label_smoothing: float = 0.0,
+                 mixup_alpha: float = 0.0, schedule: str = "constant",
+                 ema_decay: float = 0.0, device: str = "auto",
+                 batch_by_length: bool = True) -> None:
         self.family = family
         self.task = task
         self.params = params
@@ -112,6 +128,12 @@ class DeepEstimator(BaseEstimator):
         self.freeze_layers = freeze_layers
         self.on_error = on_error
         self.progress = progress
+        self.label_smoothing = label_smoothing
+        self.mixup_alpha = mixup_alpha
+        self.schedule = schedule
+        self.ema_decay = ema_decay
+        self.device = device
+        self.batch_by_length = batch_by_length
 
     # ------------------------------------------------------------------ helpers
     def _check(self) -> None:
@@ -127,7 +149,10 @@ class DeepEstimator(BaseEstimator):
         return TrainConfig(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr,
                            weight_decay=self.weight_decay, seed=self.seed,
                            n_threads=self.n_threads, patience=self.patience,
-                           progress=self.progress)
+                           progress=self.progress, label_smoothing=self.label_smoothing,
+                           mixup_alpha=self.mixup_alpha, schedule=self.schedule,
+                           ema_decay=self.ema_decay, device=self.device,
+                           batch_by_length=self.batch_by_length)
 
     def _encode_targets(self, y: Any, n: int) -> np.ndarray:
         """Fit tasks/classes/scales and return encoded targets ``(n, n_tasks)``."""
@@ -253,6 +278,9 @@ class DeepEstimator(BaseEstimator):
         self.skipped_ = units.skipped
         if not units.item_rows:
             raise ConfigError("no usable training rows (all skipped)")
+        if self.data_params_.get("input", "logmel") == "whisper":
+            # the model reads the encoder's width where it would read mel bands
+            self.model_params_["n_mels"] = int(units.arrays[0].shape[-2])
         item_targets = self._item_targets(units, targets)
         if validation is None:
             item_groups = np.array([groups[rows[0]] for rows in units.item_rows])
@@ -261,21 +289,17 @@ class DeepEstimator(BaseEstimator):
                                  seed=self.seed)
             train_units, val_units = units.subset_items(list(tr)), units.subset_items(list(va))
             train_t, val_t = item_targets[tr], item_targets[va]
+            train_units = self._perturbed(X, units, list(tr), train_units)
         else:
             Xv = validation[0].reset_index(drop=True)
             vunits = build_units(Xv, self.family, self.data_params_, on_error=self.on_error,
                                  progress=self.progress)
             train_units, train_t = units, item_targets
+            train_units = self._perturbed(X, units, list(range(len(units.item_rows))), units)
             val_units = vunits
             val_t = self._item_targets(vunits, self._encode_more(validation[1], len(Xv)))
         self.model_ = self._build()
-        aug = None
-        if self.data_params_.get("augment"):
-            p = float(self.data_params_.get("augment_p", 0.6))
-
-            def aug(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
-                return augment_logmel(x, generator=g, p=p)
-
+        aug = self._augmenter()
         train_ds = UnitDataset(train_units, train_t, augment=aug)
         val_ds = UnitDataset(val_units, val_t) if val_units.item_rows else None
         cw = None
@@ -290,6 +314,49 @@ class DeepEstimator(BaseEstimator):
             sequences=self.family == "ssl_attention")
         if self.run_dir is not None:
             self.save(Path(self.run_dir) / "model.pt")
+
+    def _augmenter(self) -> Any:
+        """The per-unit training augmentation of the data settings, or None."""
+        d = self.data_params_
+        if input_kind(self.family) not in ("logmel", "logmel_segment"):
+            return None
+        doc004 = bool(d.get("augment"))
+        p = float(d.get("augment_p", 0.6))
+        # the mel-axis pitch warp means nothing on Whisper dimensions: noise and masks only
+        semis = 0 if d.get("input") == "whisper" else 4
+        fm, tm = int(d.get("freq_masks", 0)), int(d.get("time_masks", 0))
+        fw, tf = int(d.get("freq_mask_width", 8)), float(d.get("time_mask_frac", 0.05))
+        if not doc004 and not (fm or tm):
+            return None
+
+        def aug(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+            if doc004:
+                x = augment_logmel(x, generator=g, p=p, max_semitones=semis)
+            if fm or tm:
+                x = spec_augment(x, generator=g, freq_masks=fm, freq_width=fw,
+                                 time_masks=tm, time_frac=tf)
+            return x
+
+        return aug
+
+    def _perturbed(self, X: pd.DataFrame, units: Units, items: list[int],
+                   train_units: Units) -> Units:
+        """``train_units`` plus the speed/pitch-perturbed copies of those items' rows
+        (built once per row and variant, cached), each copy labelled as its item."""
+        variants = perturbation_variants(self.data_params_)
+        if not variants:
+            return train_units
+        rows = [units.item_rows[i][0] for i in items]
+        Xr = X.iloc[rows].reset_index(drop=True)
+        arrays, item = list(train_units.arrays), list(train_units.item)
+        for v in variants:
+            pu = build_units(Xr, self.family, self.data_params_, on_error="skip",
+                             progress=self.progress, variant=v)
+            for a, it in zip(pu.arrays, pu.item, strict=True):
+                arrays.append(a)
+                item.append(pu.item_rows[int(it)][0])  # position in Xr = item in train_units
+        return Units(arrays, np.asarray(item, dtype=int), train_units.item_rows,
+                     dict(train_units.skipped))
 
     def _item_targets(self, units: Any, targets: np.ndarray) -> np.ndarray:
         """Targets per item ``(n_items, n_tasks)``; all rows of an item must agree."""
@@ -406,7 +473,8 @@ class DeepEstimator(BaseEstimator):
                 "classes": {k: v.tolist() for k, v in self.classes_by_task_.items()},
                 "scales": {k: list(v) for k, v in self.scales_.items()},
                 "model_params": self.model_params_, "data_params": self.data_params_,
-                "history": self.history_, "state_dict": self.model_.state_dict()}
+                "history": self.history_,
+                "state_dict": {k: v.detach().cpu() for k, v in self.model_.state_dict().items()}}
         path = Path(path)
         with atomic_path(path) as tmp:
             torch.save(blob, tmp)
@@ -425,7 +493,7 @@ class DeepEstimator(BaseEstimator):
         if not path.is_file():
             raise ModelError(f"{path}: no such model file")
         try:
-            blob = torch.load(path, weights_only=True)
+            blob = torch.load(path, weights_only=True, map_location="cpu")
         except Exception as exc:  # pickle / zip errors of foreign files
             raise ModelError(f"{path}: not a vocalmind deep-model file ({exc})") from exc
         if not isinstance(blob, dict) or blob.get("format") != _FORMAT:

@@ -81,6 +81,8 @@ class MultiTaskLoss(nn.Module):
     ----------
     tasks : the tasks, in target-column order
     class_weights : task name -> weights ``(n_classes,)`` (classification only)
+    label_smoothing : share of each classification target spread evenly over the classes
+        (0 = none; :func:`torch.nn.functional.cross_entropy`'s ``label_smoothing``)
 
     Examples
     --------
@@ -93,8 +95,12 @@ class MultiTaskLoss(nn.Module):
     """
 
     def __init__(self, tasks: Sequence[TaskSpec],
-                 class_weights: dict[str, np.ndarray] | None = None) -> None:
+                 class_weights: dict[str, np.ndarray] | None = None, *,
+                 label_smoothing: float = 0.0) -> None:
         super().__init__()
+        if not 0.0 <= label_smoothing < 1.0:
+            raise ValueError(f"label_smoothing={label_smoothing} must be in [0, 1)")
+        self.label_smoothing = float(label_smoothing)
         self.tasks = list(tasks)
         for t in self.tasks:
             w = (class_weights or {}).get(t.name)
@@ -115,7 +121,8 @@ class MultiTaskLoss(nn.Module):
             out = outputs[t.name][ok]
             if t.kind == "classification":
                 w = getattr(self, f"w_{t.name}")
-                loss = F.cross_entropy(out, y[ok].long(), weight=w)
+                loss = F.cross_entropy(out, y[ok].long(), weight=w,
+                                       label_smoothing=self.label_smoothing)
             else:
                 loss = F.mse_loss(out.squeeze(-1), y[ok])
             total = total + loss
