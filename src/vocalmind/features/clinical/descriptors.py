@@ -27,6 +27,7 @@ from vocalmind.features.clinical import glottal as _glottal
 from vocalmind.features.clinical import hmpd as _hmpd
 from vocalmind.features.clinical import mcep as _mcep
 from vocalmind.features.clinical import mfcc as _mfcc
+from vocalmind.features.clinical import rd as _rd
 from vocalmind.features.clinical.dsp import FS, frame_times, lpc_residuals
 
 #: fewest voiced 10 ms frames (0.3 s of voicing) for which descriptors are computed
@@ -330,6 +331,7 @@ def descriptor_matrix(y: np.ndarray, *, sr: int = FS,
     g_t, g_vals, m_t, m_vals = [], [], [], []
     mcep_rows = np.zeros((len(c_sin), 25))
     hmpd_rows = np.zeros((len(c_sin), 38))
+    rd_rows = np.zeros((len(c_sin), 2))
     first_gci = True
     for lo, hi, a, b in seg:
         xs = seg.signal(x, a, b) * pol
@@ -366,16 +368,7 @@ def descriptor_matrix(y: np.ndarray, *, sr: int = FS,
             g_vals.append(np.column_stack([cyc[0], cyc[1], cyc[2], h1h2, hrf_g])[own])
             m_t.append((gci[own] + a) / sr)
             m_vals.append(mdq[own])
-        f0_v = np.where(v_loc, f0[ks], 100.0)
-        harm = np.full((len(t_loc), 10), np.nan)
-        if v_loc.any():
-            harm[v_loc] = _glottal.harmonic_amplitudes(dg, t_loc[v_loc], f0[ks][v_loc], 10,
-                                                       sr=sr)
-        harm[harm < -300] = np.nan  # no IAIF flow there (no GCIs)
-        rd, rd_conf = _glottal.rd_fit(harm, f0_v)
         out[ks, 7] = _glottal.peak_slope(xs, t_loc, sr=sr)
-        out[ks, 8] = np.where(v_loc, rd, np.nan)
-        out[ks, 9] = np.where(v_loc, rd_conf, np.nan)
         out[ks, 10] = _creak.creak_score(xs, res, t_loc, sr=sr, loud=loud)
         # sinusoidal frames of the segment (margins included for HMPD's smoothing)
         s_seg = (c_sin >= a + 1000) | (a == 0)
@@ -387,6 +380,8 @@ def descriptor_matrix(y: np.ndarray, *, sr: int = FS,
             env = _mcep.env_te(_mcep.envelope_log_amplitude(spec[own]),
                                np.round(0.5 * sr / f0_sin[idx][own]).astype(np.int64))
             mcep_rows[idx[own]] = _mcep.mcep_covarep(env, sr=sr)
+            rd_rows[idx[own]] = np.column_stack(_rd.rd_msp(spec[own], f0_sin[idx][own],
+                                                           sr=sr))
             pdm, pdd = _hmpd.hmpd_covarep(spec, f0_sin[idx], j_sin[idx], sr=sr)
             hmpd_rows[idx[own]] = np.concatenate([pdm, pdd], axis=1)[own]
         d1, d2 = _mfcc.mfcc_deltas(xs, t_loc, sr=sr, db_max=db_max)
@@ -408,6 +403,8 @@ def descriptor_matrix(y: np.ndarray, *, sr: int = FS,
                                          sr=sr)
     pdd_t, _ = _f0.to_descriptor_frames(c_sin, hmpd_rows[:, 25:], times, sr=sr)
     both = voiced & ok
+    rd_t, _ = _f0.to_descriptor_frames(c_sin, rd_rows, times, sr=sr)  # Rd, Rd_conf
+    out[:, 8:10] = np.where(both[:, None], rd_t, np.nan)
     out[:, 36:61] = np.where(both[:, None], np.angle(np.exp(1j * pdm_t)), np.nan)
     out[:, 61:74] = np.where(both[:, None], pdd_t, np.nan)
     if hrf:

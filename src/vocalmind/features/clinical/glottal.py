@@ -18,12 +18,7 @@ Methods (all vectorised over GCIs or frames; no per-sample Python loop):
   harmonic peaks are the spectral maxima within +-0.3 F0 of k F0 (4096-point DFT).
 * MDQ (Kane & Gobl 2013) and peakSlope (Kane & Gobl 2011) with the d'Alessandro wavelet
   bands, as COVAREP ``mdq`` / ``peakslope``.
-* Rd: NOT COVAREP's MSP phase method. LF-model fitting in the spectral domain: the
-  harmonic amplitudes (dB, up to 10 harmonics below 3 kHz) of the IAIF flow derivative are
-  compared, after removing the mean level, with those of LF pulses generated from Rd
-  (Fant 1995 R-parameter regression) on a grid 0.3..2.7; Rd is the least-squares best,
-  refined parabolically. ``Rd_conf = 1 - E_min / mean_Rd(E)`` (0: flat error curve, no
-  preference; 1: perfect fit).
+* Rd and Rd_conf: see :mod:`.rd` (COVAREP's MSP method on the sinusoidal frames).
 """
 
 from __future__ import annotations
@@ -32,13 +27,11 @@ from functools import lru_cache
 
 import numpy as np
 import scipy.fft as sfft
-from scipy import optimize, signal
+from scipy import signal
 
 from vocalmind.features.clinical.dsp import (
     FS,
-    centred_window,
     fir_rows,
-    frames_at,
     hann_matlab,
     length_groups,
     local_extrema,
@@ -531,156 +524,3 @@ def peak_slope(x: np.ndarray, times: np.ndarray, *, sr: int = FS) -> np.ndarray:
     t = np.arange(1, 8, dtype=float)
     tc = t - t.mean()
     return (tc @ (logm - logm.mean(axis=0))) / (tc @ tc)
-
-
-# ----------------------------------------------------------------------------- LF / Rd
-RD_GRID = np.round(np.arange(0.3, 2.7001, 0.05), 3)
-
-
-def rd_to_tetpta(rd: float) -> tuple[float, float, float]:
-    """LF timing (te, tp, ta as fractions of T0) from Rd (Fant 1995 regression).
-
-    Parameters
-    ----------
-    rd : Rd shape parameter (about 0.3 tense ... 2.7 lax)
-
-    Returns
-    -------
-    (te, tp, ta)
-    """
-    ra = (-1.0 + 4.8 * rd) / 100.0
-    rk = (22.4 + 11.8 * rd) / 100.0
-    rg = rk / (4.0 * (0.11 * rd / (0.5 + 1.2 * rk) - ra))
-    tp = 1.0 / (2.0 * rg)
-    te = tp * (1.0 + rk)
-    return te, tp, ra
-
-
-@lru_cache(maxsize=256)
-def lf_pulse(te: float, tp: float, ta: float, n: int = 4096) -> np.ndarray:
-    """One period of the LF glottal flow derivative (Ee = 1), zero net flow.
-
-    Parameters
-    ----------
-    te, tp, ta : LF timings as fractions of the period
-    n : samples per period
-
-    Returns
-    -------
-    np.ndarray [shape=(n,)]; the flow is its cumulative sum / n
-    """
-    t = np.arange(n) / n
-    tc = 1.0
-    # return-phase constant: eps * ta = 1 - exp(-eps (tc - te))
-    eps = 1.0 / ta
-    for _ in range(50):
-        eps = (1.0 - np.exp(-eps * (tc - te))) / ta
-    wg = np.pi / tp
-    ret = -(np.exp(-eps * (t - te)) - np.exp(-eps * (tc - te))) / (eps * ta)
-
-    def pulse(alpha: float) -> np.ndarray:
-        e0 = -1.0 / (np.exp(alpha * te) * np.sin(wg * te))
-        op = e0 * np.exp(alpha * t) * np.sin(wg * t)
-        return np.where(t <= te, op, ret)
-
-    try:
-        alpha = optimize.brentq(lambda a: float(np.sum(pulse(a))), -50.0, 200.0)
-    except ValueError:
-        alpha = 0.0
-    return pulse(alpha)
-
-
-@lru_cache(maxsize=8)
-def _lf_harmonics_db(n_harm: int) -> np.ndarray:
-    """dB harmonic amplitudes 1..n_harm of LF derivative pulses on RD_GRID."""
-    out = np.empty((len(RD_GRID), n_harm))
-    for i, rd in enumerate(RD_GRID):
-        spec = np.abs(np.fft.rfft(lf_pulse(*rd_to_tetpta(float(rd)))))
-        out[i] = 20 * np.log10(spec[1 : n_harm + 1] + 1e-300)
-    return out
-
-
-def harmonic_amplitudes(dg: np.ndarray, times: np.ndarray, f0: np.ndarray, n_harm: int,
-                        *, sr: int = FS) -> np.ndarray:
-    """dB amplitudes of harmonics 1..n_harm of ``dg`` around each frame time.
-
-    3-period Hamming window centred on the frame, 4096-point DFT, maximum within
-    +-0.3 F0 of k F0.
-
-    Parameters
-    ----------
-    dg : np.ndarray [shape=(n,)]
-    times, f0 : np.ndarray [shape=(m,)] frame centres (s) and F0 (Hz, > 0)
-    n_harm : number of harmonics
-    sr : sample rate in Hz
-
-    Returns
-    -------
-    np.ndarray [shape=(m, n_harm)], NaN above Nyquist
-    """
-    nfft = 4096
-    half = int(np.ceil(1.5 * sr / f0.min())) + 1 if len(f0) else 1
-    out = np.full((len(times), n_harm), np.nan)
-    centres = np.round(times * sr).astype(np.int64)
-    dg32 = dg.astype(np.float32)  # dB amplitudes: single precision is ample
-    for s in range(0, len(times), 1024):
-        sl = slice(s, s + 1024)
-        fr = frames_at(dg32, centres[sl], half) * centred_window(3 * sr / f0[sl], half,
-                                                                   "hamming")
-        mag = np.abs(sfft.rfft(fr, nfft, axis=1))
-        bin_hz = sr / nfft
-        for k in range(1, n_harm + 1):
-            lo = np.floor((k - 0.3) * f0[sl] / bin_hz).astype(int)
-            w = int(np.ceil(0.6 * f0[sl].max() / bin_hz)) + 2
-            cols = lo[:, None] + np.arange(w)[None, :]
-            hi = np.ceil((k + 0.3) * f0[sl] / bin_hz)
-            okc = (cols <= hi[:, None]) & (cols < mag.shape[1])
-            v = np.where(okc, mag[np.arange(mag.shape[0])[:, None],
-                                  np.minimum(cols, mag.shape[1] - 1)], -np.inf)
-            amp = v.max(axis=1)
-            amp = np.where(k * f0[sl] < sr / 2 * 0.95, amp, np.nan)
-            out[sl, k - 1] = 20 * np.log10(np.maximum(amp, 1e-20))
-    return out
-
-
-def rd_fit(harm_db: np.ndarray, f0: np.ndarray, *, max_hz: float = 3000.0
-           ) -> tuple[np.ndarray, np.ndarray]:
-    """Rd and confidence by fitting LF harmonic spectra to measured harmonic amplitudes.
-
-    Parameters
-    ----------
-    harm_db : np.ndarray [shape=(m, K)] dB amplitudes of harmonics 1..K (flow derivative)
-    f0 : np.ndarray [shape=(m,)] Hz
-    max_hz : highest harmonic frequency used
-
-    Returns
-    -------
-    rd, conf : np.ndarray [shape=(m,)], NaN with fewer than 3 usable harmonics
-    """
-    m, K = harm_db.shape
-    model = _lf_harmonics_db(K)  # (G, K)
-    k = np.arange(1, K + 1)[None, :]
-    use = np.isfinite(harm_db) & (k * f0[:, None] <= max_hz)
-    w = use.astype(float)
-    nw = w.sum(axis=1)
-    obs = np.where(use, harm_db, 0.0)
-    # error after removing the best gain: weighted variance of (obs - model)
-    d = obs[:, None, :] - model[None, :, :]  # (m, G, K)
-    mu = (d * w[:, None, :]).sum(axis=2) / np.maximum(nw, 1)[:, None]
-    err = (((d - mu[:, :, None]) ** 2) * w[:, None, :]).sum(axis=2) / np.maximum(nw, 1)[:, None]
-    j = np.argmin(err, axis=1)
-    r = np.arange(m)
-    e0 = err[r, j]
-    jl, jr = np.maximum(j - 1, 0), np.minimum(j + 1, len(RD_GRID) - 1)
-    el, er = err[r, jl], err[r, jr]
-    den = el - 2 * e0 + er
-    with np.errstate(divide="ignore", invalid="ignore"):
-        delta = np.where((den > 0) & (jl != j) & (jr != j), 0.5 * (el - er) / den, 0.0)
-    step = RD_GRID[1] - RD_GRID[0]
-    rd = RD_GRID[j] + np.clip(delta, -0.5, 0.5) * step
-    with np.errstate(divide="ignore", invalid="ignore"):
-        conf = np.clip(1.0 - e0 / err.mean(axis=1), 0.0, 1.0)
-    bad = nw < 3
-    rd[bad] = np.nan
-    conf[bad] = np.nan
-    return rd, conf
