@@ -33,10 +33,11 @@ from sklearn.base import BaseEstimator, clone
 from sklearn.metrics import accuracy_score, get_scorer, r2_score
 from sklearn.model_selection import GroupKFold, GroupShuffleSplit, ParameterGrid, ShuffleSplit
 from sklearn.preprocessing import StandardScaler
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, validate_data
 from torch import nn
 
-from vocalmind.errors import ConfigError, ModelError
+from vocalmind.errors import ConfigError, ModelError, VocalmindError
 from vocalmind.progress import progress_bar
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {
@@ -71,6 +72,37 @@ STUDY_BEST: dict[str, Any] = {
     "lr": 1e-3,
 }
 Task = Literal["regression", "classification"]
+
+
+def _validated(est: BaseEstimator, X: Any, y: Any = None, *, reset: bool,
+               y_numeric: bool = False) -> Any:
+    """scikit-learn's input validation (shapes, finite values, feature count and names),
+    its ``ValueError`` turned into :class:`ModelError` (also a ``ValueError``)."""
+    try:
+        if y is None:
+            return validate_data(est, X, reset=reset, dtype=np.float64)
+        return validate_data(est, X, y, reset=reset, dtype=np.float64, y_numeric=y_numeric)
+    except ValueError as e:
+        if isinstance(e, VocalmindError):
+            raise
+        raise ModelError(str(e)) from None
+
+
+class _NoProbabilities(ModelError, AttributeError):
+    """``predict_proba`` of a regression model: an AttributeError, so ``hasattr`` is False."""
+
+
+def _classifier_only(method: Any) -> property:
+    """Expose ``method`` only on classifiers: on a regression model the attribute raises
+    :class:`_NoProbabilities` (so ``hasattr(model, "predict_proba")`` is False, as
+    scikit-learn expects, and calling it says why)."""
+
+    def get(self: Any) -> Any:
+        if self.task != "classification":
+            raise _NoProbabilities(f"{method.__name__} needs task='classification'")
+        return method.__get__(self, type(self))
+
+    return property(get, doc=method.__doc__)
 
 
 class FCNet(nn.Module):
@@ -235,17 +267,17 @@ class MLPModel(BaseEstimator):
             Non-finite inputs, mismatched lengths, or fewer than 2 classes.
         """
         self._check_params()
-        x = np.asarray(X, dtype=np.float64)
-        yv = np.asarray(y).ravel()
-        if x.ndim != 2 or len(x) != len(yv):
-            raise ValueError(f"X must be (n, m) with n = len(y); got {x.shape} and {yv.shape}")
-        if not np.isfinite(x).all():
-            raise ValueError("X contains NaN or inf; impute or drop those features first")
-        self.n_features_in_ = x.shape[1]
+        # shapes, NaN/inf ("impute or drop those features first"), complex, sparse, 1-D y
+        x, yv = _validated(self, X, y, reset=True, y_numeric=self.task == "regression")
         if self.task == "classification":
+            try:
+                check_classification_targets(yv)
+            except ValueError as e:
+                raise ModelError(f"{e}; use task='regression' for scores") from None
             self.classes_, target = np.unique(yv, return_inverse=True)
             if len(self.classes_) < 2:
-                raise ValueError(f"classification needs >= 2 classes in y; got {self.classes_}")
+                raise ModelError(f"classification needs at least 2 classes in y; got 1 class "
+                                 f"{self.classes_.tolist()}")
             t = target.astype(np.int64)
         else:
             t = yv.astype(np.float64)
@@ -352,11 +384,7 @@ class MLPModel(BaseEstimator):
     # -- prediction ------------------------------------------------------------------------
     def _forward(self, X: Any) -> np.ndarray:
         check_is_fitted(self, "net_")
-        x = np.asarray(X, dtype=np.float64)
-        if x.ndim != 2 or x.shape[1] != self.n_features_in_:
-            raise ModelError(
-                f"X has shape {x.shape}; this model was fitted on {self.n_features_in_} features"
-            )
+        x = _validated(self, X, reset=False)
         prev_threads = torch.get_num_threads()
         torch.set_num_threads(int(self.n_threads))
         try:
@@ -374,11 +402,12 @@ class MLPModel(BaseEstimator):
             return self.classes_[out.argmax(axis=1)]
         return out[:, 0] * self.y_scale_ + self.y_mean_
 
-    def predict_proba(self, X: Any) -> np.ndarray:
+    def _predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities [n_samples, n_classes] (classification only)."""
-        if self.task != "classification":
-            raise ModelError("predict_proba needs task='classification'")
         return torch.softmax(torch.as_tensor(self._forward(X)), dim=1).numpy()
+
+    _predict_proba.__name__ = "predict_proba"
+    predict_proba = _classifier_only(_predict_proba)
 
     def score(self, X: Any, y: Any) -> float:
         """R^2 for regression, accuracy for classification."""
@@ -494,14 +523,14 @@ class MLPSearch(BaseEstimator):
         _check_choice("strategy", self.strategy, ("grid", "random", "tpe"))
         _check_choice("task", self.task, ("regression", "classification"))
         space = self._space()
-        x = np.asarray(X, dtype=np.float64)
-        yv = np.asarray(y).ravel()
+        x, yv = _validated(self, X, y, reset=True, y_numeric=self.task == "regression")
         g = np.asarray(groups)
         if not (len(x) == len(yv) == len(g)):
             raise ValueError(f"X, y and groups differ in length: {len(x)}, {len(yv)}, {len(g)}")
         if int(self.cv) < 2 or len(np.unique(g)) < int(self.cv):
             raise ConfigError(
                 f"cv={self.cv} inner folds need >= cv distinct subjects; got {len(np.unique(g))}"
+                f" (n_samples={len(x)})"
             )
         scoring = self.scoring or (
             "neg_mean_squared_error" if self.task == "regression" else "balanced_accuracy"
@@ -574,6 +603,12 @@ class MLPSearch(BaseEstimator):
         return {"Learning curves of the final network": plot_learning_curve(self.history_)}
 
     @property
+    def classes_(self) -> np.ndarray:
+        """Class labels of the refitted best model (classification)."""
+        check_is_fitted(self, "best_estimator_")
+        return self.best_estimator_.classes_
+
+    @property
     def history_(self) -> pd.DataFrame:
         """Learning curve (``epoch, train_loss, val_loss``) of the refitted best model."""
         check_is_fitted(self, "best_estimator_")
@@ -584,10 +619,13 @@ class MLPSearch(BaseEstimator):
         check_is_fitted(self, "best_estimator_")
         return self.best_estimator_.predict(X)
 
-    def predict_proba(self, X: Any) -> np.ndarray:
+    def _predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities of the refitted best model (classification)."""
         check_is_fitted(self, "best_estimator_")
         return self.best_estimator_.predict_proba(X)
+
+    _predict_proba.__name__ = "predict_proba"
+    predict_proba = _classifier_only(_predict_proba)
 
     def score(self, X: Any, y: Any) -> float:
         """``MLPModel.score`` of the refitted best model."""
