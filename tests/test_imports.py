@@ -152,3 +152,42 @@ def test_no_import_cycles() -> None:
     cycles = find_cycles(g)
     msg = "\n".join(" -> ".join(_a_cycle(g, c)) for c in cycles)
     assert not cycles, f"import cycles among vocalmind modules:\n{msg}"
+
+
+def test_entry_points_are_lazy_and_importable() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, vocalmind; heavy = [m for m in ('torch', 'sklearn', 'opensmile') "
+            "if m in sys.modules]; print(heavy); "
+            "print(vocalmind.run_experiment.__module__, vocalmind.extract_features.__module__, "
+            "vocalmind.assess.__module__)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.split("\n")
+    assert out[0] == "[]"  # importing the package imports no heavy library
+    assert out[1] == "vocalmind.experiment vocalmind.features.extract vocalmind.assess"
+    assert {"run_experiment", "extract_features", "assess"} <= set(dir(vocalmind))
+
+
+def test_a_script_without_main_guard_runs_workers(tmp_path: Path) -> None:
+    """Worker processes (forkserver/spawn) never re-run the calling script."""
+    import subprocess
+    import sys
+
+    import numpy as np
+    import soundfile as sf
+
+    t = np.arange(16000) / 16000
+    for i in range(3):
+        sf.write(tmp_path / f"a{i}.wav",
+                 (0.3 * np.sin(2 * np.pi * (150 + 20 * i) * t)).astype(np.float32), 16000)
+    script = tmp_path / "script.py"
+    script.write_text(
+        "import vocalmind\n"
+        f"files = [r'{tmp_path}/a0.wav', r'{tmp_path}/a1.wav', r'{tmp_path}/a2.wav']\n"
+        "res = vocalmind.extract_features(files, 'egemaps', n_jobs=2, progress=False)\n"
+        "print('RAN', res.features.shape, len(res.failures))\n")
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          cwd=tmp_path, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.count("RAN") == 1 and "RAN (3, 88) 0" in proc.stdout

@@ -11,6 +11,8 @@ caller) cancels the work not yet started.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import multiprocessing
 import os
 import sys
@@ -75,6 +77,35 @@ def _progress(enabled: bool) -> Progress:
         disable=not enabled,
         transient=False,
     )
+
+
+@contextlib.contextmanager
+def _main_not_rerun(fn: Callable[..., Any]) -> Iterator[None]:
+    """While worker processes start, hide the main script from multiprocessing.
+
+    forkserver and spawn workers re-run the main script (as ``__mp_main__``) so that
+    functions defined there can be unpickled; a script without an
+    ``if __name__ == "__main__":`` guard would then start its work again in every worker.
+    vocalmind's worker functions live in vocalmind modules, so the main script is not
+    needed and is hidden (only while a task is submitted). A function defined in the
+    script itself still needs the script (and its guard), as with multiprocessing.
+    """
+    main = sys.modules.get("__main__")
+    inner = fn
+    while isinstance(inner, functools.partial):
+        inner = inner.func
+    if main is None or getattr(inner, "__module__", None) == "__main__" or \
+            not hasattr(main, "__file__"):
+        yield
+        return
+    saved = main.__dict__.pop("__file__")
+    spec = main.__dict__.get("__spec__")
+    main.__spec__ = None
+    try:
+        yield
+    finally:
+        main.__file__ = saved
+        main.__spec__ = spec
 
 
 def _limit_threads() -> None:
@@ -181,7 +212,8 @@ class LocalExecutor:
                     if nxt is None:
                         return
                     try:
-                        running[pool.submit(fn, nxt[1])] = nxt[0]
+                        with _main_not_rerun(fn):  # scripts need no __main__ guard
+                            running[pool.submit(fn, nxt[1])] = nxt[0]
                     except BrokenExecutor as e:  # a worker died (e.g. killed for memory)
                         unsubmitted.append((nxt[0], e))
 
