@@ -558,19 +558,25 @@ def build_units(X: pd.DataFrame, family: str, data: dict[str, Any], *,
 
     # One BLAS/FFT thread: per-row matrices are small, and on 2 shared cores the extra
     # OpenBLAS threads spun instead of working (log-mel of a 3 s clip: 8.3 -> 0.7 ms CPU).
-    with threadpool_limits(limits=1), \
-            progress_bar(disable=not progress, transient=True) as bar:
-        task = bar.add_task(f"loading audio ({family})", total=len(records))
-        for i, row in enumerate(records):
-            try:
-                per_row.append(_cached_row_units(row, kind, data, encoder=encoder,
-                                                 variant=variant))
-            except AudioError as exc:
-                if on_error == "raise":
-                    raise
-                skipped[i] = exc.reason
-                per_row.append(None)
-            bar.advance(task)
+    old_threads = torch.get_num_threads()
+    if encoder is not None:  # the same holds for the encoder's small matrices (1 thread)
+        torch.set_num_threads(1)
+    try:
+        with threadpool_limits(limits=1), \
+                progress_bar(disable=not progress, transient=True) as bar:
+            task = bar.add_task(f"loading audio ({family})", total=len(records))
+            for i, row in enumerate(records):
+                try:
+                    per_row.append(_cached_row_units(row, kind, data, encoder=encoder,
+                                                     variant=variant))
+                except AudioError as exc:
+                    if on_error == "raise":
+                        raise
+                    skipped[i] = exc.reason
+                    per_row.append(None)
+                bar.advance(task)
+    finally:
+        torch.set_num_threads(old_threads)
     if data.get("speaker_norm") and kind in ("logmel", "logmel_segment"):
         speakers = (X["subject"].astype(str).to_numpy() if "subject" in X.columns
                     else np.arange(len(X)).astype(str))

@@ -69,7 +69,10 @@ class TrainConfig:
     lr : Adam learning rate
     weight_decay : Adam weight decay
     seed : seeds torch (weights, dropout) and the data order / augmentation generator
-    n_threads : ``torch.set_num_threads`` during training
+    n_threads : ``torch.set_num_threads`` during training. 1 by default: on the 2 shared
+        cores this was measured, a cnn_lstm epoch took 0.57 CPU s with 1 thread and
+        15.8 CPU s with 2 (OpenMP threads spinning while the other core was busy;
+        1.35 vs 0.81 s even with ``OMP_WAIT_POLICY=PASSIVE``), see docs/benchmarks.md
     patience : epochs without validation-loss improvement before stopping (0 = never stop)
     min_delta : smallest decrease of the validation loss that counts as improvement
     grad_clip : max gradient norm (0 = no clipping)
@@ -93,7 +96,7 @@ class TrainConfig:
     lr: float = 1e-3
     weight_decay: float = 0.0
     seed: int = 0
-    n_threads: int = 2
+    n_threads: int = 1
     patience: int = 5
     min_delta: float = 0.0
     grad_clip: float = 5.0

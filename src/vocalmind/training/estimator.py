@@ -102,7 +102,7 @@ class DeepEstimator(BaseEstimator):
 
     def __init__(self, family: str, task: str = "classification", *,
                  params: dict[str, Any] | None = None, epochs: int = 30, batch_size: int = 16,
-                 lr: float = 1e-3, seed: int = 0, n_threads: int = 2,
+                 lr: float = 1e-3, seed: int = 0, n_threads: int = 1,
                  run_dir: str | Path | None = None, patience: int = 5,
                  val_fraction: float = 0.2, class_weight: str | None = "balanced",
                  weight_decay: float = 0.0, init_from: str | Path | None = None,
