@@ -85,10 +85,35 @@ def _fir_steady(b: np.ndarray, x: np.ndarray) -> np.ndarray:
     # depend on where the sequence starts, so windows and whole recordings agree exactly
     k = len(b)
     xp = np.concatenate([np.repeat(x[..., :1], k - 1, axis=-1), x], axis=-1)
+    n = xp.shape[-1]
+    r = int(round(np.sqrt(k)))
+    if r * r == k and np.all(b == b[0]):
+        # a box of r * r taps: sums of r consecutive samples, then of r such sums r apart
+        # (2 (r - 1) passes instead of r * r - 1; the same for every output sample)
+        part = xp[..., r - 1 :].copy()
+        for j in range(1, r):
+            part += xp[..., r - 1 - j : n - j]
+        out = part[..., k - r :].copy()
+        for j in range(1, r):
+            out += part[..., k - r - j * r : part.shape[-1] - j * r]
+        return out * b[0]
     out = b[0] * xp[..., k - 1 :]
     for j in range(1, k):
-        out = out + b[j] * xp[..., k - 1 - j : xp.shape[-1] - j]
+        out = out + b[j] * xp[..., k - 1 - j : n - j]
     return out
+
+
+@lru_cache(maxsize=4)
+def _slot_average(n_bins: int, order: int, hb: int) -> np.ndarray:
+    """Matrix averaging the bins of each lin/log slot (columns of empty slots are 0)."""
+    slot = _log_slots(n_bins, order, hb)
+    avg = np.zeros((n_bins, order), dtype=np.float32)
+    for sl in range(1, order + 1):
+        sel = slot == sl
+        if sel.any():
+            avg[sel, sl - 1] = 1.0 / sel.sum()
+    avg.flags.writeable = False
+    return avg
 
 
 def _filtfilt(b: np.ndarray, x: np.ndarray) -> np.ndarray:
@@ -235,17 +260,11 @@ def hmpd_covarep(spec: np.ndarray, f0: np.ndarray, frame_index: np.ndarray, *,
     box9 = np.full(k, 1.0 / k)
     z = np.abs(_filtfilt(box9, np.cos(pe2)) + 1j * _filtfilt(box9, np.sin(pe2)))
     pdd = np.where(z < 1, np.sqrt(-2.0 * np.log(np.clip(z, 1e-30, 1.0))), 0.0).T
-    pdm = pdm.T
     # compression: circular mean per lin/log slot (bins 0..n_bins - 2), mel-cepstrum of PDD
-    slot = _log_slots(n_bins - 1, PDM_ORDER + 1, LOG_HB)
-    pc, ps = np.cos(pdm[:, : n_bins - 1]), np.sin(pdm[:, : n_bins - 1])
-    acc = np.zeros((m, PDM_ORDER + 1), dtype=complex)
-    for sl in range(1, PDM_ORDER + 2):
-        sel = slot == sl
-        if sel.any():
-            acc[:, sl - 1] = pc[:, sel].mean(axis=1) + 1j * ps[:, sel].mean(axis=1)
-        else:  # no bin in this slot: COVAREP fills it at random
-            acc[:, sl - 1] = np.exp(1j * _pseudo_random_phase(np.arange(m), np.full(m, sl)))
+    avg = _slot_average(n_bins - 1, PDM_ORDER + 1, LOG_HB).T  # (slots, bins)
+    acc = ((avg @ np.cos(pdm[: n_bins - 1])) + 1j * (avg @ np.sin(pdm[: n_bins - 1]))).T
+    for sl in np.flatnonzero(avg.sum(axis=1) == 0):  # no bin: COVAREP fills it at random
+        acc[:, sl] = np.exp(1j * _pseudo_random_phase(np.arange(m), np.full(m, sl + 1)))
     pdm_c = np.angle(acc)
     x = pdd.copy()
     x[:, 0] = x[:, 1]

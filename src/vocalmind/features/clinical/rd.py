@@ -203,9 +203,12 @@ def rd_msp(spec: np.ndarray, f0: np.ndarray, *, sr: int = FS
     n_fft = 2 * (n_bins - 1)
     f0 = np.asarray(f0, dtype=np.float64)
     n_h = np.round((sr / 2 - f0 / 2) / f0).astype(np.int64)
-    for h in np.unique(n_h):
-        if h < N_PD + 1 or h > 160:
-            continue
+    # the frame's part of the phases (per harmonic count), and each row's LF table
+    hs = [int(h) for h in np.unique(n_h) if N_PD + 1 <= h <= 160]
+    if not hs:
+        return rd, conf
+    rows_all, parts, tab_id = [], [], []
+    for t, h in enumerate(hs):
         rows = np.flatnonzero(n_h == h)
         kb = np.clip(np.round(np.arange(1, h + 1)[None, :] * f0[rows, None] * n_fft / sr),
                      0, n_bins - 1).astype(np.int64)
@@ -214,18 +217,22 @@ def rd_msp(spec: np.ndarray, f0: np.ndarray, *, sr: int = FS
         logm = np.concatenate([logm[:, :1], logm], axis=1)
         logm[:, h] = logm[:, h - 1]
         ang = np.concatenate([np.zeros((len(rows), 1)), np.angle(s_h[:, :N_PD])], axis=1)
-        frame_part = ang - logm @ _minphase_weights(int(h))  # (r, 9)
-        lf = _lf_terms(int(h))  # (G, 9)
+        rows_all.append(rows)
+        parts.append(ang - logm @ _minphase_weights(h))  # (r, 9)
+        tab_id.append(np.full(len(rows), t))
+    rows = np.concatenate(rows_all)
+    frame_part = np.concatenate(parts)
+    tid = np.concatenate(tab_id)
+    lf = np.stack([_lf_terms(h) for h in hs])  # (tables, grid, 9)
 
-        def err(idx: np.ndarray, fp: np.ndarray = frame_part, lf: np.ndarray = lf
-                ) -> np.ndarray:
-            p = fp - lf[idx]  # phases of N / minphase(N), harmonics 0..8
-            pd = _wrap(np.diff(p, axis=1) - p[:, 1:2])
-            return np.mean(pd[:, 1:N_PD] ** 2, axis=1)
+    def err(idx: np.ndarray) -> np.ndarray:
+        p = frame_part - lf[tid, idx]  # phases of N / minphase(N), harmonics 0..8
+        pd = _wrap(np.diff(p, axis=1) - p[:, 1:2])
+        return np.mean(pd[:, 1:N_PD] ** 2, axis=1)
 
-        best = _fminbnd(lambda x, e=err: e(np.round((x - RD_LO) / RD_STEP).astype(np.int64)),
-                        len(rows))
-        idx = np.round((best - RD_LO) / RD_STEP).astype(np.int64)
-        rd[rows] = grid[idx]
-        conf[rows] = 1.0 - np.sqrt(err(idx)) / np.pi
+    best = _fminbnd(lambda x: err(np.round((x - RD_LO) / RD_STEP).astype(np.int64)),
+                    len(rows))
+    idx = np.round((best - RD_LO) / RD_STEP).astype(np.int64)
+    rd[rows] = grid[idx]
+    conf[rows] = 1.0 - np.sqrt(err(idx)) / np.pi
     return rd, conf
