@@ -78,6 +78,10 @@ BAD_CONFIGS = [
     ({"features": {"preprocess": {"normalize": "peak", "peak_db": 3}}},
      r"features\.preprocess.*peak_db=3\.0 must be <= 0"),
     ({"quality": {"min_snr": 3}}, r"quality: unknown quality gate"),
+    ({"model": {"name": "mlp", "params": {"space": {"nodez": [8]}}}},
+     r"model\.params\.space: search space key 'nodez' is not an MLPModel parameter"),
+    ({"model": {"name": "mlp", "params": {"n_trial": 3}}},
+     r"model\.params\.n_trial: 'mlp' has no parameter 'n_trial' \(did you mean 'n_trials'\?\)"),
 ]
 
 

@@ -242,3 +242,15 @@ def test_speakers_are_explicit_for_normalised_models(tone_cohort: pd.DataFrame,
     # each speaker is normalised on their own: the company of S1 changes nothing for S0
     for a, b in zip(two[:6], alone, strict=True):
         assert a["probabilities"] == pytest.approx(b["probabilities"], abs=1e-12)
+    # batch assessment sends each speaker's recordings to one task
+    from vocalmind.distributed import assess_sharded
+    from vocalmind.features.executor import LocalExecutor
+
+    who = {f: ("S0" if i < 6 else "S1") for i, f in enumerate(files[:12])}
+    batch = assess_sharded(files[:12], run, executor=LocalExecutor(1, progress=False),
+                           speakers=who)
+    assert [r["file"] for r in batch] == [r["file"] for r in two]
+    for a, b in zip(batch, two, strict=True):
+        assert a["probabilities"] == pytest.approx(b["probabilities"], abs=1e-12)
+    with pytest.raises(ModelError, match="give the speaker of every recording"):
+        assess_sharded(files[:2], run)

@@ -267,6 +267,13 @@ def semantic_problems(cfg: ExperimentConfig) -> list[str]:
             if k not in allowed:
                 out.append(f"model.params.{k}: {m.name!r} has no parameter {k!r}"
                            f"{_close(k, allowed)}; it takes {', '.join(sorted(allowed))}")
+        if kind == "mlp" and not any(k not in allowed for k in m.params):
+            from vocalmind.models.mlp import MLPSearch
+
+            try:  # the architecture search space and its values, before hours of search
+                MLPSearch(**m.params)._space()
+            except (ConfigError, TypeError, ValueError) as e:
+                out.append(f"model.params.space: {e}")
         if m.tune is not None:
             for k in m.tune.grid:
                 if k not in allowed:

@@ -54,7 +54,7 @@ IDENTIFYING = re.compile(
     r"nhs_?(?:number|no)?|mrn|medical_?record(?:_?number)?|passport(?:_?number)?|"
     r"contact(?:_?\w+)?|ip_?address|national_?id)$")
 #: the PHQ-9 suicidal-ideation item, however it is spelled
-SUICIDE_ITEM = re.compile(r"^(?:phq_?9_?(?:item_?|q_?)?|item_?)0?9$")
+SUICIDE_ITEM = re.compile(r"^(?:phq_?9_?(?:item_?|q_?)?|item_?|q_?)0?9$")
 
 
 def _canonical(col: Any) -> str:

@@ -416,9 +416,8 @@ def assess_sharded(
     Raises
     ------
     ModelError
-        The model normalises features per speaker: that needs all of a speaker's
-        recordings together, so it cannot be sharded; use ``vocalmind assess`` locally
-        with ``--reference``.
+        The model normalises features per speaker and the speaker of a recording is not
+        given (each speaker's recordings go to one task together).
     AudioError, FeatureError
         A recording failed (the first failure, in path order, is raised).
     """
@@ -427,16 +426,24 @@ def assess_sharded(
     if isinstance(shard_size, bool) or not isinstance(shard_size, int) or shard_size < 1:
         raise ConfigError(f"shard_size must be an integer >= 1, got {shard_size!r}")
     _, info = load_model(run_dir)
-    if (info.get("features") or {}).get("speaker_normalization"):
-        raise ModelError(
-            f"{run_dir}: this model normalises features per speaker, which needs all of a "
-            "speaker's recordings in one call; assess them locally (vocalmind assess FILES "
-            "--reference ...) instead of sharding"
-        )
     files = [str(Path(p).resolve()) for p in paths]
     if not files:
         return []
-    chunks = [tuple(files[i:i + shard_size]) for i in range(0, len(files), shard_size)]
+    who = {str(Path(k).resolve()): v for k, v in (speakers or {}).items()}
+    if (info.get("features") or {}).get("speaker_normalization"):
+        # each speaker's recordings are normalised together: one task per speaker
+        unknown = [f for f in files if f not in who]
+        if unknown:
+            raise ModelError(
+                f"{run_dir}: this model normalises features per speaker; give the speaker "
+                f"of every recording (a speaker table: file, speaker) so that each speaker's "
+                f"recordings are assessed together in one task; unknown: {unknown[:3]}")
+        by_speaker: dict[str, list[str]] = {}
+        for f in files:
+            by_speaker.setdefault(who[f], []).append(f)
+        chunks = [tuple(dict.fromkeys(v)) for v in by_speaker.values()]
+    else:
+        chunks = [tuple(files[i:i + shard_size]) for i in range(0, len(files), shard_size)]
     ex = executor if executor is not None else LocalExecutor(1, progress=False)
     who = {str(Path(k).resolve()): v for k, v in (speakers or {}).items()}
     fn = functools.partial(_assess_shard, run_dir=str(Path(run_dir).resolve()),
@@ -453,4 +460,5 @@ def assess_sharded(
             raise errors[chunk]
     if any(len(done[c]) != len(c) for c in chunks):
         raise ManifestError("a shard returned a different number of results than recordings")
-    return [r for c in chunks for r in done[c]]
+    by_file = {r["file"]: r for c in chunks for r in done[c]}
+    return [by_file[f] for f in files]

@@ -282,7 +282,7 @@ class MLPModel(BaseEstimator):
         else:
             t = yv.astype(np.float64)
             if not np.isfinite(t).all():
-                raise ValueError("y contains NaN or inf; drop unlabelled rows first")
+                raise ModelError("y contains NaN or inf; drop unlabelled rows first")
 
         train_idx, val_idx = self._split(len(x), groups)
         self.scaler_ = StandardScaler(with_mean=self.standardize, with_std=self.standardize)
@@ -313,7 +313,7 @@ class MLPModel(BaseEstimator):
         if groups is not None:
             g = np.asarray(groups)
             if len(np.unique(g)) < 2:
-                raise ValueError("a validation split by subject needs >= 2 distinct groups")
+                raise ModelError("a validation split by subject needs >= 2 distinct groups")
             splitter: Any = GroupShuffleSplit(
                 1, test_size=self.validation_fraction, random_state=self.random_state
             )
@@ -526,7 +526,7 @@ class MLPSearch(BaseEstimator):
         x, yv = _validated(self, X, y, reset=True, y_numeric=self.task == "regression")
         g = np.asarray(groups)
         if not (len(x) == len(yv) == len(g)):
-            raise ValueError(f"X, y and groups differ in length: {len(x)}, {len(yv)}, {len(g)}")
+            raise ModelError(f"X, y and groups differ in length: {len(x)}, {len(yv)}, {len(g)}")
         if int(self.cv) < 2 or len(np.unique(g)) < int(self.cv):
             raise ConfigError(
                 f"cv={self.cv} inner folds need >= cv distinct subjects; got {len(np.unique(g))}"
