@@ -79,6 +79,14 @@ def main(argv: list[str] | None = None) -> int:
                "share of statistics with Spearman < 0.3": float(np.mean(sp.dropna() < 0.3)),
                "voiced share vocalmind": ours_v, "voiced share COVAREP": ref_v}
     text = markdown(tab, summary)
+    # the glottal descriptors by corpus (EMU: 8 kHz phone recordings, resampled)
+    sub = {c: parity.parity_table([p for p in pairs if p.name.startswith(c)])
+           for c in ("emodb", "emu")}
+    names = ["F0", "NAQ", "QOQ", "H1H2", "PSP", "MDQ", "Rd", "Rd_conf", "HRF"]
+    text += ("\n\nFrame-level r by corpus:\n\n| corpus | " + " | ".join(names) + " |\n|---|"
+             + "---:|" * len(names) + "\n")
+    for c, t in sub.items():
+        text += f"| {c} | " + " | ".join(f"{t.loc[n, 'r']:.3f}" for n in names) + " |\n"
     print(text)
     if args.out:
         args.out.write_text(text + "\n")

@@ -33,18 +33,11 @@ UTTERANCE_TARGET = 0.9
 
 #: the figure reached where the target is not met (measured, then rounded down)
 REACHED: dict[str, float] = {
-    "NAQ": 0.66, "H1H2": 0.75, "MDQ": 0.64, "PSP": 0.45, "Rd": 0.07, "creak": -0.02,
-    "HMPDM_8": 0.02, "HMPDM_9": 0.02, "HMPDM_10": -0.03, "HMPDM_11": -0.22,
-    "HMPDM_12": -0.02, "HMPDM_13": 0.0, "HMPDM_14": 0.29, "HMPDM_15": 0.15,
-    "HMPDM_16": 0.2, "HMPDM_17": 0.2, "HMPDM_18": 0.07, "HMPDM_19": -0.05,
-    "HMPDM_20": -0.01, "HMPDM_21": 0.03, "HMPDM_22": 0.08, "HMPDM_23": 0.11,
-    "HMPDM_24": 0.17,
-    "HMPDD_0": 0.16, "HMPDD_1": 0.02, "HMPDD_2": -0.18, "HMPDD_3": -0.12,
-    "HMPDD_4": -0.19, "HMPDD_5": -0.07, "HMPDD_6": -0.14, "HMPDD_7": -0.11,
-    "HMPDD_8": -0.01, "HMPDD_9": -0.07, "HMPDD_10": -0.09, "HMPDD_11": -0.07,
-    "HMPDD_12": -0.07,
+    "NAQ": 0.66, "QOQ": 0.64, "H1H2": 0.75, "PSP": 0.45, "MDQ": 0.64, "Rd": 0.53,
+    "creak": -0.02, "HMPDM_15": 0.83, "HMPDM_16": 0.76, "HMPDM_17": 0.74, "HMPDM_18": 0.73,
+    "HMPDM_19": 0.77, "HMPDM_20": 0.74, "HMPDM_21": 0.66, "HMPDM_22": 0.49,
+    "HMPDM_23": 0.14, "HMPDM_24": 0.31,
 }
-UTTERANCE_REACHED = 0.69
 
 pytestmark = pytest.mark.realdata
 
@@ -88,9 +81,9 @@ def test_reached_floors_are_below_targets():
 
 def test_utterance_level_spearman(pairs):
     med = parity.utterance_spearman(pairs)
-    assert med >= min(UTTERANCE_TARGET, UTTERANCE_REACHED), med
+    assert med >= UTTERANCE_TARGET, med  # met (0.964 when last measured)
 
 
 def test_hrf_is_output_and_agrees(table):
     # HRF has no target in the issue; COVAREP computes it, vocalmind outputs it on request
-    assert table.loc["HRF", "r"] > 0.5
+    assert table.loc["HRF", "r"] >= 0.55  # 0.576 when last measured

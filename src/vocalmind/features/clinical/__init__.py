@@ -13,13 +13,26 @@ deviation; the paper's ``creak_std`` is ``sqrt(creak_var)``), e.g. ``MCEP_0_skew
 ``HMPDD_8_R2``, ``F0_mean``. Statistics are descriptor-major: the 10 statistics of ``F0``
 first.
 
-Methods (details and the differences from COVAREP in each module's docstring): F0 and
-voicing by SRH (:mod:`.f0`, own implementation, not Praat); GCIs by SEDREAMS; glottal flow
-by GCI-synchronous IAIF; NAQ, QOQ, PSP, H1-H2, MDQ, peakSlope (:mod:`.glottal`); Rd by
-spectral LF-model fitting, not COVAREP's MSP; creak by a rule-based simplification of the
-Kane-Drugman detector (:mod:`.creak`); MCEP from true envelopes (:mod:`.mcep`); HMPD
-(:mod:`.phase`); formants by LPC and Peak-to-RMS (:mod:`.formants`); MFCC deltas
-(:mod:`.mfcc`).
+Methods (details and the remaining differences from COVAREP in each module's docstring),
+each following COVAREP's own code (``COVAREP_feature_extraction``): polarity by RESKEW;
+F0 and voicing by SRH on COVAREP's frames (:mod:`.f0`); GCIs by SEDREAMS; glottal flow by
+GCI-synchronous IAIF; NAQ, QOQ, PSP, H1-H2 per GCI as ``get_vq_params``, MDQ, peakSlope
+(:mod:`.glottal`); Rd by mean squared phase (:mod:`.rd`); MCEP from COVAREP's
+sinusoidal-analysis frames, true envelopes and mel warping (:mod:`.mcep`); HMPDM / HMPDD in
+COVAREP's encoding (:mod:`.hmpd`); creak by a rule (:mod:`.creak`; NOT COVAREP's trained
+network, and it does not agree with it); formants by LPC and Peak-to-RMS
+(:mod:`.formants`); MFCC deltas (:mod:`.mfcc`). Agreement with the real COVAREP, descriptor
+by descriptor, is measured by :mod:`.parity` (docs/benchmarks.md, "Clinical set vs
+COVAREP").
+
+HRF (COVAREP's harmonic richness factor, computed by ``get_vq_params`` but not exported by
+COVAREP) is available as an extra column (``descriptor_matrix(..., hrf=True)``) but is not
+one of the 120 descriptors: the set keeps document 002's 1,200 statistics, so that feature
+tables, models and configs built on it stay valid.
+
+Long recordings are processed in 30 s windows (``descriptors.WINDOW_S``) with the global
+quantities computed over the whole recording; the result equals one-window processing to
+1e-6, with memory bounded by the window (docs/benchmarks.md).
 
 Bad input: a recording shorter than ``min_voiced_frames`` x 10 ms (default 0.3 s), or with
 fewer voiced frames than that (whisper, noise, silence), raises

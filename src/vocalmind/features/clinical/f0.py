@@ -12,8 +12,13 @@ Differences from COVAREP, for speed: the spectrum is a 2048-point DFT (7.8 Hz bi
 sampled at k f by linear interpolation (COVAREP uses an fs-point DFT, 1 Hz bins); the
 harmonic sum is one matrix product over all frames; the SRH maximum is refined by
 parabolic interpolation; the normalised spectrum is rescaled by sqrt(nfft / fs) so the
-voicing thresholds keep COVAREP's meaning. Frames are centred on the 10 ms descriptor grid
-(zero padding at the ends) instead of starting 50 ms in.
+voicing thresholds keep COVAREP's meaning.
+
+As COVAREP: SRH frames start at sample 0 (centres 50 ms + 10 ms j, all inside the
+signal), and F0 and voicing reach the descriptor frames (0.005 + 0.01 k s, half-way
+between two SRH frames) by linear interpolation, so that a descriptor frame is voiced when
+either neighbouring SRH frame is, and the first and last ~50 ms are unvoiced. Polarity by
+RESKEW as ``polarity_reskew`` (:func:`polarity`).
 """
 
 from __future__ import annotations

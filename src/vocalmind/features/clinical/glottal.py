@@ -4,7 +4,10 @@ Methods (all vectorised over GCIs or frames; no per-sample Python loop):
 
 * GCIs by SEDREAMS (Drugman et al. 2012), as COVAREP ``gci_sedreams``: mean-based signal
   (Blackman of 1.7 mean periods, 30/50 Hz elliptic high-pass), GCI intervals from its
-  minima, GCI = residual maximum in each interval. GCIs in unvoiced frames are dropped.
+  minima, GCI = residual maximum in each interval. GCIs are kept where the SRH voicing,
+  interpolated to every sample, is >= 0.5 (COVAREP's ``VUV_int``). The steps are split
+  (:func:`sedreams_intervals`, :func:`sedreams_ratios`, :func:`sedreams_select`) so that a
+  long recording can be processed in windows with the median ratio of the whole.
 * Glottal flow by pitch-synchronous IAIF (Alku 1992), as COVAREP ``iaif_gci``: Hann frames
   of two periods around every GCI, p_vt = 20, p_gl = 8, leaky integration d = 0.99,
   overlap-add. Difference: the 40/70 Hz linear-phase high-pass is applied once to the whole
@@ -12,10 +15,12 @@ Methods (all vectorised over GCIs or frames; no per-sample Python loop):
   frames start at ~0, so the ramp is ~0 too).
 * NAQ (Alku 2002), QOQ (50 % quasi-open quotient) and PSP (Alku 1997) per glottal cycle,
   as COVAREP ``get_vq_params`` (drift-compensated pulse, the same iterative parabola fit for
-  PSP, solved here with cumulative sums for all fit lengths at once).
-* H1-H2 (dB) of the IAIF flow derivative in a 3-period Hamming window: COVAREP centres it
-  on every GCI; here it is centred on every voiced 10 ms frame (no GCI interpolation), and
-  harmonic peaks are the spectral maxima within +-0.3 F0 of k F0 (4096-point DFT).
+  PSP, solved here with cumulative sums for all fit lengths at once), including its quirk
+  at the first GCI (:func:`first_cycle_params`).
+* H1-H2 and HRF (dB) per GCI as ``get_vq_params`` (:func:`vq_harmonics`): 3-period Hamming
+  window of the flow derivative around the GCI.
+* All per-GCI values reach the 10 ms frames as in COVAREP: unmeasurable cycles count as 0,
+  linear interpolation through every GCI (``descriptors._gci_to_frames``).
 * MDQ (Kane & Gobl 2013) and peakSlope (Kane & Gobl 2011) with the d'Alessandro wavelet
   bands, as COVAREP ``mdq`` / ``peakslope``.
 * Rd and Rd_conf: see :mod:`.rd` (COVAREP's MSP method on the sinusoidal frames).

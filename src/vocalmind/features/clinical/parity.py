@@ -9,7 +9,7 @@ Figures per descriptor (:func:`parity_table`), pooled over all paired frames of 
 recordings:
 
 * ``r``: Pearson correlation on frames both call voiced (VUV = 1 in both) where both values
-  are finite; for the phase descriptors ``HMPDM_*`` (angles in (-pi, pi]) the circular
+  are finite (NAQ and QOQ: and within [0, 1], see ``QUOTIENT_RANGE``); for the phase descriptors ``HMPDM_*`` (angles in (-pi, pi]) the circular
   correlation of Jammalamadaka & SenGupta; for ``creak`` on every frame.
 * ``rel_mae``: mean |vocalmind - COVAREP| / mean |COVAREP| on the same frames (for HMPDM the
   mean absolute wrapped difference over pi); ``bias``: mean (vocalmind - COVAREP).
@@ -56,6 +56,12 @@ RECORDINGS = {
 VOICED_ONLY = ("F0", "NAQ", "QOQ", "H1H2", "PSP", "MDQ", "Rd", "Rd_conf", "HRF")
 #: descriptors compared on every frame (not only on frames both call voiced)
 ALL_FRAMES = ("creak",)
+#: physical range of quotients: COVAREP's first-GCI quirk (``get_vq_params`` measures the
+#: first "cycle" from the signal's start) gives values far outside it (QOQ of 65), which
+#: vocalmind reproduces; a single such frame would decide a pooled correlation, so frames
+#: where either value lies outside are left out of the frame-level figures (not of the
+#: statistics)
+QUOTIENT_RANGE = {"NAQ": (0.0, 1.0), "QOQ": (0.0, 1.0)}
 #: COVAREP's creak decision threshold on its posterior
 CREAK_THRESHOLD = 0.3
 
@@ -230,6 +236,10 @@ def parity_table(pairs: list[Pair]) -> pd.DataFrame:
         sel = np.isfinite(a) & np.isfinite(b)
         if c not in ALL_FRAMES:
             sel &= voiced
+        if c in QUOTIENT_RANGE:
+            lo, hi = QUOTIENT_RANGE[c]
+            with np.errstate(invalid="ignore"):
+                sel &= (a >= lo) & (a <= hi) & (b >= lo) & (b <= hi)
         if c != "VUV" and c not in skip and sel.sum() > 2:
             a, b = a[sel], b[sel]
             row["n"] = int(sel.sum())
