@@ -75,6 +75,12 @@ def statistics_matrix(Y: np.ndarray, t: np.ndarray, *, min_valid: int = MIN_VALI
     -------
     np.ndarray [shape=(10, n_descriptors)], rows in ``STATS`` order
     """
+    # a few descriptors at a time: the temporaries of an hour-long recording (360,000
+    # frames) stay small, and each column's statistics do not depend on the others
+    step = 8
+    if Y.shape[1] > step:
+        return np.concatenate([statistics_matrix(Y[:, j : j + step], t, min_valid=min_valid)
+                               for j in range(0, Y.shape[1], step)], axis=1)
     valid = np.isfinite(Y)
     n = valid.sum(axis=0)
     nf = n.astype(float)
