@@ -20,6 +20,12 @@ called creaky when ``creak > THRESHOLD`` (0.5). Tuned on synthetic voices (tests
 70, 80 and 90 Hz Rosenberg voices with 0.5 % jitter score < 0.5 on >= 98 % of frames, creaky
 40-70 Hz irregular damped pulse trains > 0.5 on ~65 % of frames. A regular creak above
 55 Hz (no irregularity) is missed, which the trained detector would catch.
+
+Agreement with COVAREP's detector (7 reference recordings, ``bench/bench_covarep_parity.py``)
+is nil: frame-level r -0.006, kappa 0.006 (creak > 0.3). This is the one descriptor of the
+COVAREP block that does not follow COVAREP; its values must not be reported as COVAREP's
+creak. The energy-gate level (95th percentile of the frame RMS) is a property of the whole
+recording (:func:`loudness_reference`), so that windows of a long recording share it.
 """
 
 from __future__ import annotations
