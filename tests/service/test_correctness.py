@@ -111,3 +111,28 @@ def test_speaker_normalised_model_uses_the_participants_own_recordings(
             "2026-02-27", "2026-03-02", "2026-03-03"]
         assert t["value_info"]["F0_mean"] == {"label": "mean pitch (F0)", "unit": "Hz",
                                               "probability": False}
+
+
+def test_reads_do_not_wait_for_a_writer(tmp_path: Path, tiny_run: Path) -> None:
+    """Another connection holds SQLite's write lock: pages and GETs still answer at once
+    (they used to take BEGIN IMMEDIATE too, and waited out the 30 s busy timeout)."""
+    import sqlite3
+    import time
+
+    from service_helpers import login
+
+    app = create_app(make_settings(tmp_path, models=[tiny_run], worker_threads=0))
+    with TestClient(app) as client:
+        sid, pid = setup_study(client)
+        login(client)
+        con = sqlite3.connect(tmp_path / "data" / "vocalmind.db", isolation_level=None)
+        con.execute("BEGIN IMMEDIATE")
+        try:
+            start = time.perf_counter()
+            for path in ("/api/auth/me", "/api/studies", f"/api/participants/{pid}",
+                         f"/api/participants/{pid}/trend", "/", f"/participants/{pid}"):
+                assert client.get(path).status_code == 200, path
+            assert time.perf_counter() - start < 5
+        finally:
+            con.execute("ROLLBACK")
+            con.close()

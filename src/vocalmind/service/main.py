@@ -139,19 +139,19 @@ class SecurityHeaders:
             await self.app(scope, receive, send)
             return
         # everything but the vendored static files is personal or session-bound: no-store
-        api = not scope["path"].startswith("/static/")
+        private = not scope["path"].startswith("/static/")
 
         async def with_headers(message: dict) -> None:
             if message["type"] == "http.response.start":
                 h = [(k, v) for k, v in message.get("headers", [])
-                     if k.lower() != b"cache-control" or not api]
+                     if k.lower() != b"cache-control" or not private]
                 h += [(b"content-security-policy", CSP.encode()),
                       (b"x-content-type-options", b"nosniff"),
                       (b"x-frame-options", b"DENY"),
                       (b"referrer-policy", b"same-origin"),
                       (b"cross-origin-opener-policy", b"same-origin"),
                       (b"permissions-policy", b"microphone=(self), camera=(), geolocation=()")]
-                if api:
+                if private:
                     h.append((b"cache-control", b"no-store"))
                 message = {**message, "headers": h}
             await send(message)
@@ -209,6 +209,9 @@ def create_app(settings: Settings) -> FastAPI:
             yield
         finally:
             worker.stop()
+            pool = getattr(app.state, "checker_pool", None)
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
             engine.dispose()
 
     app = FastAPI(title="vocalmind", version=vocalmind.__version__, description=DESCRIPTION,

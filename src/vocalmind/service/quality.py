@@ -18,12 +18,13 @@ machine hum can pass as voiced, and whispered speech (unvoiced) is refused.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from vocalmind.audio.processing import CLIP_LEVEL, SILENCE_DB, resample, to_mono
 
-__all__ = ["UploadQuality", "upload_quality", "voiced_seconds"]
+__all__ = ["UploadQuality", "check_upload", "upload_quality", "voiced_seconds"]
 
 VOICING_SR = 16_000
 FRAME_S, HOP_S = 0.04, 0.02
@@ -120,3 +121,51 @@ def upload_quality(y: np.ndarray, *, sr: int, min_speech_s: float,
                         f"{min_speech_s:g} s is needed): it sounds like silence or noise only. "
                         "Check that the participant was recorded")
     return UploadQuality(peak_db, clipped, voiced, tuple(problems))
+
+
+def check_upload(path: str, *, max_duration_s: float, min_duration_s: float,
+                 min_speech_s: float, max_clipped_fraction: float) -> dict[str, Any]:
+    """Header, full decode, duration and quality gates of a spooled upload.
+
+    Runs in a child process of the server (see ``service/routers/recordings.py``), so the
+    CPU-bound decoding never holds the server's interpreter lock; its answer is plain data.
+
+    Returns
+    -------
+    dict
+        ``{"ok": True, "info": {duration_s, sample_rate, channels, format}}``, or
+        ``{"ok": False, "status": 415 | 422, "detail": reason in words}``.
+    """
+    import warnings
+
+    from vocalmind.audio import info, load
+    from vocalmind.errors import AudioError
+
+    def refuse(status: int, detail: str) -> dict[str, Any]:
+        return {"ok": False, "status": status, "detail": detail}
+
+    try:
+        meta = info(path)
+    except AudioError as e:
+        return refuse(415, f"not a readable recording: {e.reason}")
+    if meta.duration_s > max_duration_s:
+        return refuse(422, f"recording is {meta.duration_s:.1f} s long; the limit is "
+                           f"{max_duration_s:g} s")
+    if meta.duration_s < min_duration_s:
+        return refuse(422, f"recording is {meta.duration_s:.2f} s long; at least "
+                           f"{min_duration_s:g} s is needed")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # a truncated file is refused, not half-assessed
+            y = load(path, sr=None, mono=False, max_duration_s=max_duration_s + 1)
+    except AudioError as e:
+        return refuse(415, f"not a readable recording: {e.reason}")
+    except Warning as w:
+        return refuse(415, f"not a readable recording: {str(w).split(': ', 1)[-1]}")
+    q = upload_quality(y, sr=meta.sample_rate, min_speech_s=min_speech_s,
+                       max_clipped_fraction=max_clipped_fraction)
+    if q.problems:
+        return refuse(422, "; ".join(q.problems))
+    return {"ok": True, "info": {"duration_s": float(meta.duration_s),
+                                 "sample_rate": int(meta.sample_rate),
+                                 "channels": int(meta.channels), "format": str(meta.format)}}

@@ -8,15 +8,21 @@ of :mod:`vocalmind.service.quality` (422: silent, clipped, no speech). A refused
 leaves nothing behind: no session, no recording, no file.
 
 Transactions stay short: the access checks run in one, then the transaction ends; the
-spooling, decoding and quality gates run outside any; the session, recording and queued
+spooling, decoding and quality gates run outside any (the decoding in a child process,
+:func:`checker_pool`); the session, recording and queued
 assessment are written in a second, short one. The upload's file name is never stored or
 logged (it may hold a name); only the content hash is.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
+from concurrent.futures import ProcessPoolExecutor
+from functools import partial
+from multiprocessing import get_context
+from types import SimpleNamespace
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile, status
@@ -25,10 +31,10 @@ from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 
-from vocalmind.errors import AudioError
 from vocalmind.service.auth import DB, CurrentUser, participant_access, recording_access
 from vocalmind.service.models import Assessment, ModelVersion, Participant, Recording
 from vocalmind.service.models import Session as StudySession
+from vocalmind.service.quality import check_upload
 from vocalmind.service.routers._common import MAX_ID, PathId, assessment_json, recording_json
 from vocalmind.service.routers.sessions import add_session
 from vocalmind.service.storage import CHUNK, TooLargeError
@@ -61,48 +67,6 @@ def pick_model(db: Any, model_id: int | None) -> ModelVersion:
     return active[0]
 
 
-def _check_audio(path: Any, settings: Any) -> Any:
-    """Header, full decode and quality gates; returns the AudioInfo.
-
-    Raises HTTPException (415 not audio, 422 too long/short or failing a quality gate).
-    """
-    import warnings
-
-    from vocalmind.audio import info, load
-    from vocalmind.service.quality import upload_quality
-
-    try:
-        meta = info(path)
-    except AudioError as e:
-        raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
-                            detail=f"not a readable recording: {e.reason}") from None
-    if meta.duration_s > settings.max_duration_s:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
-                            detail=f"recording is {meta.duration_s:.1f} s long; the limit is "
-                                   f"{settings.max_duration_s:g} s")
-    if meta.duration_s < settings.min_duration_s:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
-                            detail=f"recording is {meta.duration_s:.2f} s long; at least "
-                                   f"{settings.min_duration_s:g} s is needed")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error")  # a truncated file is refused, not half-assessed
-            y = load(path, sr=None, mono=False, max_duration_s=settings.max_duration_s + 1)
-    except AudioError as e:
-        raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
-                            detail=f"not a readable recording: {e.reason}") from None
-    except Warning as w:
-        raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
-                            detail=f"not a readable recording: {str(w).split(': ', 1)[-1]}") \
-            from None
-    q = upload_quality(y, sr=meta.sample_rate, min_speech_s=settings.min_speech_s,
-                       max_clipped_fraction=settings.max_clipped_fraction)
-    if q.problems:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
-                            detail="; ".join(q.problems))
-    return meta
-
-
 def _target(db: Any, user: Any, participant_id: int, session_id: int | None,
             model_id: int | None) -> tuple[int, int, dict[str, Any]]:
     """Access checks in one short transaction: (participant id, model id, model card)."""
@@ -115,8 +79,8 @@ def _target(db: Any, user: Any, participant_id: int, session_id: int | None,
     return out
 
 
-def _spool_and_check(file: UploadFile, store: Any, settings: Any) -> tuple[Any, Any]:
-    """Spool the upload and run the decoding and quality checks (no database)."""
+def _spool(file: UploadFile, store: Any, settings: Any) -> Any:
+    """Copy the upload into the spool folder, hashing and counting (no database)."""
 
     def chunks():  # type: ignore[no-untyped-def]
         file.file.seek(0)
@@ -127,14 +91,26 @@ def _spool_and_check(file: UploadFile, store: Any, settings: Any) -> tuple[Any, 
         spooled = store.spool(chunks(), max_bytes=settings.max_upload_bytes)
     except TooLargeError as e:
         raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, detail=str(e)) from None
-    try:
-        if spooled.n_bytes == 0:
-            raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
-                                detail="not a readable recording: empty upload")
-        return spooled, _check_audio(spooled.path, settings)
-    except BaseException:
+    if spooled.n_bytes == 0:
         store.discard(spooled)
-        raise
+        raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
+                            detail="not a readable recording: empty upload")
+    return spooled
+
+
+def checker_pool(app: Any) -> ProcessPoolExecutor:
+    """The app's pool of ``upload_slots`` processes that decode and check uploads.
+
+    Separate processes, so that decoding a long recording never holds the server's
+    interpreter lock (other requests would queue behind it). Started on first use with
+    ``forkserver`` (the server has threads; forking it would copy their locks).
+    """
+    pool = getattr(app.state, "checker_pool", None)
+    if pool is None:
+        pool = ProcessPoolExecutor(max_workers=app.state.settings.upload_slots,
+                                   mp_context=get_context("forkserver"))
+        app.state.checker_pool = pool
+    return pool
 
 
 def _write(db: Any, store: Any, spooled: Any, meta: Any, pid: int, mv_id: int,
@@ -203,12 +179,22 @@ async def upload(
     settings, store = request.app.state.settings, request.app.state.store
     pid, mv_id, card = await run_in_threadpool(_target, db, user, participant_id, session_id,
                                                model_id)
-    try:
-        async with request.app.state.upload_slots:
-            spooled, meta = await run_in_threadpool(_spool_and_check, file, store, settings)
-    except HTTPException:
+    async with request.app.state.upload_slots:
+        spooled = await run_in_threadpool(_spool, file, store, settings)
+        try:
+            checked = await asyncio.get_running_loop().run_in_executor(
+                checker_pool(request.app), partial(
+                    check_upload, str(spooled.path), max_duration_s=settings.max_duration_s,
+                    min_duration_s=settings.min_duration_s, min_speech_s=settings.min_speech_s,
+                    max_clipped_fraction=settings.max_clipped_fraction))
+        except BaseException:
+            store.discard(spooled)
+            raise
+    if not checked["ok"]:
+        store.discard(spooled)
         log.info("upload refused")
-        raise
+        raise HTTPException(checked["status"], detail=checked["detail"])
+    meta = SimpleNamespace(**checked["info"])
     try:
         out, rec_id, aid = await run_in_threadpool(_write, db, store, spooled, meta, pid, mv_id,
                                                    session_id, session_date, card)

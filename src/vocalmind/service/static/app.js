@@ -134,10 +134,21 @@ const vm = (() => {
     $("study-code").textContent = study.code;
     async function loadParticipants() {
       const ps = await api(`/api/studies/${sid}/participants`);
-      table($("participants-table"), [
+      const cols = [
         ["code", "participant", (c, p) => el("a", c, { href: `/participants/${p.id}` })],
         ["n_sessions", "sessions"],
-        ["id", "", (id) => el("a", "assess a recording", { href: `/?study=${sid}&participant=${id}` })]], ps);
+        ["id", "", (id) => el("a", "assess a recording", { href: `/?study=${sid}&participant=${id}` })]];
+      if (study.role === "admin") {
+        cols.push(["code", "", (c, p) => {
+          const b = el("button", "delete all data", { type: "button", class: "small" });
+          b.onclick = async () => {
+            if (!window.confirm(`Delete participant ${c} with all recordings and results? This cannot be undone.`)) return;
+            try { await api(`/api/participants/${p.id}`, { method: "DELETE" }); await loadParticipants(); } catch (e) { showError("participant-error", e); }
+          };
+          return b;
+        }]);
+      }
+      table($("participants-table"), cols, ps);
     }
     $("add-participant-form").onsubmit = async (ev) => {
       ev.preventDefault();
