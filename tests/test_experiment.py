@@ -254,3 +254,12 @@ def test_speakers_are_explicit_for_normalised_models(tone_cohort: pd.DataFrame,
         assert a["probabilities"] == pytest.approx(b["probabilities"], abs=1e-12)
     with pytest.raises(ModelError, match="give the speaker of every recording"):
         assess_sharded(files[:2], run)
+
+
+def test_one_clinical_label_policy() -> None:
+    from vocalmind.evaluation.report import CLINICAL_LABELS, NOT_A_DIAGNOSIS
+    from vocalmind.experiment import DISCLAIMER, is_clinical
+
+    assert DISCLAIMER == NOT_A_DIAGNOSIS
+    for label in [*CLINICAL_LABELS, "emotion", "phq9_item3", "gender"]:
+        assert is_clinical(label) == (label in CLINICAL_LABELS)

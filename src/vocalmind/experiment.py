@@ -1,21 +1,17 @@
 """One experiment, from a validated config to a run folder.
 
-The data flow is: manifest -> (segments) -> features or audio rows -> protocol folds ->
+The data flow is: manifest -> inputs by the :class:`~vocalmind.recipe.Recipe` (quality
+screen, segments, features, key alignment, per-speaker normalisation) -> protocol folds ->
 per-fold fit/predict -> predictions aggregated to the reporting level -> metrics with
-subject-bootstrap intervals -> report; then a final model fitted on all the data for
-``vocalmind assess``.
+subject-bootstrap intervals -> report; then a final model fitted on all the data, saved with
+its recipe and a model card that hashes every model file, for ``vocalmind assess``.
 
-A run folder holds::
+The run-folder format (config.yaml, metrics.json, predictions.csv, failures.csv,
+quality.csv, model/, report.html) is described in :mod:`vocalmind.runs`.
 
-    config.yaml        the resolved config (after --set overrides), with the seed
-    metrics.json       task, protocol, n_subjects, headline metrics and their _ci pairs
-    predictions.csv    one row per evaluated unit (out-of-fold predictions)
-    failures.csv       inputs skipped, with the reason (only if any)
-    model/             the final model (model.joblib or the deep model's files) + model.json
-    report.html        pictures and tables; figures/ holds the PNGs
-
-The folder is built under ``<out>.partial`` and renamed into place when complete, so an
-interrupted run never leaves a folder that looks finished.
+The folder is built under ``<out>.partial`` and renamed into place when complete; a run
+that fails or is interrupted removes its ``.partial`` folder, so nothing half-written is
+left that looks like a run.
 """
 
 from __future__ import annotations
@@ -41,16 +37,22 @@ from vocalmind.recipe import Recipe
 from vocalmind.recipe import clip_to_scale as clip_to_scale  # re-exported
 from vocalmind.runs import load_model as load_model  # re-exported: older callers
 from vocalmind.runs import write_model_card
+from vocalmind.scales import SCALES
 
 log = logging.getLogger(__name__)
 
-CLINICAL_LABELS = {"phq8", "phq9", "gad7", "hamd", "sds"}
+#: the notice every clinical output carries (the same text as the report's NOT_A_DIAGNOSIS)
 DISCLAIMER = "Research measurement, not a diagnosis."
 
 
 def is_clinical(label: str) -> bool:
     """True if ``label`` is a depression/anxiety scale or a band/screen derived from one."""
-    return label.split("_")[0] in CLINICAL_LABELS
+    # one policy with the report (vocalmind.evaluation.report.CLINICAL_LABELS): a scale's
+    # total, its bands and its screening binary; imported here, as the report pulls in
+    # matplotlib, which `import vocalmind.experiment` should not
+    from vocalmind.evaluation.report import CLINICAL_LABELS
+
+    return label in CLINICAL_LABELS
 
 
 @dataclass
@@ -127,7 +129,7 @@ def task_type(cfg: ExperimentConfig, y: pd.Series) -> str:
     numeric = pd.api.types.is_numeric_dtype(y)
     model_task = CLASSICAL_MODELS.get(cfg.model.name, (None,))[0]
     task = cfg.task.type or model_task or (
-        "regression" if numeric and y.name in CLINICAL_LABELS else "classification")
+        "regression" if numeric and y.name in SCALES else "classification")
     if model_task and model_task != task:
         raise ConfigError(f"model {cfg.model.name!r} is a {model_task} model but task.type "
                           f"is {task}")

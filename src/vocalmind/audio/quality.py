@@ -90,9 +90,10 @@ class QualityRecord:
     peak_db : float, sample peak in dBFS (-inf for digital silence)
     clipping_fraction : float, fraction of samples at or above full scale (0.999)
     dc_offset : float, mean of the signal (full scale = 1)
-    snr_db : float, estimated signal-to-noise ratio: voiced frames' level against the
-        median level of the non-voiced, non-silent frames; when fewer than 10 % of frames
-        are non-voiced, from the voicing strength r of the voiced frames
+    snr_db : float, estimated signal-to-noise ratio: voiced frames' mean level against the
+        10th percentile of the non-voiced frames' levels (the pauses; floored at -100 dB);
+        when fewer than 10 % of frames are non-voiced, from the voicing strength r of the
+        voiced frames
         (``10 log10(r / (1 - r))``, a harmonics-to-noise ratio); NaN with no voiced frame
     bandwidth_hz : float, effective bandwidth: highest frequency whose long-term spectrum
         is within 60 dB of its peak (at most ``sr / 2`` of the analysed signal)
@@ -283,10 +284,12 @@ def measure(y: np.ndarray, *, sr: int, file: str = "<signal>", native_sr: int | 
     frac = float(voiced.mean()) if len(voiced) else 0.0
     snr = math.nan
     if voiced.any():
-        other = (~voiced) & (level >= SILENCE_DB)
+        other = ~voiced
         if other.mean() >= 0.10:
+            # noise floor: the quiet end of the non-voiced frames (pauses), not their median,
+            # which unvoiced consonants (fricatives) raise; digital silence floored at -100 dB
             sig = 10 * np.log10(np.mean(10 ** (level[voiced] / 10)))
-            snr = float(sig - np.median(level[other]))
+            snr = float(sig - np.percentile(np.maximum(level[other], -100.0), 10))
         else:
             rv = np.clip(np.median(r[voiced]), 1e-6, 1 - 1e-6)
             snr = float(10 * np.log10(rv / (1 - rv)))
