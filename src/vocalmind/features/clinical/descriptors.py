@@ -333,6 +333,7 @@ def descriptor_matrix(y: np.ndarray, *, sr: int = FS,
     hmpd_rows = np.zeros((len(c_sin), 38))
     rd_rows = np.zeros((len(c_sin), 2))
     first_gci = True
+    prev_own_gci: int | None = None
     for lo, hi, a, b in seg:
         xs = seg.signal(x, a, b) * pol
         (res,) = seg.residuals(x, a, b, (o_res,))
@@ -354,7 +355,10 @@ def descriptor_matrix(y: np.ndarray, *, sr: int = FS,
             # a segment's first GCI: its period to the previous GCI (before the margin) is
             # longer than the margin, so COVAREP's measurement is undefined
             h1h2[0] = hrf_g[0] = np.nan
-        _, mdq = _glottal.mdq(res, gci, sr=sr)
+        # the recording's GCI before the segment's first one (the previous window's last)
+        prev_g = (prev_own_gci - a if prev_own_gci is not None and len(gci)
+                  and prev_own_gci < gci[0] + a else None)
+        _, mdq = _glottal.mdq(res, gci, sr=sr, prev_gci=prev_g, offset=a, n_total=n)
         # COVAREP reports a value at every GCI; the first one's "cycle" starts at sample 0
         if len(gci):
             first = (_glottal.first_cycle_params(g, dg, gci, sr=sr) if first_gci and a == 0
@@ -368,6 +372,8 @@ def descriptor_matrix(y: np.ndarray, *, sr: int = FS,
             g_vals.append(np.column_stack([cyc[0], cyc[1], cyc[2], h1h2, hrf_g])[own])
             m_t.append((gci[own] + a) / sr)
             m_vals.append(mdq[own])
+            if own.any():
+                prev_own_gci = int(gci[own][-1] + a)
         out[ks, 7] = _glottal.peak_slope(xs, t_loc, sr=sr)
         out[ks, 10] = _creak.creak_score(xs, res, t_loc, sr=sr, loud=loud)
         # sinusoidal frames of the segment (margins included for HMPD's smoothing)
@@ -395,8 +401,8 @@ def descriptor_matrix(y: np.ndarray, *, sr: int = FS,
     gv = np.concatenate(g_vals) if g_vals else np.zeros((0, 5))
     for col, j in ((2, 0), (3, 1), (4, 3), (5, 2)):  # NAQ, QOQ, H1H2, PSP
         out[:, col] = _gci_to_frames(t_g, gv[:, j], times, voiced)
-    out[:, 6] = _to_frames(t_g, np.concatenate(m_vals) if m_vals else np.zeros(0), times,
-                           voiced)
+    out[:, 6] = _gci_to_frames(t_g, np.concatenate(m_vals) if m_vals else np.zeros(0), times,
+                               voiced)
     out[:, 11:36] = _mcep.mcep_frames_to_grid(mcep_rows, n, times, sr=sr)
     # HMPD frames lie at their true times (COVAREP); PDM interpolated on the unwrapped angle
     pdm_t, ok = _f0.to_descriptor_frames(c_sin, np.unwrap(hmpd_rows[:, :25], axis=0), times,

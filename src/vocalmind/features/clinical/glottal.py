@@ -463,37 +463,59 @@ def first_cycle_params(g: np.ndarray, dg: np.ndarray, gci: np.ndarray, *, sr: in
     return float(naq[0] * seg / t0), float(qoq[0] * seg / t0), 0.0
 
 
-def mdq(res: np.ndarray, gci: np.ndarray, *, sr: int = FS) -> tuple[np.ndarray, np.ndarray]:
-    """Maxima Dispersion Quotient at each GCI (Kane & Gobl 2013).
+def mdq(res: np.ndarray, gci: np.ndarray, *, sr: int = FS, prev_gci: int | None = None,
+        offset: int = 0, n_total: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Maxima Dispersion Quotient at each GCI (Kane & Gobl 2013), as COVAREP ``mdq``.
+
+    The period at a GCI is the distance to the previous GCI (the first GCI: to the next),
+    whatever its length; the wavelet-band maxima are searched within +-0.2 periods; GCIs
+    closer than one period to the recording's ends get 0.
 
     Parameters
     ----------
-    res : np.ndarray [shape=(n,)] LP residual
-    gci : np.ndarray [shape=(c,), int]
+    res : np.ndarray [shape=(n,)] LP residual (of the recording or of a segment of it)
+    gci : np.ndarray [shape=(c,), int] GCIs in ``res``
     sr : sample rate in Hz
+    prev_gci : the recording's GCI before ``gci[0]`` (in ``res``'s sample numbering, may be
+        negative), when ``res`` is a segment
+    offset : position of ``res``'s first sample in the recording
+    n_total : the recording's length (default ``len(res)``)
 
     Returns
     -------
-    t : np.ndarray [shape=(c,)] GCI times (s)
-    m : np.ndarray [shape=(c,)], NaN where the period is unknown or near the edges
+    t : np.ndarray [shape=(c,)] GCI times (s) in ``res``
+    m : np.ndarray [shape=(c,)], NaN where the search window leaves ``res``
     """
-    t0 = _periods(gci, sr=sr)
     out = np.full(len(gci), np.nan)
-    ok = np.isfinite(t0) & (gci - t0 > 0) & (gci + t0 < len(res))
+    if len(gci) < 2 and prev_gci is None:
+        return gci / sr, out
+    prev = np.concatenate([[prev_gci if prev_gci is not None else -1], gci[:-1]])
+    t0 = (gci - prev).astype(np.int64)
+    if prev_gci is None:
+        t0[0] = gci[1] - gci[0]
+    n_tot = len(res) if n_total is None else n_total
+    g_abs = gci + offset
+    inside = (g_abs - t0 > 0) & (g_abs + t0 <= n_tot - 1)
+    out[~inside] = 0.0
+    search = np.round(0.2 * t0).astype(np.int64)
+    ok = inside & (gci - search >= 0) & (gci + search < len(res))
     if not ok.any():
         return gci / sr, out
     bands = wavelet_bands(res, [2, 3, 4, 5, 6], sr=sr)
-    g, T = gci[ok], t0[ok]
-    search = np.round(0.2 * T).astype(int)
-    width = 2 * int(search.max()) + 1
-    col = np.arange(width)[None, :]
-    idx = np.clip(g[:, None] - search[:, None] + col, 0, len(res) - 1)
-    inside = col <= 2 * search[:, None]
-    disp = np.zeros(len(g))
-    for b in bands:
-        v = np.where(inside, b[idx], -np.inf)
-        disp += np.abs(search - np.argmax(v, axis=1))
-    out[ok] = disp / len(bands) / T
+    sel_all = np.flatnonzero(ok)
+    # windows grouped by length: a GCI after a long pause has a long search window
+    for grp in length_groups(2 * search[sel_all] + 1, max_rows=1024, ratio=1.5):
+        sel = sel_all[grp]
+        g, srch = gci[sel], search[sel]
+        width = 2 * int(srch.max()) + 1
+        col = np.arange(width)[None, :]
+        idx = np.clip(g[:, None] - srch[:, None] + col, 0, len(res) - 1)
+        within = col <= 2 * srch[:, None]
+        disp = np.zeros(len(g))
+        for b in bands:
+            v = np.where(within, b[idx], -np.inf)
+            disp += np.abs(srch - np.argmax(v, axis=1))
+        out[sel] = disp / len(bands) / t0[sel]
     return gci / sr, out
 
 
