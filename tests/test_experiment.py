@@ -263,3 +263,27 @@ def test_one_clinical_label_policy() -> None:
     assert DISCLAIMER == NOT_A_DIAGNOSIS
     for label in [*CLINICAL_LABELS, "emotion", "phq9_item3", "gender"]:
         assert is_clinical(label) == (label in CLINICAL_LABELS)
+
+
+def test_deep_model_is_assessed_through_its_recipe(manifest_path: Path, tmp_path: Path) -> None:
+    """A deep family reads audio rows: its recipe still gates, segments and aggregates."""
+    from vocalmind.assess import assess
+
+    raw = _cfg(manifest_path, segmentation={"length_s": 0.6},
+               model={"name": "melcnn", "params": {"n_blocks": 3, "base_channels": 4,
+                                                    "augment": False},
+                      "training": {"epochs": 2, "batch_size": 8, "n_threads": 1,
+                                   "patience": 0}},
+               protocol={"name": "group_kfold", "params": {"n_splits": 3}})
+    run = run_experiment(load_config(raw=raw), out=tmp_path / "deep").run_dir
+    clip = tmp_path / "new.wav"
+    sf.write(clip, voiced_tone(420, seed=7, loud=0.5), SR)
+    silent = tmp_path / "silent.wav"
+    sf.write(silent, np.zeros(SR, np.float32), SR)
+    got: list = []
+    out = assess([clip, silent], run, inputs_out=got)
+    assert out[0]["prediction"] in {"low", "high"} and out[0]["n_segments"] == 2
+    assert abs(sum(out[0]["probabilities"].values()) - 1) < 1e-6
+    assert out[1]["abstained"] and out[1]["reason"].startswith("insufficient quality: silent")
+    X, rows = got[0]
+    assert list(X["start"]) == [0.0, 0.6] and set(X["file"]) == {str(clip.resolve())}
