@@ -97,3 +97,70 @@ def test_bad_whisper_settings(clips: pd.DataFrame, whisper_dir: Path) -> None:
     # the wavelet family has no input setting: it always reads raw audio
     model, data = split_params("wavelet", {"input": "whisper"})
     assert "input" not in data and model["input"] == "whisper"
+
+
+# ------------------------------------------------------------------ distillation
+
+
+def test_teacher_is_out_of_fold_by_subject(clips: pd.DataFrame, whisper_dir: Path,
+                                           monkeypatch) -> None:
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    from vocalmind.training.distill import check_distill, teacher_probabilities
+
+    seen: list[tuple[set, set]] = []
+    real = StratifiedGroupKFold.split
+
+    def spy(self, X, y=None, groups=None):
+        for tr, te in real(self, X, y, groups):
+            seen.append((set(np.asarray(groups)[tr]), set(np.asarray(groups)[te])))
+            yield tr, te
+
+    monkeypatch.setattr(StratifiedGroupKFold, "split", spy)
+    y = (clips["label"] == "hi").astype(float).to_numpy()
+    settings = check_distill({"whisper_model": str(whisper_dir), "whisper_layer": 1,
+                              "inner_splits": 3})
+    p = teacher_probabilities(clips, y, clips["subject"].to_numpy(), n_classes=2,
+                              settings=settings)
+    assert p.shape == (12, 2) and np.allclose(p.sum(1), 1)
+    assert len(seen) == 3
+    for tr_subjects, te_subjects in seen:  # a row's own subject never teaches it
+        assert te_subjects and not (tr_subjects & te_subjects)
+    assert set().union(*(te for _, te in seen)) == set(clips["subject"])
+
+
+def test_distillation_loss_and_estimator(clips: pd.DataFrame, whisper_dir: Path,
+                                         monkeypatch) -> None:
+    from vocalmind.training import distill as distill_mod
+    from vocalmind.training.engine import _distilled
+
+    logits = torch.tensor([[2.0, -1.0, 0.5], [0.0, 1.0, 0.0]])
+    onehot = torch.tensor([[1.0, 0, 0], [0, 0, 1.0]])
+    ce = torch.nn.functional.cross_entropy(logits, torch.tensor([0, 2]))
+    # weight 1, T = 1, one-hot teacher: the KL term is the cross-entropy
+    assert float(_distilled(torch.tensor(9.0), logits, onehot, 1.0, 1.0)) == \
+        pytest.approx(float(ce), rel=1e-5)
+    assert float(_distilled(torch.tensor(9.0), logits, onehot, 0.25, 1.0)) == \
+        pytest.approx(0.75 * 9 + 0.25 * float(ce), rel=1e-5)
+
+    rows_seen: list[set] = []
+    real = distill_mod.teacher_probabilities
+
+    def spy(X, *a, **kw):
+        rows_seen.append(set(X["subject"]))
+        return real(X, *a, **kw)
+
+    monkeypatch.setattr(distill_mod, "teacher_probabilities", spy)
+    train = clips[clips["subject"] != "s5"]
+    est = DeepEstimator("cnn_lstm", params={"segment_s": 0.5, "channels": 8, "lstm_hidden": 8,
+                                            "n_res_blocks": 1},
+                        epochs=2, batch_size=4, n_threads=1, patience=0, progress=False,
+                        distill={"whisper_model": str(whisper_dir), "whisper_layer": 1,
+                                 "inner_splits": 2, "weight": 0.5})
+    est.fit(train, train["label"])
+    assert rows_seen == [set(train["subject"])]  # the held-out subject never informs it
+    assert est.teacher_proba_.shape == (10, 2)
+    assert all(np.isfinite(h["train_loss"]) for h in est.history_)
+    assert est.predict(clips[clips["subject"] == "s5"]).shape == (2,)
+    with pytest.raises(ConfigError, match="distill"):
+        DeepEstimator("cnn_lstm", distill={"wieght": 1}).fit(train, train["label"])

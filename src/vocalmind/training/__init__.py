@@ -8,6 +8,7 @@
   subject-grouped validation split);
 - :mod:`vocalmind.training.losses`: multi-task loss with missing labels, class weights;
 - :mod:`vocalmind.training.transfer`: head swapping and layer freezing;
+- :mod:`vocalmind.training.distill`: an out-of-fold Whisper linear teacher for distillation;
 - :mod:`vocalmind.training.search`: ASHA search (space as data, policy, records);
 - :mod:`vocalmind.training.tuning`: :func:`asha_tune`, ASHA over epochs for a deep
   estimator on inner subject-grouped folds (the runner's ``model.search``).

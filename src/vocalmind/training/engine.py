@@ -52,7 +52,8 @@ __all__ = ["TrainConfig", "seed_everything", "train_model", "iter_train", "predi
            "lr_factor", "SCHEDULES"]
 
 SCHEDULES = ("constant", "cosine", "onecycle")
-_NEW_FIELDS = ("label_smoothing", "mixup_alpha", "schedule", "ema_decay", "batch_by_length")
+_NEW_FIELDS = ("label_smoothing", "mixup_alpha", "schedule", "ema_decay", "batch_by_length",
+               "distill_weight", "distill_temperature")
 
 #: called after each epoch (and its checkpoint) with (epoch, history row); may raise to stop
 EpochCallback = Callable[[int, dict[str, Any]], None]
@@ -89,6 +90,10 @@ class TrainConfig:
     device : ``"auto"`` (CUDA when available, else CPU), ``"cpu"`` or ``"cuda"``
     batch_by_length : when units differ in length, batch units of similar length
         (shuffled within pools of 8 batches, batch order shuffled)
+    distill_weight, distill_temperature : knowledge distillation (0 = off): the training
+        targets then carry, after the task columns, a teacher's class probabilities for
+        the first task, and the loss is ``(1 - w) * task loss + w * T^2 * KL(teacher ||
+        softmax(logits / T))`` (see :mod:`vocalmind.training.distill`)
     """
 
     epochs: int = 30
@@ -108,6 +113,8 @@ class TrainConfig:
     ema_decay: float = 0.0
     device: str = "auto"
     batch_by_length: bool = True
+    distill_weight: float = 0.0
+    distill_temperature: float = 2.0
 
     def __post_init__(self) -> None:
         for k in ("epochs", "batch_size", "n_threads"):
@@ -126,6 +133,9 @@ class TrainConfig:
                               f"{', '.join(SCHEDULES)}")
         if not 0 <= self.ema_decay < 1:
             raise ConfigError(f"training: ema_decay={self.ema_decay} must be in [0, 1) (0 = off)")
+        if not 0 <= self.distill_weight <= 1 or not self.distill_temperature > 0:
+            raise ConfigError(f"training: distill_weight={self.distill_weight} must be in "
+                              f"[0, 1] and distill_temperature={self.distill_temperature} > 0")
         if self.device not in ("auto", "cpu", "cuda"):
             raise ConfigError(f"training: device={self.device!r}: use 'auto', 'cpu' or 'cuda'")
 
@@ -315,6 +325,17 @@ def _metrics(tasks: Sequence[TaskSpec], outputs: dict[str, np.ndarray], targets:
     return res
 
 
+def _distilled(main: torch.Tensor, logits: torch.Tensor, teacher: torch.Tensor,
+               weight: float, temperature: float) -> torch.Tensor:
+    """``(1 - w) * main + w * T^2 * KL(teacher || softmax(logits / T))`` (batch mean)."""
+    if teacher.shape[1] != logits.shape[1]:
+        raise ModelError(f"distillation: the targets carry {teacher.shape[1]} teacher "
+                         f"probabilities for a head of {logits.shape[1]} classes")
+    logq = torch.log_softmax(logits / temperature, dim=1)
+    kl = (teacher * (torch.log(teacher.clamp_min(1e-8)) - logq)).sum(1).mean()
+    return (1 - weight) * main + weight * temperature ** 2 * kl
+
+
 def _mixup_draw(alpha: float, n: int, gen: torch.Generator) -> tuple[float, torch.Tensor]:
     """Mixing weight ``lam ~ Beta(alpha, alpha)`` folded to ``>= 0.5`` (the batch's own
     labels dominate) and a permutation of the batch, both from the engine's generator."""
@@ -420,8 +441,17 @@ def iter_train(model: nn.Module, train: UnitDataset, val: UnitDataset | None, *,
         if not params:
             raise ModelError("no trainable parameters: every layer is frozen")
         opt = torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
-        loss_fn = MultiTaskLoss(tasks, class_weights,
-                                label_smoothing=config.label_smoothing).to(dev)
+        task_loss = MultiTaskLoss(tasks, class_weights,
+                                  label_smoothing=config.label_smoothing).to(dev)
+
+        def loss_fn(out: dict[str, torch.Tensor], y: torch.Tensor
+                    ) -> tuple[torch.Tensor, dict[str, float]]:
+            main, parts = task_loss(out, y[:, :len(tasks)])
+            if config.distill_weight <= 0:
+                return main, parts
+            return _distilled(main, out[tasks[0].name], y[:, len(tasks):],
+                              config.distill_weight, config.distill_temperature), parts
+
         # validation loss without smoothing: comparable across settings, a proper score
         val_loss_fn = MultiTaskLoss(tasks, class_weights)
         loader = _loader(train, config.batch_size, shuffle=True, sequences=sequences,

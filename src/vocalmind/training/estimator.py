@@ -84,6 +84,10 @@ class DeepEstimator(BaseEstimator):
         recipes (:class:`~vocalmind.training.engine.TrainConfig`); the defaults (all off,
         constant learning rate, length batching on, GPU when visible) are the conservative
         choice -- which recipe helps was not yet measured on training speakers
+    distill : None, or settings of distillation from a Whisper linear teacher (single-task
+        classification; :data:`~vocalmind.training.distill.DISTILL_DEFAULTS`: ``weight``,
+        ``temperature``, ``whisper_model``, ``whisper_layer``, ``inner_splits``, ``C``);
+        the teacher's probabilities are out-of-fold on the training rows' subjects
 
     Data recipes are ``params`` (:data:`~vocalmind.training.data.DATA_DEFAULTS`):
     ``freq_masks``/``freq_mask_width``/``time_masks``/``time_mask_frac`` (SpecAugment-style
@@ -110,7 +114,7 @@ class DeepEstimator(BaseEstimator):
                  progress: bool = True, label_smoothing: float = 0.0,
                  mixup_alpha: float = 0.0, schedule: str = "constant",
                  ema_decay: float = 0.0, device: str = "auto",
-                 batch_by_length: bool = True) -> None:
+                 batch_by_length: bool = True, distill: dict[str, Any] | None = None) -> None:
         self.family = family
         self.task = task
         self.params = params
@@ -134,6 +138,7 @@ class DeepEstimator(BaseEstimator):
         self.ema_decay = ema_decay
         self.device = device
         self.batch_by_length = batch_by_length
+        self.distill = distill
 
     # ------------------------------------------------------------------ helpers
     def _check(self) -> None:
@@ -144,15 +149,21 @@ class DeepEstimator(BaseEstimator):
             raise ConfigError(f"task={self.task!r}: use 'classification' or 'regression'")
         if self.class_weight not in ("balanced", None):
             raise ConfigError(f"class_weight={self.class_weight!r}: use 'balanced' or None")
+        self._config()  # every training setting (recipes, distillation) checked up front
 
     def _config(self) -> TrainConfig:
+        from vocalmind.training.distill import check_distill
+
+        d = check_distill(self.distill)
         return TrainConfig(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr,
                            weight_decay=self.weight_decay, seed=self.seed,
                            n_threads=self.n_threads, patience=self.patience,
                            progress=self.progress, label_smoothing=self.label_smoothing,
                            mixup_alpha=self.mixup_alpha, schedule=self.schedule,
                            ema_decay=self.ema_decay, device=self.device,
-                           batch_by_length=self.batch_by_length)
+                           batch_by_length=self.batch_by_length,
+                           distill_weight=float(d["weight"]) if d else 0.0,
+                           distill_temperature=float(d["temperature"]) if d else 2.0)
 
     def _encode_targets(self, y: Any, n: int) -> np.ndarray:
         """Fit tasks/classes/scales and return encoded targets ``(n, n_tasks)``."""
@@ -282,13 +293,14 @@ class DeepEstimator(BaseEstimator):
             # the model reads the encoder's width where it would read mel bands
             self.model_params_["n_mels"] = int(units.arrays[0].shape[-2])
         item_targets = self._item_targets(units, targets)
+        item_targets = self._with_teacher(X, targets, groups, units, item_targets)
         if validation is None:
             item_groups = np.array([groups[rows[0]] for rows in units.item_rows])
             strat = item_targets[:, 0] if self.task == "classification" else None
             tr, va = inner_split(item_groups, y=strat, val_fraction=self.val_fraction,
                                  seed=self.seed)
             train_units, val_units = units.subset_items(list(tr)), units.subset_items(list(va))
-            train_t, val_t = item_targets[tr], item_targets[va]
+            train_t, val_t = item_targets[tr], item_targets[va][:, :len(self.tasks_)]
             train_units = self._perturbed(X, units, list(tr), train_units)
         else:
             Xv = validation[0].reset_index(drop=True)
@@ -314,6 +326,25 @@ class DeepEstimator(BaseEstimator):
             sequences=self.family == "ssl_attention")
         if self.run_dir is not None:
             self.save(Path(self.run_dir) / "model.pt")
+
+    def _with_teacher(self, X: pd.DataFrame, targets: np.ndarray, groups: np.ndarray,
+                      units: Units, item_targets: np.ndarray) -> np.ndarray:
+        """Item targets plus the teacher's out-of-fold probabilities (when distilling)."""
+        from vocalmind.training.distill import check_distill, teacher_probabilities
+
+        d = check_distill(self.distill)
+        if d is None:
+            return item_targets
+        if self.task != "classification" or len(self.tasks_) != 1:
+            raise ConfigError("distill works for single-task classification only")
+        if self.family == "ssl_attention":
+            raise ConfigError("distill is not available for ssl_attention")
+        probs = teacher_probabilities(X, targets[:, 0], groups,
+                                      n_classes=self.tasks_[0].n_classes, settings=d,
+                                      seed=self.seed, on_error=self.on_error)
+        self.teacher_proba_ = probs
+        per_item = np.stack([probs[rows[0]] for rows in units.item_rows]).astype(np.float32)
+        return np.hstack([item_targets, per_item])
 
     def _augmenter(self) -> Any:
         """The per-unit training augmentation of the data settings, or None."""
