@@ -80,6 +80,8 @@ BAD_CONFIGS = [
     ({"quality": {"min_snr": 3}}, r"quality: unknown quality gate"),
     ({"model": {"name": "mlp", "params": {"space": {"nodez": [8]}}}},
      r"model\.params\.space: search space key 'nodez' is not an MLPModel parameter"),
+    ({"model": {"name": "melcnn", "params": {"n_block": 3}}},
+     r"model\.params\.n_block: 'melcnn' has no parameter 'n_block' \(did you mean 'n_blocks'\?\)"),
     ({"model": {"name": "mlp", "params": {"n_trial": 3}}},
      r"model\.params\.n_trial: 'mlp' has no parameter 'n_trial' \(did you mean 'n_trials'\?\)"),
 ]

@@ -304,6 +304,16 @@ def semantic_problems(cfg: ExperimentConfig) -> list[str]:
             if k not in allowed:
                 out.append(f"model.training.{k}: unknown training setting{_close(k, allowed)}; "
                            f"allowed: {', '.join(sorted(allowed))}")
+        from vocalmind.models import model_class
+        from vocalmind.training.data import DATA_DEFAULTS
+
+        # model.params: the family's constructor arguments plus its data settings
+        accepted = (set(inspect.signature(model_class(m.name)).parameters) - {"self", "heads"}
+                    ) | set(DATA_DEFAULTS.get(m.name, {}))
+        for k in m.params:
+            if k not in accepted:
+                out.append(f"model.params.{k}: {m.name!r} has no parameter {k!r}"
+                           f"{_close(k, accepted)}; it takes {', '.join(sorted(accepted))}")
         if m.search is not None:
             from vocalmind.training.search import AshaPolicy, SearchSpace
 
