@@ -56,6 +56,9 @@ def test_classification_run_folder(manifest_path: Path, tmp_path: Path) -> None:
     # each speaker is predicted only by the fold that held it out
     assert pred.groupby("subject")["fold"].nunique().eq(1).all()
     assert "disclaimer" not in m
+    # each recording's quality record sits beside its prediction
+    assert pred["quality_voiced_fraction"].between(0.9, 1).all()
+    assert pred["quality_native_sr"].eq(16000).all()
 
 
 def test_assess_new_recording(manifest_path: Path, tmp_path: Path) -> None:

@@ -573,7 +573,8 @@ def _run(cfg: ExperimentConfig, run_dir: Path, final_dir: Path, executor: Any) -
     for lab in labels:
         pred, scored = tables[lab]
         suffix = "" if lab == primary else f"_{lab}"
-        write_table(scored, run_dir / f"predictions{suffix}.csv")
+        write_table(_with_quality(scored, recipe.last_quality),
+                    run_dir / f"predictions{suffix}.csv")
         if level != "segment" and len(pred) != len(scored):
             write_table(pred, run_dir / f"predictions{suffix}_segments.csv")
     figures = _model_figures(final, run_dir / "model" / "training")
@@ -613,6 +614,15 @@ def _label_predictions(manifest: pd.DataFrame, y: np.ndarray, results: list[dict
     pred = pred[keep].reset_index(drop=True)
     pred["protocol"] = protocol_name
     return pred
+
+
+def _with_quality(pred: pd.DataFrame, quality: pd.DataFrame) -> pd.DataFrame:
+    """Predictions with each recording's quality record beside them (``quality_*``), when
+    recordings are whole files (one quality record per file) and predictions name them."""
+    if "file" not in pred.columns or quality.empty or quality["file"].duplicated().any():
+        return pred
+    cols = [c for c in quality.columns if c.startswith("quality_")]
+    return pred.merge(quality[["file", *cols]], on="file", how="left")
 
 
 def _model_figures(est: Any, training_dir: Path) -> dict[str, Any]:
