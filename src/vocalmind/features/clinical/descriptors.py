@@ -348,7 +348,7 @@ def descriptor_matrix(y: np.ndarray, *, sr: int = FS,
         if len(gci):
             v_int = np.interp(gci + a, c_srh + 1, v_srh, left=0.0, right=0.0)
             gci = gci[v_int >= 0.5]
-        g, dg = _glottal.iaif_gci(xs, gci, sr=sr)
+        g, dg = _glottal.iaif_gci(xs, gci, sr=sr, at_start=a == 0)
         _, naq, qoq, psp = _glottal.cycle_params(g, dg, gci, sr=sr)
         _, h1h2, hrf_g = _glottal.vq_harmonics(dg, gci, sr=sr)
         if a > 0 and len(gci):

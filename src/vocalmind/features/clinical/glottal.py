@@ -169,15 +169,29 @@ def _leaky(y: np.ndarray) -> np.ndarray:
     return signal.lfilter([1.0], [1.0, -LEAK], y, axis=1)
 
 
-def iaif_gci(x: np.ndarray, gci: np.ndarray, *, sr: int = FS
+#: longest IAIF frame half-length (s): COVAREP uses the distance to the previous GCI
+#: whatever it is (up to a whole pause); frames are capped at a 20 Hz period here
+IAIF_MAX_T0_S = 0.05
+
+
+def iaif_gci(x: np.ndarray, gci: np.ndarray, *, sr: int = FS, at_start: bool = True
              ) -> tuple[np.ndarray, np.ndarray]:
     """Glottal flow and its derivative by GCI-synchronous IAIF with overlap-add.
+
+    As COVAREP ``iaif_gci``: around each GCI a frame of +- T0 (the distance to the previous
+    GCI; the first GCI: to the next), Hann-windowed, high-passed by the 40/70 Hz linear-phase
+    FIR (delay compensated, output truncated to the frame), then IAIF (Alku 1992) with a
+    pre-frame ramp of ``p_vt + 1`` samples, and overlap-add of the frames' flow and flow
+    derivative. Difference: T0 is capped at ``IAIF_MAX_T0_S`` (COVAREP's first GCI after a
+    pause gets a frame as long as twice the pause).
 
     Parameters
     ----------
     x : np.ndarray [shape=(n,)] speech (usual polarity), 16 kHz
     gci : np.ndarray [shape=(g,), int] GCIs in voiced regions
     sr : sample rate in Hz
+    at_start : whether ``x`` starts the recording (a segment's first GCI has its previous
+        GCI before the segment, farther than the cap)
 
     Returns
     -------
@@ -186,15 +200,23 @@ def iaif_gci(x: np.ndarray, gci: np.ndarray, *, sr: int = FS
     n = len(x)
     g_out = np.zeros(n)
     dg_out = np.zeros(n)
-    t0 = _periods(gci, sr=sr)
-    keep = np.isfinite(t0)
-    gci, t0 = gci[keep], t0[keep].astype(int)
     if len(gci) == 0:
         return g_out, dg_out
-    xf = signal.oaconvolve(x, _hp_fir(sr), mode="same")
+    cap = int(round(IAIF_MAX_T0_S * sr))
+    t0 = np.empty(len(gci), dtype=np.int64)
+    t0[1:] = np.diff(gci)
+    t0[0] = gci[1] - gci[0] if (at_start and len(gci) > 1) else cap
+    t0 = np.minimum(t0, cap)
     start = np.maximum(gci - t0, 0)
     stop = np.minimum(gci + t0, n - 1)
     lens = stop - start + 1
+    ok = lens > P_VT  # COVAREP skips frames not longer than the vocal-tract order
+    start, stop, lens = start[ok], stop[ok], lens[ok]
+    if len(lens) == 0:
+        return g_out, dg_out
+    B = _hp_fir(sr)
+    delay = int(np.floor(len(B) / 2 + 0.5)) - 1  # MATLAB: y(round(length(B)/2):end)
+    pre = P_VT + 1
     flats, gs, dgs = [], [], []
     # frames grouped by length, so padding stays small
     for sel in length_groups(lens, max_rows=512, ratio=2.0):
@@ -202,17 +224,26 @@ def iaif_gci(x: np.ndarray, gci: np.ndarray, *, sr: int = FS
         idx = start[sel, None] + np.arange(width)[None, :]
         inside = idx <= stop[sel, None]
         hw = hann_matlab(lens[sel], width)
-        xw = np.where(inside, xf[np.minimum(idx, n - 1)], 0.0) * hw
+        xw = np.where(inside, x[np.minimum(idx, n - 1)], 0.0) * hw
+        # the high-pass of the windowed frame (COVAREP filters each frame)
+        nfft = int(2 ** np.ceil(np.log2(width + len(B))))
+        xf = sfft.irfft(sfft.rfft(xw, nfft, axis=1) * _hp_fir_spectrum(sr, nfft)[None, :],
+                        nfft, axis=1)[:, delay : delay + width]
+        xf = np.where(inside, xf, 0.0)
+        # pre-frame ramp from -x[0] to x[0]; filters run over it, outputs start after it
+        ramp = np.linspace(-1.0, 1.0, pre)[None, :] * xf[:, :1]
+        sig = np.concatenate([ramp, xf], axis=1)
         # IAIF, Alku 1992: two rounds of glottal / vocal-tract modelling
-        hg1 = lpc(xw * hw, 1)
-        y = fir_rows(xw, hg1)
+        hg1 = lpc(xf * hw, 1)
+        y = fir_rows(sig, hg1)[:, pre:]
         hvt1 = lpc(y * hw, P_VT)
-        g1 = _leaky(fir_rows(xw, hvt1))
+        g1 = _leaky(fir_rows(sig, hvt1))[:, pre:]
         hg2 = lpc(g1 * hw, P_GL)
-        y = _leaky(fir_rows(xw, hg2))
+        y = _leaky(fir_rows(sig, hg2))[:, pre:]
         hvt2 = lpc(y * hw, P_VT)
-        dg = fir_rows(xw, hvt2)
-        g = _leaky(dg)
+        dg_full = fir_rows(sig, hvt2)
+        g = _leaky(dg_full)[:, pre:]
+        dg = dg_full[:, pre:]
         flats.append(idx[inside])
         gs.append(g[inside])
         dgs.append(dg[inside])
@@ -221,6 +252,13 @@ def iaif_gci(x: np.ndarray, gci: np.ndarray, *, sr: int = FS
     g_out = np.bincount(flat, weights=np.concatenate(gs), minlength=n)
     dg_out = np.bincount(flat, weights=np.concatenate(dgs), minlength=n)
     return g_out, dg_out
+
+
+@lru_cache(maxsize=8)
+def _hp_fir_spectrum(sr: int, nfft: int) -> np.ndarray:
+    h = sfft.rfft(_hp_fir(sr), nfft)
+    h.flags.writeable = False
+    return h
 
 
 @lru_cache(maxsize=4)
