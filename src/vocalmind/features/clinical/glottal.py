@@ -9,10 +9,10 @@ Methods (all vectorised over GCIs or frames; no per-sample Python loop):
   (:func:`sedreams_intervals`, :func:`sedreams_ratios`, :func:`sedreams_select`) so that a
   long recording can be processed in windows with the median ratio of the whole.
 * Glottal flow by pitch-synchronous IAIF (Alku 1992), as COVAREP ``iaif_gci``: Hann frames
-  of two periods around every GCI, p_vt = 20, p_gl = 8, leaky integration d = 0.99,
-  overlap-add. Difference: the 40/70 Hz linear-phase high-pass is applied once to the whole
-  signal rather than to every frame, and the pre-frame ramp is omitted (the Hann-windowed
-  frames start at ~0, so the ramp is ~0 too).
+  of +- one period around every GCI, each high-passed by the 40/70 Hz linear-phase FIR,
+  pre-frame ramp, p_vt = 20, p_gl = 8, leaky integration d = 0.99, overlap-add. Difference:
+  the period is capped at 50 ms (COVAREP's first GCI after a pause gets a frame twice the
+  pause long).
 * NAQ (Alku 2002), QOQ (50 % quasi-open quotient) and PSP (Alku 1997) per glottal cycle,
   as COVAREP ``get_vq_params`` (drift-compensated pulse, the same iterative parabola fit for
   PSP, solved here with cumulative sums for all fit lengths at once), including its quirk
