@@ -15,8 +15,8 @@ Prints a markdown table: family, UAR [95 % CI], accuracy [95 % CI], experiment w
 and the SVM probabilities of each recording with equal weights fixed in advance (no
 weight is tuned on the test speakers) and scores the arg-max.
 
-Each clip's input (log-mel or waveform segments) is computed once for all 11 fits
-(:func:`vocalmind.training.data.cached_rows`). ``OMP_WAIT_POLICY=PASSIVE`` is set before torch loads: on a 2-core machine shared with
+Each clip's input (log-mel or waveform segments) is computed once for all 11 fits (the
+process-wide row cache of :mod:`vocalmind.training.data`; ``cached_rows`` is now a no-op). ``OMP_WAIT_POLICY=PASSIVE`` is set before torch loads: on a 2-core machine shared with
 other busy processes, OpenMP's spinning threads otherwise make 2-thread training several
 times slower than 1 thread.
 """

@@ -52,8 +52,6 @@ def main() -> None:
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
 
-    import torch
-
     from vocalmind.corpora import read_corpus
     from vocalmind.training.estimator import DeepEstimator
 
@@ -99,7 +97,6 @@ def main() -> None:
            "epoch_cpu_s_all": [round(x, 2) for x in ep],
            "refit_units_cpu_s": round(refit_units, 2), "uar_held_out": round(uar, 3),
            "params": params, "training": training,
-           "torch_threads": torch.get_num_threads(),
            "load_avg_start": [round(x, 1) for x in load0],
            "load_avg_end": [round(x, 1) for x in os.getloadavg()]}
     print(json.dumps(out, indent=1))

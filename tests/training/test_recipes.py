@@ -337,3 +337,27 @@ def test_units_built_with_one_blas_thread(clips: pd.DataFrame, monkeypatch) -> N
     monkeypatch.setattr(data_mod, "_row_units", spy)
     build_units(clips.iloc[:2], "cnn_lstm", split_params("cnn_lstm", TINY)[1])
     assert seen and set(seen) == {1}
+
+
+def test_asha_chooses_recipes_on_training_speakers(clips: pd.DataFrame, tmp_path) -> None:
+    """Recipe settings are searchable: training ones by name, data ones as params."""
+    import json
+
+    from vocalmind.training.tuning import asha_tune
+
+    def make(p: dict) -> DeepEstimator:
+        own = {k: v for k, v in p.items() if k in ("mixup_alpha", "label_smoothing")}
+        rest = {k: v for k, v in p.items() if k not in own}
+        return DeepEstimator("cnn_lstm", params={**TINY, **rest}, batch_size=4, n_threads=1,
+                             progress=False, **own)
+
+    space = {"mixup_alpha": {"type": "categorical", "choices": [0.0, 0.2]},
+             "label_smoothing": {"type": "categorical", "choices": [0.0, 0.1]},
+             "time_masks": {"type": "categorical", "choices": [0, 2]}}
+    best = asha_tune(make, clips, clips["label"].to_numpy(), clips["subject"].to_numpy(),
+                     space=space, n_trials=2, sampler="random", inner_splits=2, seed=0,
+                     policy={"min_resource": 1, "reduction_factor": 2, "max_resource": 2},
+                     run_dir=tmp_path / "s", task="classification")
+    assert set(best) == set(space)
+    trials = (tmp_path / "s" / "trials.csv").read_text()
+    assert "mixup_alpha" in trials and json.loads((tmp_path / "s" / "best.json").read_text())
