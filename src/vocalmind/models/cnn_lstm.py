@@ -6,6 +6,10 @@ frame sequence and an additive attention pools it into one vector, which feeds o
 head per task. With several heads the trunk is shared (multi-task); heads can be swapped
 for transfer learning (:mod:`vocalmind.training.transfer`).
 
+With ``input: whisper`` (a data setting, :mod:`vocalmind.training.data`) a segment is
+instead ``dim x (segment_s / 20 ms)`` frozen Whisper encoder states and ``n_mels`` is set
+to the encoder width (512 for Whisper base); nothing else in the network changes.
+
 This is our own design after reading the authors' public code: their ResCNN blocks use
 1x1 convolutions and their attention is unused in the final model; here the residual
 blocks use kernel 3 along time and the attention pooling is active.

@@ -11,6 +11,11 @@ Two ways to handle clips of different length, chosen by ``input_mode``:
     linearly interpolated along time; then the map is flattened (the document's second
     variant).
 
+With ``input: whisper`` (a data setting, :mod:`vocalmind.training.data`) the "spectrogram"
+is ``dim x positions`` of frozen Whisper encoder states at 20 ms, and ``n_mels`` is the
+encoder width; per-speaker normalisation (``speaker_norm``) is then advisable, as their
+scale is not that of a log-mel.
+
 Input values are expected to be normalised log-mel: ``(dB + 40) / 40`` with dB relative to
 the clip maximum and floored at -80 dB, so silence is -1 and the loudest bin 1
 (:func:`vocalmind.training.data.normalise_db`).
