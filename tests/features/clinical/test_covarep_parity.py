@@ -33,7 +33,7 @@ UTTERANCE_TARGET = 0.9
 
 #: the figure reached where the target is not met (measured, then rounded down)
 REACHED: dict[str, float] = {
-    "NAQ": 0.66, "QOQ": 0.64, "H1H2": 0.75, "PSP": 0.45, "MDQ": 0.64, "Rd": 0.53,
+    "NAQ": 0.69, "QOQ": 0.67, "H1H2": 0.77, "PSP": 0.5, "MDQ": 0.72, "Rd": 0.53,
     "creak": -0.02, "HMPDM_15": 0.83, "HMPDM_16": 0.76, "HMPDM_17": 0.74, "HMPDM_18": 0.73,
     "HMPDM_19": 0.77, "HMPDM_20": 0.74, "HMPDM_21": 0.66, "HMPDM_22": 0.49,
     "HMPDM_23": 0.14, "HMPDM_24": 0.31,
@@ -86,4 +86,4 @@ def test_utterance_level_spearman(pairs):
 
 def test_hrf_is_output_and_agrees(table):
     # HRF has no target in the issue; COVAREP computes it, vocalmind outputs it on request
-    assert table.loc["HRF", "r"] >= 0.55  # 0.576 when last measured
+    assert table.loc["HRF", "r"] >= 0.6  # 0.620 when last measured
