@@ -141,6 +141,8 @@ def reader(base: str, token: str, pid: int, sid: int, phase: Any, stop: Any, out
     """Read in a loop as a member of another study; put {phase: [seconds]} on ``out``."""
     names = ("idle", "uploads", "drain")
     waits: dict[str, list[float]] = {n: [] for n in names}
+    slow: list[tuple[float, str, float]] = []
+    t0 = time.perf_counter()
     with httpx.Client(base_url=base, timeout=120,
                       headers={"Authorization": f"Bearer {token}"}) as c:
         while not stop.is_set():
@@ -150,7 +152,10 @@ def reader(base: str, token: str, pid: int, sid: int, phase: Any, stop: Any, out
                 t = time.perf_counter()
                 assert c.get(path).status_code == 200
                 waits[now].append(time.perf_counter() - t)
+                if now == "uploads" and waits[now][-1] > 0.5:
+                    slow.append((round(t - t0, 1), path.split("/")[2], round(waits[now][-1], 2)))
             time.sleep(0.05)
+    waits["slow"] = slow  # type: ignore[assignment]
     out.put(waits)
 
 
@@ -238,6 +243,8 @@ def run_once(db: str, work: Path, run_dir: Path, seconds: float, drain_s: float)
         stop.set()
         waits = out.get(timeout=120)
         rt.join(60)
+        print(f"{db}: reads over 0.5 s during the uploads (s since reader start, route, wait):",
+              waits["slow"], f"uploads ran from about 6 s to {6 + upload_wall:.0f} s")
         ok = [a for a in answers if isinstance(a, httpx.Response) and a.status_code == 202]
         aids = {a.json()["assessment"]["id"] for a in ok}
         done = sum(admin.get(f"/api/assessments/{i}").json()["status"] == "done" for i in aids)
