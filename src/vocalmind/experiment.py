@@ -198,7 +198,6 @@ def build_inputs(cfg: ExperimentConfig, manifest: pd.DataFrame, *, executor: Any
         n_jobs=fc.jobs, cache_dir=fc.cache_dir, max_failure_fraction=fc.max_failure_fraction,
         extract_fn=extract_fn)
     recipe.fit_domain(inputs.quality)
-    recipe.last_quality = inputs.quality  # written to the run folder as quality.csv
     X, manifest = inputs.X, inputs.rows
     if cfg.selection is not None and recipe.model not in DEEP_FAMILIES:
         # Covariates travel as columns of X so every split slices them with the rows; the
@@ -463,7 +462,8 @@ def _run(cfg: ExperimentConfig, run_dir: Path, final_dir: Path, executor: Any) -
     recipe = Recipe.from_config(cfg)
     X, manifest, failures = build_inputs(cfg, manifest, executor=executor,
                                          work_dir=run_dir / "shards", recipe=recipe)
-    write_table(recipe.last_quality, run_dir / "quality.csv")
+    quality = recipe.quality_ if recipe.quality_ is not None else pd.DataFrame()
+    write_table(quality, run_dir / "quality.csv")
     if len(failures):
         write_table(failures, run_dir / "failures.csv")
     if manifest["subject"].nunique() < 2:
@@ -573,7 +573,7 @@ def _run(cfg: ExperimentConfig, run_dir: Path, final_dir: Path, executor: Any) -
     for lab in labels:
         pred, scored = tables[lab]
         suffix = "" if lab == primary else f"_{lab}"
-        write_table(_with_quality(scored, recipe.last_quality),
+        write_table(_with_quality(scored, quality),
                     run_dir / f"predictions{suffix}.csv")
         if level != "segment" and len(pred) != len(scored):
             write_table(pred, run_dir / f"predictions{suffix}_segments.csv")

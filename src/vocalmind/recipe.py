@@ -28,7 +28,7 @@ from __future__ import annotations
 import functools
 import json
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -119,6 +119,8 @@ class Recipe:
     speaker_normalization: bool = False
     gates: dict[str, Any] = field(default_factory=dict)
     domain: dict[str, Any] | None = None
+    #: quality records of the last :meth:`build` (not saved; the run folder's quality.csv)
+    quality_: pd.DataFrame | None = field(default=None, repr=False, compare=False)
     #: pretrained weights the feature set needs ([{"name", "sha256"}]), fitted in training
     encoder_weights: list[dict[str, str]] | None = None
 
@@ -297,6 +299,7 @@ class Recipe:
             X = self.normalize(X, rows["subject"].astype(str).to_numpy())
         failures = pd.concat([f for f in fails if len(f)], ignore_index=True) if any(
             len(f) for f in fails) else pd.DataFrame(columns=["file", "reason"])
+        self.quality_ = quality
         return Inputs(X, rows, failures, quality)
 
     def screen(self, manifest: pd.DataFrame, quality: pd.DataFrame,
@@ -375,7 +378,8 @@ class Recipe:
 
     def save(self, model_dir: str | Path) -> Path:
         """Write ``recipe.json`` into a model folder (atomically)."""
-        return write_json(Path(model_dir) / RECIPE_FILE, {"format": _FORMAT, **asdict(self)})
+        data = {f.name: getattr(self, f.name) for f in fields(self) if not f.name.endswith("_")}
+        return write_json(Path(model_dir) / RECIPE_FILE, {"format": _FORMAT, **data})
 
     @classmethod
     def load(cls, model_dir: str | Path) -> Recipe:
