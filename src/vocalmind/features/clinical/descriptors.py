@@ -121,7 +121,7 @@ _SCALAR_NAMES = ("F0", "VUV", "NAQ", "QOQ", "H1H2", "PSP", "MDQ", "peakSlope", "
 
 
 #: windowed processing of long recordings: interior and margin of each window (s)
-WINDOW_S = 30.0
+WINDOW_S = 20.0
 MARGIN_S = 2.0
 
 
@@ -329,9 +329,10 @@ def descriptor_matrix(y: np.ndarray, *, sr: int = FS,
     # ---- pass 4: everything else
     out = np.full((m, 120 + int(hrf)), np.nan)
     g_t, g_vals, m_t, m_vals = [], [], [], []
-    mcep_rows = np.zeros((len(c_sin), 25))
-    hmpd_rows = np.zeros((len(c_sin), 38))
-    rd_rows = np.zeros((len(c_sin), 2))
+    # per analysis frame, single precision (an hour holds 360,000 frames)
+    mcep_rows = np.zeros((len(c_sin), 25), dtype=np.float32)
+    hmpd_rows = np.zeros((len(c_sin), 38), dtype=np.float32)
+    rd_rows = np.zeros((len(c_sin), 2), dtype=np.float32)
     first_gci = True
     prev_own_gci: int | None = None
     for lo, hi, a, b in seg:
@@ -403,16 +404,25 @@ def descriptor_matrix(y: np.ndarray, *, sr: int = FS,
         out[:, col] = _gci_to_frames(t_g, gv[:, j], times, voiced)
     out[:, 6] = _gci_to_frames(t_g, np.concatenate(m_vals) if m_vals else np.zeros(0), times,
                                voiced)
-    out[:, 11:36] = _mcep.mcep_frames_to_grid(mcep_rows, n, times, sr=sr)
-    # HMPD frames lie at their true times (COVAREP); PDM interpolated on the unwrapped angle
-    pdm_t, ok = _f0.to_descriptor_frames(c_sin, np.unwrap(hmpd_rows[:, :25], axis=0), times,
-                                         sr=sr)
-    pdd_t, _ = _f0.to_descriptor_frames(c_sin, hmpd_rows[:, 25:], times, sr=sr)
+    # one column at a time: the temporaries of an hour stay small
+    for j in range(25):
+        out[:, 11 + j] = _mcep.mcep_frames_to_grid(mcep_rows[:, j : j + 1].astype(np.float64),
+                                                   n, times, sr=sr)[:, 0]
+    # HMPD and Rd frames lie at their true times (COVAREP); PDM interpolated on the
+    # unwrapped angle
+    _, ok = _f0.to_descriptor_frames(c_sin, rd_rows[:, 0], times, sr=sr)
     both = voiced & ok
-    rd_t, _ = _f0.to_descriptor_frames(c_sin, rd_rows, times, sr=sr)  # Rd, Rd_conf
-    out[:, 8:10] = np.where(both[:, None], rd_t, np.nan)
-    out[:, 36:61] = np.where(both[:, None], np.angle(np.exp(1j * pdm_t)), np.nan)
-    out[:, 61:74] = np.where(both[:, None], pdd_t, np.nan)
+    for j in range(38):
+        col = hmpd_rows[:, j].astype(np.float64)
+        if j < 25:
+            col = np.unwrap(col)
+        v, _ = _f0.to_descriptor_frames(c_sin, col, times, sr=sr)
+        if j < 25:
+            v = v - 2 * np.pi * np.floor((v + np.pi) / (2 * np.pi))
+        out[:, 36 + j] = np.where(both, v, np.nan)
+    for j in range(2):  # Rd, Rd_conf
+        v, _ = _f0.to_descriptor_frames(c_sin, rd_rows[:, j].astype(np.float64), times, sr=sr)
+        out[:, 8 + j] = np.where(both, v, np.nan)
     if hrf:
         out[:, 120] = _gci_to_frames(t_g, gv[:, 4], times, voiced)
     return times, out
