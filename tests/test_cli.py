@@ -174,3 +174,37 @@ def test_load_config_reads_relative_paths_from_the_yaml_folder(tmp_path: Path, m
     assert Path(cfg.corpus.root) == (example.parent / "../../shared/data/emodb").resolve()
     over = load_config(example, overrides=["corpus.root=mine"])
     assert over.corpus.root == "mine"  # --set values stay relative to the current directory
+
+
+def test_assess_speakers_and_abstentions(tone_cohort: pd.DataFrame, tmp_path: Path) -> None:
+    """A speaker-normalised model: speakers are explicit; rubbish gets no answer."""
+    import numpy as np
+    import soundfile as sf
+
+    manifest = write_manifest(tone_cohort, tmp_path / "m.csv")
+    cfg = tmp_path / "exp.yaml"
+    cfg.write_text(yaml.safe_dump({
+        "name": "cli", "jobs": 1, "corpus": {"manifest": str(manifest)},
+        "task": {"label": "emotion"},
+        "features": {"set": "egemaps", "cache_dir": None, "jobs": 1,
+                     "speaker_normalization": True},
+        "model": {"name": "logreg"}, "protocol": {"name": "loso"},
+        "evaluation": {"n_boot": 50}}))
+    out = tmp_path / "run"
+    assert runner.invoke(app, ["experiment", "run", str(cfg), "--out", str(out)]).exit_code == 0
+    files = tone_cohort["file"].tolist()[:3]
+    res = runner.invoke(app, ["assess", *files, "--model", str(out)])
+    assert res.exit_code == 2 and "Traceback" not in res.output
+    assert "will not pool different people" in " ".join(res.output.split())
+    res = runner.invoke(app, ["assess", *files, "--model", str(out), "--speaker", "S0"])
+    assert res.exit_code == 0, res.output
+    assert res.output.count("emotion = ") == 3
+    noise = tmp_path / "noise.wav"
+    sf.write(noise, (0.3 * np.random.default_rng(0).standard_normal(32000)).astype(np.float32),
+             16000)
+    table = tmp_path / "speakers.csv"
+    pd.DataFrame({"file": [*files, str(noise)], "speaker": ["S0"] * 4}).to_csv(table, index=False)
+    res = runner.invoke(app, ["assess", *files, str(noise), "--model", str(out),
+                              "--speakers", str(table)])
+    assert res.exit_code == 0, res.output
+    assert f"{noise}: emotion: no answer, insufficient quality: no voiced speech" in res.output
