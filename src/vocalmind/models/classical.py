@@ -170,6 +170,11 @@ class FusionClassifier(ClassifierMixin, BaseEstimator):
             raise ConfigError(f"fusion: mode must be one of {MODES}, got {self.mode!r}")
         if self.base not in BASES:
             raise ConfigError(f"fusion: base must be one of {BASES}, got {self.base!r}")
+        from sklearn.utils.validation import validate_data
+
+        # shapes, finite values, 1-D y, n_features_in_; a DataFrame keeps its column names
+        Xv, y = validate_data(self, X, y)
+        X = X if isinstance(X, pd.DataFrame) else Xv
         self.block_columns_ = self._columns(X)
         groups = ({"all": [c for v in self.block_columns_.values() for c in v]}
                   if self.mode == "concat" else self.block_columns_)
@@ -187,13 +192,22 @@ class FusionClassifier(ClassifierMixin, BaseEstimator):
             return {"all": [c for v in self.block_columns_.values() for c in v]}
         return self.block_columns_
 
+    def _checked(self, X: Any) -> Any:
+        from sklearn.utils.validation import check_is_fitted, validate_data
+
+        check_is_fitted(self, "models_")
+        Xv = validate_data(self, X, reset=False)
+        return X if isinstance(X, pd.DataFrame) else Xv
+
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities ``[shape=(n, n_classes)]`` (late: the blocks' average)."""
+        X = self._checked(X)
         probas = [m.predict_proba(self._take(X, self._groups()[b]))
                   for b, m in self.models_.items()]
         return np.mean(probas, axis=0)
 
     def predict(self, X: Any) -> np.ndarray:
+        X = self._checked(X)
         if self.mode == "concat":
             m = self.models_["all"]
             return m.predict(self._take(X, self._groups()["all"]))
