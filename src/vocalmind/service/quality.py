@@ -24,7 +24,8 @@ import numpy as np
 
 from vocalmind.audio.processing import CLIP_LEVEL, SILENCE_DB, resample, to_mono
 
-__all__ = ["UploadQuality", "check_upload", "upload_quality", "voiced_seconds"]
+__all__ = ["UploadQuality", "check_upload", "exit_with_parent", "upload_quality",
+           "voiced_seconds"]
 
 VOICING_SR = 16_000
 FRAME_S, HOP_S = 0.04, 0.02
@@ -169,3 +170,23 @@ def check_upload(path: str, *, max_duration_s: float, min_duration_s: float,
     return {"ok": True, "info": {"duration_s": float(meta.duration_s),
                                  "sample_rate": int(meta.sample_rate),
                                  "channels": int(meta.channels), "format": str(meta.format)}}
+
+
+def exit_with_parent(poll_s: float = 1.0) -> None:
+    """Initializer of a checker process: exit once the server that started it is gone.
+
+    A server killed with ``kill -9`` cannot stop its pool; without this its checker
+    processes would wait for work forever.
+    """
+    import os
+    import threading
+    import time
+
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(poll_s)
+        os._exit(0)
+
+    threading.Thread(target=watch, daemon=True, name="exit-with-parent").start()
