@@ -82,6 +82,9 @@ MODEL_FAMILIES: dict[str, ModelFamily] = {
                     "logistic regression on a feature table"),
         ModelFamily("rf", "features", _CLS, "vocalmind.models.classical", False, "-",
                     "random forest classifier on a feature table"),
+        ModelFamily("fusion", "features", _CLS, "vocalmind.models.classical", False, "-",
+                    "linear model over named feature blocks (e.g. Whisper layers, speaker, "
+                    "ComParE): early or late fusion, blocks chosen in-fold"),
         ModelFamily("svr", "features", _REG, "vocalmind.models.classical", False, "-",
                     "support vector regression on a feature table"),
         ModelFamily("ridge", "features", _REG, "vocalmind.models.classical", False, "-",
@@ -99,8 +102,9 @@ MODEL_FAMILIES: dict[str, ModelFamily] = {
                     "learnable wavelet packets + dilated CNN/attention + BiGRU per band"),
         ModelFamily("ssl_attention", "waveform_segments", _ALL,
                     "vocalmind.models.ssl_attention", True, "003",
-                    "local SSL encoder + 1-D CNN/attention pooling per 7 s segment + "
-                    "LSTM/self-attention across segments"),
+                    "local SSL encoder (wav2vec 2.0 / HuBERT / WavLM folder, or Whisper) + "
+                    "1-D CNN/attention pooling per 7 s segment + LSTM/self-attention across "
+                    "segments"),
     ]
 }
 
