@@ -1,18 +1,15 @@
 """Quality gates applied at upload: a recording that fails them is refused with a reason.
 
-A recording is refused (HTTP 422, before anything is stored or queued) when it is
+The measures and gates are the package's own (:mod:`vocalmind.audio.quality`, the same
+rules that make ``vocalmind assess`` abstain): a recording is refused (HTTP 422, before
+anything is stored or queued) when it is **silent** (peak below -60 dBFS), has **no or too
+little voiced speech** (less than ``min_speech_s``; noise, hiss and clicks have none),
+is **clipped** (more than ``max_clipped_fraction`` of samples at full scale), has a large
+DC offset, is **too noisy** (SNR estimate below 5 dB), or has a **narrow bandwidth**
+(below 2500 Hz). Each reason is told in words with what to do about it.
 
-- **silent**: its peak is below ``SILENCE_DB`` (-60 dBFS) -- a muted or unplugged microphone;
-- **clipped**: more than ``max_clipped_fraction`` of its samples sit at full scale (the
-  input level was too high; voice measures on a clipped waveform are wrong);
-- **without speech**: less than ``min_speech_s`` seconds of *voiced* sound. A frame is
-  voiced when its normalised autocorrelation has a clear peak at a pitch period between
-  60 and 500 Hz after first dropping below 0.3 (so the slow decay of low-pass noise does not
-  count). Noise, hiss, clicks and silence give (almost) no voiced frames; speech gives
-  30-60 % of its duration.
-
-These are deliberately simple, explainable checks, not a speech recogniser: a periodic
-machine hum can pass as voiced, and whispered speech (unvoiced) is refused.
+These are simple, explainable checks, not a speech recogniser: a periodic machine hum can
+pass as voiced, and whispered speech (unvoiced) is refused.
 """
 
 from __future__ import annotations
@@ -22,106 +19,73 @@ from typing import Any
 
 import numpy as np
 
-from vocalmind.audio.processing import CLIP_LEVEL, SILENCE_DB, resample, to_mono
+__all__ = ["ADVICE", "UploadQuality", "check_upload", "exit_with_parent", "upload_quality"]
 
-__all__ = ["UploadQuality", "check_upload", "exit_with_parent", "upload_quality",
-           "voiced_seconds"]
-
-VOICING_SR = 16_000
-FRAME_S, HOP_S = 0.04, 0.02
-F0_MIN, F0_MAX = 60.0, 500.0
-VOICED_R = 0.5
-#: frames this far below the loudest frame are not examined (background between words)
-RELATIVE_FLOOR_DB = -35.0
+#: what to do, by the reason's first word (:func:`vocalmind.audio.quality.check`)
+ADVICE = {
+    "silent": "the recording is silent; check that the microphone is connected and not muted",
+    "no voiced speech": "no speech found: it sounds like silence or noise only; check that "
+                        "the participant was recorded",
+    "too little voiced speech": "too little speech; record the participant speaking for "
+                                "longer",
+    "clipped": "the recording is clipped; record again with the input level turned down",
+    "dc offset": "the recording has a DC offset (a faulty microphone or sound card); record "
+                 "again with another one",
+    "too noisy": "the recording is too noisy; record in a quieter room, closer to the "
+                 "microphone",
+    "narrow bandwidth": "the sound is muffled (narrow bandwidth); record with a better "
+                        "microphone, not over a telephone line",
+    "non-finite": "the file holds invalid samples; export it again",
+    "truncated": "the file is truncated; upload the complete file",
+}
 
 
 @dataclass(frozen=True)
 class UploadQuality:
-    """What the gates measured, and the refusal reasons (empty: accepted)."""
+    """The package's quality record of an upload (as a dict) and the refusal reasons."""
 
-    peak_dbfs: float
-    clipped_fraction: float
-    voiced_s: float
+    record: dict[str, Any]
     problems: tuple[str, ...]
 
 
-def voiced_seconds(y: np.ndarray, *, sr: int = VOICING_SR) -> float:
-    """Seconds of voiced (periodic, pitch 60-500 Hz) sound in a mono signal.
-
-    Parameters
-    ----------
-    y : np.ndarray [shape=(n,)], float, at ``sr`` Hz
-
-    Returns
-    -------
-    float, number of voiced 40 ms frames (20 ms hop) times the hop, in seconds.
-    """
-    frame, hop = int(FRAME_S * sr), int(HOP_S * sr)
-    if len(y) < frame:
-        return 0.0
-    n = 1 + (len(y) - frame) // hop
-    lo, hi = int(sr / F0_MAX), int(sr / F0_MIN)
-    nfft = 1 << int(np.ceil(np.log2(2 * frame)))
-    window = np.hanning(frame).astype(np.float32)
-    energy = np.array([float(np.sum(y[i * hop:i * hop + frame] ** 2)) for i in range(n)])
-    top = float(energy.max()) if n else 0.0
-    if top <= 0:
-        return 0.0
-    keep = energy > top * 10 ** (RELATIVE_FLOOR_DB / 10)
-    voiced = 0
-    idx = np.flatnonzero(keep)
-    for start in range(0, len(idx), 2048):  # bounded memory for 10-minute recordings
-        rows = idx[start:start + 2048]
-        frames = np.stack([y[i * hop:i * hop + frame] for i in rows]).astype(np.float32)
-        frames = (frames - frames.mean(axis=1, keepdims=True)) * window
-        spec = np.fft.rfft(frames, nfft, axis=1)
-        ac = np.fft.irfft(np.abs(spec) ** 2, nfft, axis=1)[:, :hi + 1]
-        ac = ac / np.maximum(ac[:, :1], 1e-12)
-        lag = lo + np.argmax(ac[:, lo:hi + 1], axis=1)
-        peak = ac[np.arange(len(rows)), lag]
-        dip = np.array([ac[k, 1:lag[k]].min() if lag[k] > 1 else 1.0
-                        for k in range(len(rows))])
-        voiced += int(np.sum((peak > VOICED_R) & (dip < 0.3) & (lag > lo)))
-    return voiced * HOP_S
+def _advice(reason: str) -> str:
+    for key in sorted(ADVICE, key=len, reverse=True):
+        if reason.startswith(key):
+            detail = reason[len(key):].lstrip(": ").strip()
+            if detail.startswith("(") and detail.endswith(")"):
+                detail = detail[1:-1]
+            return f"{ADVICE[key]} ({detail})" if detail else ADVICE[key]
+    return reason
 
 
 def upload_quality(y: np.ndarray, *, sr: int, min_speech_s: float,
                    max_clipped_fraction: float) -> UploadQuality:
-    """Run the gates on a decoded upload.
+    """Run the package's quality gates on a decoded upload.
 
     Parameters
     ----------
     y : np.ndarray [shape=(n,) or (channels, n)], float in [-1, 1], at ``sr`` Hz (native)
-    min_speech_s : least voiced sound (seconds)
-    max_clipped_fraction : most samples at full scale (fraction, per channel)
+    min_speech_s : least voiced speech (seconds)
+    max_clipped_fraction : most samples at full scale (fraction)
 
     Returns
     -------
-    UploadQuality, whose ``problems`` say in words what to do about each failure.
+    UploadQuality, whose ``problems`` say in words what failed and what to do. Durations
+    are checked by the caller (the service's own limits), not here.
     """
+    from vocalmind import SAMPLE_RATE
+    from vocalmind.audio.processing import resample, to_mono
+    from vocalmind.audio.quality import QualityGates, check, measure
+
     y = np.asarray(y, dtype=np.float32)
-    y = np.where(np.isfinite(y), y, 0.0)
-    peak = float(np.max(np.abs(y))) if y.size else 0.0
-    peak_db = 20 * np.log10(peak) if peak > 0 else -np.inf
-    clipped = float(np.max(np.mean(np.abs(np.atleast_2d(y)) >= CLIP_LEVEL, axis=-1))) \
-        if y.size else 0.0
-    problems: list[str] = []
-    if peak_db < SILENCE_DB:
-        problems.append(f"the recording is silent (loudest sample {peak_db:.0f} dBFS); "
-                        "check that the microphone is connected and not muted")
-        return UploadQuality(peak_db, clipped, 0.0, tuple(problems))
-    if clipped > max_clipped_fraction:
-        problems.append(f"the recording is clipped ({100 * clipped:.1f} % of samples at full "
-                        "scale); record again with the input level turned down")
     mono = to_mono(y) if y.ndim == 2 else y
-    if sr != VOICING_SR:
-        mono = resample(mono, orig_sr=sr, target_sr=VOICING_SR)
-    voiced = voiced_seconds(mono, sr=VOICING_SR)
-    if voiced < min_speech_s:
-        problems.append(f"no speech found ({voiced:.1f} s of voiced sound; at least "
-                        f"{min_speech_s:g} s is needed): it sounds like silence or noise only. "
-                        "Check that the participant was recorded")
-    return UploadQuality(peak_db, clipped, voiced, tuple(problems))
+    if sr != SAMPLE_RATE:
+        mono = resample(np.where(np.isfinite(mono), mono, 0.0), orig_sr=sr,
+                        target_sr=SAMPLE_RATE)
+    rec = measure(mono, sr=SAMPLE_RATE, file="upload", native_sr=sr)
+    gates = QualityGates(min_duration_s=None, max_duration_s=None, min_speech_s=min_speech_s,
+                         max_clipping_fraction=max_clipped_fraction)
+    return UploadQuality(rec.as_dict(), tuple(_advice(r) for r in check(rec, gates)))
 
 
 def check_upload(path: str, *, max_duration_s: float, min_duration_s: float,
