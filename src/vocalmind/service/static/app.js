@@ -109,6 +109,7 @@ const vm = (() => {
     async function load() {
       const studies = await api("/api/studies");
       $("no-studies").hidden = studies.length > 0;
+      $("studies-table").hidden = studies.length === 0;
       table($("studies-table"), [
         ["code", "study", (c, s) => el("a", c, { href: `/studies/${s.id}` })],
         ["role", "your role"], ["n_participants", "participants"],
