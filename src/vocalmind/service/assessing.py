@@ -296,7 +296,8 @@ def compute_assessment(audio: str | Path, card: dict[str, Any], *,
         JSON-ready: ``label, task, model, trained_on`` (a corpus name, never a path),
         ``synthetic`` (a demo model trained on synthetic speech), ``prediction``
         (+ ``probabilities``), or ``prediction: None`` with ``model_note`` saying in words
-        why a speaker-normalised model cannot score yet; ``clinical`` (scale, score/band,
+        why a speaker-normalised model cannot score yet, or why the model abstained
+        ("insufficient quality: ..."); ``clinical`` (scale, score/band,
         interval or band probability) or None; ``markers`` {name: {label, unit, value,
         baseline, z}} or None (``markers_error`` says why); and ``disclaimer``.
 
@@ -320,8 +321,13 @@ def compute_assessment(audio: str | Path, card: dict[str, Any], *,
         pred = assess([audio], run_dir,
                       reference=reference if card["info"].get("speaker_normalization")
                       else None)[0]
-        result.update({k: pred[k] for k in ("prediction", "probabilities") if k in pred})
-        result["clinical"] = _clinical_summary(pred, card)
+        if pred.get("abstained") or pred.get("prediction") is None:
+            # the model's own quality gates abstained: say why, keep the markers
+            result.update(prediction=None, clinical=None,
+                          model_note=str(pred.get("reason") or "the model abstained"))
+        else:
+            result.update({k: pred[k] for k in ("prediction", "probabilities") if k in pred})
+            result["clinical"] = _clinical_summary(pred, card)
     else:
         result.update(prediction=None, model_note=note, clinical=None)
     result["markers"] = None
