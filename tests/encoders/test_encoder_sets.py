@@ -190,7 +190,7 @@ def test_whisper_model_from_run_folder_to_assess(tiny_whisper_dirs: dict, tmp_pa
     assert str(tmp_path) not in json.dumps(got)  # no server paths in answers
 
     # other weights at the same place: the model refuses to score with them
-    from conftest import tiny_hf_whisper, write_ct2
+    from _tiny_models import tiny_hf_whisper, write_ct2
 
     write_ct2(Path(model_dir), tiny_hf_whisper(seed=5).encoder, dtype="float32")
     out = CliRunner().invoke(app, ["assess", str(clip), "--model", str(res.run_dir), "--json"])

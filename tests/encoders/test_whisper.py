@@ -58,7 +58,7 @@ def test_every_format_gives_the_reference_encoder(fmt: str, tiny_whisper_dirs: d
 
 
 def test_openai_checkpoint_without_stored_positions(tiny_whisper_dirs: dict, tmp_path: Path) -> None:
-    from conftest import tiny_hf_whisper, write_openai
+    from _tiny_models import tiny_hf_whisper, write_openai
 
     hf = tiny_hf_whisper()
     with torch.no_grad():  # OpenAI's fixed sinusoids, which the loader rebuilds
