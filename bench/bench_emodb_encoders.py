@@ -30,8 +30,8 @@ RUNS = {
         "C: [0.0001, 0.001, 0.01, 0.1]}"],
         "GE2E speaker set (embedding / layer-2 / both tuned in-fold), per-speaker normalisation"),
     "fusion-norm": ("emodb-fusion-svm.yaml", [],
-                    "Whisper base block 3 + GE2E + ComParE; early vs late fusion, blocks and C "
-                    "tuned in-fold; per-speaker normalisation"),
+                    "Whisper base block 3 + GE2E + ComParE, logistic regression; early vs late "
+                    "fusion and C tuned in-fold; per-speaker normalisation"),
 }
 
 

@@ -104,7 +104,10 @@ def main() -> None:
             lines.append(f"| {s} >= 10 | {r} | {f} | {m['n_subjects']} ({m['positives']}) | "
                          f"{ci(m, 'uar')} | {ci(m, 'accuracy')} | {m['majority_acc']:.3f} | 0.500 |")
     lines += ["", "A model has learnt something only where its MAE is below the floor column, "
-              "or its UAR's interval lies above 0.5; with 47-54 people the intervals are wide."]
+              "or its UAR's interval lies above 0.5; with 47-54 people the intervals are wide. "
+              "A strongly negative r at a floor-level MAE is the leave-one-out artefact of "
+              "near-mean predictions (each prediction moves against the held-out score), not "
+              "an inverse relation."]
     update_section("emu-encoders", "\n".join(lines))
 
 
