@@ -166,6 +166,10 @@ class SSLAttention(nn.Module):
         its kin, which expect it; False for Whisper)
     max_layer : Whisper only: deepest encoder block used (default all; the middle block
         carries most of the paralinguistic information)
+    state_norm : batch-normalise each hidden dimension of the combined states before the
+        CNN (default: True for Whisper, whose states carry large per-dimension offsets common
+        to every input - without it the segment vectors collapse and the head learns
+        nothing; False for wav2vec 2.0 and its kin, as before)
 
     Examples
     --------
@@ -187,7 +191,7 @@ class SSLAttention(nn.Module):
                  freeze: str = "frozen", cnn_channels: tuple[int, ...] = (80, 80, 80),
                  kernel_size: int = 3, pooling: str = "attention", lstm_hidden: int = 64,
                  dropout: float = 0.2, normalize_input: bool | None = None,
-                 max_layer: int | None = None) -> None:
+                 max_layer: int | None = None, state_norm: bool | None = None) -> None:
         super().__init__()
         if layers not in LAYER_MODES:
             raise ValueError(f"layers={layers!r}: choose one of {LAYER_MODES}")
@@ -226,6 +230,8 @@ class SSLAttention(nn.Module):
                        nn.Dropout(dropout)]
             cin = c
         self.cnn = nn.Sequential(*blocks)
+        use_norm = whisper if state_norm is None else state_norm
+        self.state_norm = nn.BatchNorm1d(hidden) if use_norm else None
         self.frame_pool = AttentionPool(cin, 64) if pooling == "attention" else None
         self.lstm = nn.LSTM(cin, lstm_hidden, batch_first=True)
         self.q = nn.Linear(lstm_hidden, lstm_hidden)
@@ -309,7 +315,10 @@ class SSLAttention(nn.Module):
 
     def segment_vectors(self, seg: torch.Tensor) -> torch.Tensor:
         """Segments ``(n, samples)`` -> segment vectors ``(n, cnn_channels[-1])``."""
-        h = self.cnn(self._encode(seg).transpose(1, 2))  # (n, C, frames)
+        h = self._encode(seg).transpose(1, 2)  # (n, hidden, frames)
+        if self.state_norm is not None:
+            h = self.state_norm(h)
+        h = self.cnn(h)  # (n, C, frames)
         if self.pooling == "mean":
             return h.mean(dim=2)
         if self.pooling == "max":
