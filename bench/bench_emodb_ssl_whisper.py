@@ -1,7 +1,7 @@
 """EMO-DB, leave-one-speaker-out: document 003's network (ssl_attention) on a frozen Whisper
 base backbone (examples/emodb-ssl-whisper.yaml). Writes docs/benchmarks.md.
 
-    .venv/bin/python bench/bench_emodb_ssl_whisper.py [--epochs 20]
+    .venv/bin/python bench/bench_emodb_ssl_whisper.py [--epochs 20] [--set KEY=VALUE ...]
 """
 
 from __future__ import annotations
@@ -20,10 +20,11 @@ from vocalmind.experiment import run_experiment
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--epochs", type=int, default=20)
+    ap.add_argument("--set", action="append", default=[], help="config override KEY=VALUE")
     args = ap.parse_args()
     root = require(DATA / "emodb")
     cfg = load_config(ROOT / "examples" / "emodb-ssl-whisper.yaml", overrides=[
-        f"corpus.root={root}", f"model.training.epochs={args.epochs}"])
+        f"corpus.root={root}", f"model.training.epochs={args.epochs}", *args.set])
     t0, c0 = time.perf_counter(), time.process_time()
     with tempfile.TemporaryDirectory() as tmp:
         m = run_experiment(cfg, out=Path(tmp) / "ssl").metrics
@@ -32,7 +33,8 @@ def main() -> None:
     lines = [
         "## EMO-DB: ssl_attention (document 003) on a frozen Whisper backbone",
         "",
-        f"Command: `.venv/bin/python bench/bench_emodb_ssl_whisper.py --epochs {args.epochs}` — "
+        f"Command: `.venv/bin/python bench/bench_emodb_ssl_whisper.py --epochs {args.epochs}"
+        + "".join(f" --set {o}" for o in args.set) + "` — "
         f"machine: {machine()}. Config: `examples/emodb-ssl-whisper.yaml` (Whisper base blocks "
         "0-3 with learned layer weights, 4 s segments, 1-D CNN + attention pooling, LSTM + "
         "self-attention; encoder frozen, its states cached once per segment; subject-grouped "
