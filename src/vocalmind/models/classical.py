@@ -176,10 +176,8 @@ class FusionClassifier(ClassifierMixin, BaseEstimator):
         Xv, y = validate_data(self, X, y)
         X = X if isinstance(X, pd.DataFrame) else Xv
         self.block_columns_ = self._columns(X)
-        groups = ({"all": [c for v in self.block_columns_.values() for c in v]}
-                  if self.mode == "concat" else self.block_columns_)
         self.models_ = {b: clone(self._base()).fit(self._take(X, cols), y)
-                        for b, cols in groups.items()}
+                        for b, cols in self._groups().items()}
         self.classes_ = next(iter(self.models_.values())).classes_
         return self
 
