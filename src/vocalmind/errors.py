@@ -29,6 +29,26 @@ class AudioError(VocalmindError, ValueError):
         super().__init__(f"{self.file}: {reason}")
 
 
+class ParameterError(VocalmindError, ValueError, TypeError):
+    """An argument of a function or class is out of range, of the wrong kind, or contradicts
+    another argument (``length_s=0``, ``dropout=1.5``, ``method='foo'``).
+
+    Like scikit-learn's ``InvalidParameterError`` it is both a ``ValueError`` and a
+    ``TypeError``, so code that caught either before keeps working. The message starts with
+    the function or class and names the parameter, its value and the accepted values.
+    """
+
+
+class InputError(VocalmindError, ValueError, TypeError):
+    """An array or table handed to a function has the wrong shape, dtype, columns or index
+    (a stereo signal where mono is needed, ``x`` and ``y`` of different lengths, a missing
+    ``subject`` column ...).
+
+    Both a ``ValueError`` and a ``TypeError`` (as numpy and scikit-learn raise either for
+    such inputs). The message names the function, the argument and what it should look like.
+    """
+
+
 class ConfigError(VocalmindError, ValueError):
     """An experiment or tool configuration is invalid (unknown key, wrong type ...)."""
 

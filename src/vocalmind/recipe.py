@@ -396,8 +396,13 @@ class Recipe:
                                             "an older vocalmind?); re-run the experiment")
         try:
             d = json.loads(path.read_text(encoding="utf-8"))
-            if d.pop("format") != _FORMAT:
-                raise ValueError("format")
+            fmt = d.pop("format")
+        except (ValueError, TypeError, KeyError, AttributeError) as e:
+            raise ModelIntegrityError(path, f"not a vocalmind input recipe ({e})") from None
+        if fmt != _FORMAT:
+            raise ModelIntegrityError(path, f"not a vocalmind input recipe (format {fmt!r}, "
+                                            f"expected {_FORMAT!r})")
+        try:
             return cls(**d)
         except (ValueError, TypeError, KeyError, AttributeError) as e:
             raise ModelIntegrityError(path, f"not a vocalmind input recipe ({e})") from None

@@ -1,7 +1,8 @@
 """Published severity bands of the clinical scales vocalmind predicts.
 
 Every band function maps a total score to a band name; the ``*_binary`` functions give the
-usual screening cut-offs. Scores outside the scale's range raise ``ValueError``. NaN gives NaN
+usual screening cut-offs. Scores outside the scale's range raise
+:class:`~vocalmind.errors.ManifestError` (a ``ValueError``). NaN gives NaN
 (``None``), so a missing questionnaire never becomes a label.
 
 These are research labels derived from questionnaires, not diagnoses.
@@ -14,6 +15,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+
+from vocalmind.errors import ConfigError, ManifestError
 
 
 @dataclass(frozen=True)
@@ -50,8 +53,9 @@ class Scale:
             return None
         s = float(score)
         if not (self.low <= s <= self.high):
-            raise ValueError(
-                f"{self.name} score {score!r} outside its range {self.low:g}-{self.high:g}"
+            raise ManifestError(
+                f"{self.name} score {score!r} outside its range {self.low:g}-{self.high:g}; "
+                "check the label column (another scale, or a missing-value code such as -1?)"
             )
         return s
 
@@ -73,4 +77,4 @@ def get_scale(name: str) -> Scale:
     try:
         return SCALES[name]
     except KeyError:
-        raise ValueError(f"unknown scale {name!r}; known: {', '.join(SCALES)}") from None
+        raise ConfigError(f"unknown scale {name!r}; known: {', '.join(SCALES)}") from None

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from vocalmind.errors import ConfigError
+from vocalmind.errors import ConfigError, InputError
 
 Method = Literal["pearson", "spearman"]
 _METHODS = ("pearson", "spearman")
@@ -142,12 +142,12 @@ def partial_correlation(
     x = np.asarray(x, dtype=float)
     y = np.asarray(y, dtype=float)
     if x.ndim != 2 or y.ndim != 1 or len(x) != len(y):
-        raise ValueError(f"x must be (n, m) and y (n,); got {x.shape} and {y.shape}")
+        raise InputError(f"partial_correlation: x must be (n, m) and y (n,); got {x.shape} and {y.shape}")
     c = np.zeros((len(y), 0)) if covariates is None else np.asarray(covariates, dtype=float)
     if c.ndim != 2 or len(c) != len(y):
-        raise ValueError(f"covariates must be (n, k) with n={len(y)}; got {c.shape}")
+        raise InputError(f"partial_correlation: covariates must be (n, k) with n={len(y)}; got {c.shape}")
     if not np.isfinite(c).all():
-        raise ValueError("covariates must be finite; build them with covariate_design()")
+        raise InputError("partial_correlation: covariates must be finite; build them with covariate_design()")
     m = x.shape[1]
     r = np.full(m, np.nan)
     p = np.full(m, np.nan)
@@ -208,7 +208,7 @@ def correlate_features(
 
     Raises
     ------
-    ValueError
+    InputError
         If the tables share fewer than 3 index labels or a feature is not numeric.
 
     Examples
@@ -229,13 +229,13 @@ def correlate_features(
     if covariates is not None:
         common = common.intersection(covariates.index)
     if len(common) < 3:
-        raise ValueError(
-            f"features and scores share only {len(common)} index labels; align them on the "
+        raise InputError(
+            f"correlate_features: features and scores share only {len(common)} index labels; align them on the "
             "same index (e.g. subject) before correlating"
         )
     bad = [c for c in features.columns if not pd.api.types.is_numeric_dtype(features[c])]
     if bad:
-        raise ValueError(f"non-numeric feature columns {bad[:5]}; drop them before correlating")
+        raise InputError(f"correlate_features: non-numeric feature columns {bad[:5]}; drop them before correlating")
     feats = features.loc[common]
     x = feats.to_numpy(dtype=float)
     c = covariate_design(covariates.loc[common]) if covariates is not None else None

@@ -23,7 +23,7 @@ import pandas as pd
 from scipy import stats
 
 from vocalmind.analysis.correlate import bh_fdr
-from vocalmind.errors import ConfigError
+from vocalmind.errors import ConfigError, InputError
 
 _Z95 = 1.959963984540054
 
@@ -106,7 +106,7 @@ def paired_change(
 
     Raises
     ------
-    ValueError
+    InputError
         Missing ``subject_col``, a subject listed twice in one table, or no shared subject.
 
     Examples
@@ -124,18 +124,18 @@ def paired_change(
         raise ConfigError(f"alpha={alpha!r} must lie in (0, 1)")
     for name, df in (("before", before), ("after", after)):
         if subject_col not in df.columns:
-            raise ValueError(f"{name} table has no {subject_col!r} column")
+            raise InputError(f"paired_change: {name} table has no {subject_col!r} column")
         dup = df[subject_col].duplicated()
         if dup.any():
-            raise ValueError(
-                f"{name} table lists {int(dup.sum())} subjects more than once; aggregate to one "
+            raise InputError(
+                f"paired_change: {name} table lists {int(dup.sum())} subjects more than once; aggregate to one "
                 f"row per subject first (e.g. df.groupby({subject_col!r}).mean())"
             )
     if feature_cols is None:
         feature_cols = [c for c in _numeric_columns(before, [subject_col]) if c in after.columns]
     merged = before.merge(after, on=subject_col, suffixes=("__b", "__a"))
     if merged.empty:
-        raise ValueError("before and after share no subject; check the subject ids")
+        raise InputError("paired_change: before and after share no subject; check the subject ids")
     n_all = len(set(before[subject_col]) | set(after[subject_col]))
     rows = []
     with warnings.catch_warnings():
@@ -303,11 +303,11 @@ def session_trend(
         raise ConfigError(f"method={method!r} must be 'mixedlm' or 'friedman'")
     for col in (subject_col, session_col, *value_cols):
         if col not in df.columns:
-            raise ValueError(f"column {col!r} not in the table (it has {list(df.columns)[:10]} ...)")
+            raise InputError(f"session_trend: column {col!r} not in the table (it has {list(df.columns)[:10]} ...)")
     order = list(session_order) if session_order is not None else sorted(df[session_col].dropna().unique())
     unknown = set(df[session_col].dropna().unique()) - set(order)
     if unknown:
-        raise ValueError(f"sessions {sorted(map(str, unknown))[:5]} are not in session_order")
+        raise InputError(f"session_trend: sessions {sorted(map(str, unknown))[:5]} are not in session_order")
     index = {s: i for i, s in enumerate(order)}
     long = df.assign(_time=df[session_col].map(index).astype(float))
     rows = []

@@ -43,7 +43,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from vocalmind.analysis.correlate import bh_fdr, covariate_design, partial_correlation
-from vocalmind.errors import ConfigError, FeatureError
+from vocalmind.errors import ConfigError, FeatureError, InputError
 
 
 class PartialCorrelationSelector(TransformerMixin, BaseEstimator):
@@ -190,7 +190,10 @@ class PartialCorrelationSelector(TransformerMixin, BaseEstimator):
             raise FeatureError(f"features must be numeric ({e}); drop text columns first") from None
         yv = np.asarray(pd.to_numeric(pd.Series(np.asarray(y).ravel()), errors="coerce"), float)
         if len(yv) != len(x):
-            raise ValueError(f"X has {len(x)} rows but y has {len(yv)}")
+            raise InputError(
+                f"{type(self).__name__}.fit: X has {len(x)} rows but y has {len(yv)}; give one "
+                "label per row"
+            )
         design = covariate_design(cov) if cov is not None else None
         self.r_, self.pvalues_, _ = partial_correlation(
             x, yv, covariates=design, method=self.method

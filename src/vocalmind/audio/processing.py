@@ -11,7 +11,7 @@ import warnings
 import numpy as np
 import soxr
 
-from vocalmind.errors import AudioError
+from vocalmind.errors import AudioError, InputError, ParameterError
 
 __all__ = [
     "to_mono",
@@ -37,9 +37,9 @@ DC_OFFSET = 0.01
 def _as_float(y: np.ndarray, name: str = "y") -> np.ndarray:
     y = np.asarray(y)
     if not np.issubdtype(y.dtype, np.floating):
-        raise TypeError(f"{name} must be a float array, got dtype {y.dtype}; convert with load()")
+        raise InputError(f"{name} must be a float array, got dtype {y.dtype}; convert with load()")
     if y.ndim not in (1, 2):
-        raise ValueError(f"{name} must have shape (n,) or (channels, n), got {y.shape}")
+        raise InputError(f"{name} must have shape (n,) or (channels, n), got {y.shape}")
     return y
 
 
@@ -88,7 +88,7 @@ def resample(y: np.ndarray, *, orig_sr: int, target_sr: int) -> np.ndarray:
     """
     y = _as_float(y)
     if orig_sr <= 0 or target_sr <= 0:
-        raise ValueError(f"sample rates must be > 0, got orig_sr={orig_sr}, target_sr={target_sr}")
+        raise ParameterError(f"resample: sample rates must be > 0, got orig_sr={orig_sr}, target_sr={target_sr}")
     if orig_sr == target_sr:
         return y.astype(np.float32, copy=True)
     # soxr wants (frames, channels); vocalmind keeps (channels, frames).
@@ -118,7 +118,7 @@ def peak_normalize(y: np.ndarray, *, peak_db: float = -1.0) -> np.ndarray:
     """
     y = _as_float(y)
     if peak_db > 0:
-        raise ValueError(f"peak_db={peak_db} would clip; give a value <= 0 dBFS")
+        raise ParameterError(f"peak_normalize: peak_db={peak_db} would clip; give a value <= 0 dBFS")
     peak = float(np.max(np.abs(y))) if y.size else 0.0
     if peak == 0.0:
         return y.astype(np.float32, copy=True)
@@ -151,7 +151,7 @@ def loudness(y: np.ndarray, *, sr: int) -> float:
     y = _as_float(y)
     n = y.shape[-1]
     if n == 0:
-        raise ValueError("cannot measure the loudness of an empty signal")
+        raise InputError("loudness: cannot measure the loudness of an empty signal (0 samples)")
     data = y.T.astype(np.float64) if y.ndim == 2 else y.astype(np.float64)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # pyloudnorm warns on possible clipping only
@@ -319,9 +319,9 @@ def denoise(
     """
     y = _as_float(y)
     if not 0.0 <= prop_decrease <= 1.0:
-        raise ValueError(f"prop_decrease={prop_decrease} must lie in [0, 1]")
+        raise ParameterError(f"denoise: prop_decrease={prop_decrease} must lie in [0, 1]")
     if y_noise is not None and not stationary:
-        raise ValueError("y_noise is used by stationary gating only; set stationary=True")
+        raise ParameterError("denoise: y_noise is used by stationary gating only; set stationary=True")
     import noisereduce  # local: slow import, only needed here
 
     out = noisereduce.reduce_noise(

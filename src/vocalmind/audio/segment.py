@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from vocalmind.audio.io import info
-from vocalmind.errors import AudioError, ManifestError
+from vocalmind.errors import AudioError, ManifestError, ParameterError
 
 __all__ = ["segment_times", "segment_manifest", "recording_id"]
 
@@ -82,17 +82,17 @@ def segment_times(
     []
     """
     if not (isinstance(duration_s, int | float | np.floating) and math.isfinite(duration_s)):
-        raise ValueError(f"duration_s={duration_s!r} must be a finite number of seconds")
+        raise ParameterError(f"segment_times: duration_s={duration_s!r} must be a finite number of seconds")
     if duration_s < 0:
-        raise ValueError(f"duration_s={duration_s} must be >= 0 seconds")
+        raise ParameterError(f"segment_times: duration_s={duration_s} must be >= 0 seconds")
     if not length_s > 0:
-        raise ValueError(f"length_s={length_s} must be > 0 seconds")
+        raise ParameterError(f"segment_times: length_s={length_s} must be > 0 seconds")
     hop = length_s if hop_s is None else float(hop_s)
     if not hop > 0:
-        raise ValueError(f"hop_s={hop_s} must be > 0 seconds")
+        raise ParameterError(f"segment_times: hop_s={hop_s} must be > 0 seconds")
     min_last = length_s / 2 if min_last_s is None else float(min_last_s)
     if not 0 <= min_last <= length_s:
-        raise ValueError(f"min_last_s={min_last_s} must lie in [0, length_s={length_s}]")
+        raise ParameterError(f"segment_times: min_last_s={min_last_s} must lie in [0, length_s={length_s}]")
 
     if duration_s <= 0:
         return []
@@ -174,7 +174,9 @@ def segment_manifest(
     Raises
     ------
     ManifestError
-        Missing ``file``/``start``/``end`` columns, or invalid parameters.
+        Missing ``file``/``start``/``end`` columns, or already segmented.
+    ParameterError
+        Invalid ``length_s``/``hop_s``/``min_last_s``/``on_error``.
     AudioError
         A file cannot be read and ``on_error="raise"``.
     """
@@ -182,7 +184,7 @@ def segment_manifest(
     if missing:
         raise ManifestError(f"manifest lacks columns {missing}; build it with make_manifest()")
     if on_error not in ("raise", "skip"):
-        raise ValueError(f"on_error={on_error!r}; choose 'raise' or 'skip'")
+        raise ParameterError(f"segment_manifest: on_error={on_error!r}; choose 'raise' or 'skip'")
     clash = [
         c
         for c in ("recording", "parent_start", "parent_end", "segment", "short_segment")

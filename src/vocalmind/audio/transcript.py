@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from vocalmind.errors import CorpusError
+from vocalmind.errors import CorpusError, ParameterError
 
 __all__ = ["speaker_turns", "merge_intervals"]
 
@@ -122,6 +122,8 @@ def speaker_turns(
     CorpusError
         The file is missing, not text, lacks the time columns, or (DAIC-WOZ) the speaker
         column; the message names the file.
+    ParameterError
+        ``min_duration_s`` or ``merge_gap_s`` is negative.
 
     Examples
     --------
@@ -134,8 +136,8 @@ def speaker_turns(
     """
     path = Path(transcript_path)
     if min_duration_s < 0 or merge_gap_s < 0:
-        raise ValueError(
-            f"min_duration_s={min_duration_s} and merge_gap_s={merge_gap_s} must be >= 0"
+        raise ParameterError(
+            f"speaker_turns: min_duration_s={min_duration_s} and merge_gap_s={merge_gap_s} must be >= 0"
         )
     if not path.is_file():
         raise CorpusError(f"{path}: transcript not found")

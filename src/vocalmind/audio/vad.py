@@ -28,6 +28,7 @@ from typing import Literal
 import numpy as np
 
 from vocalmind.audio.processing import resample
+from vocalmind.errors import InputError, ParameterError
 
 __all__ = ["speech_segments", "trim_endpoints", "keep_speech", "VadMethod"]
 
@@ -64,11 +65,11 @@ def _silero():  # noqa: ANN202 - (torch.jit.ScriptModule, function)
 def _check_input(y: np.ndarray, sr: int) -> np.ndarray:
     y = np.asarray(y)
     if y.ndim != 1:
-        raise ValueError(f"VAD needs a mono signal of shape (n,), got {y.shape}; use to_mono()")
+        raise InputError(f"speech_segments: VAD needs a mono signal of shape (n,), got {y.shape}; use to_mono()")
     if not np.issubdtype(y.dtype, np.floating):
-        raise TypeError(f"y must be a float array, got dtype {y.dtype}")
+        raise InputError(f"speech_segments: y must be a float array, got dtype {y.dtype}")
     if sr <= 0:
-        raise ValueError(f"sr must be > 0 Hz, got {sr}")
+        raise ParameterError(f"speech_segments: sr must be > 0 Hz, got {sr}")
     return y.astype(np.float32, copy=False)
 
 
@@ -141,7 +142,7 @@ def _webrtc_raw(y: np.ndarray, sr: int, aggressiveness: int) -> list[list[float]
     import webrtcvad
 
     if aggressiveness not in (0, 1, 2, 3):
-        raise ValueError(f"aggressiveness={aggressiveness} must be 0, 1, 2 or 3")
+        raise ParameterError(f"speech_segments: aggressiveness={aggressiveness} must be 0, 1, 2 or 3")
     if sr not in (8000, 16000, 32000, 48000):
         y, sr = resample(y, orig_sr=sr, target_sr=16000), 16000
     vad = webrtcvad.Vad(aggressiveness)
@@ -219,25 +220,25 @@ def speech_segments(
     """
     y = _check_input(y, sr)
     if method not in _METHODS:
-        raise ValueError(f"method={method!r} unknown; choose one of {_METHODS}")
+        raise ParameterError(f"speech_segments: method={method!r} unknown; choose one of {_METHODS}")
     for name, val in (
         ("min_speech_s", min_speech_s),
         ("min_silence_s", min_silence_s),
         ("pad_s", pad_s),
     ):
         if not val >= 0:
-            raise ValueError(f"{name}={val} must be >= 0 seconds")
+            raise ParameterError(f"speech_segments: {name}={val} must be >= 0 seconds")
     duration = len(y) / sr
     if len(y) == 0:
         return []
     if method == "silero":
         thr = 0.5 if threshold is None else float(threshold)
         if not 0.0 < thr < 1.0:
-            raise ValueError(f"silero threshold={thr} is a probability; give 0 < threshold < 1")
+            raise ParameterError(f"speech_segments: silero threshold={thr} is a probability; give 0 < threshold < 1")
         raw = _silero_raw(y, sr, thr, min_speech_s, min_silence_s)
     elif method == "webrtc":
         if threshold is not None:
-            raise ValueError("method='webrtc' takes no threshold; set aggressiveness (0-3)")
+            raise ParameterError("speech_segments: method='webrtc' takes no threshold; set aggressiveness (0-3)")
         raw = _webrtc_raw(y, sr, aggressiveness)
     else:
         raw = _energy_raw(y, sr, 15.0 if threshold is None else float(threshold))

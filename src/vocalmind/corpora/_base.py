@@ -18,7 +18,7 @@ import pandas as pd
 import soundfile as sf
 
 from vocalmind.corpora.manifest import make_manifest
-from vocalmind.errors import CorpusError, ManifestError
+from vocalmind.errors import ConfigError, CorpusError, ManifestError, ParameterError
 
 Reader = Callable[..., pd.DataFrame]
 
@@ -44,7 +44,7 @@ def register(
 
     def deco(fn: Reader) -> Reader:
         if name in REGISTRY:
-            raise ValueError(f"corpus reader {name!r} registered twice")
+            raise ParameterError(f"register: corpus reader {name!r} registered twice")
         REGISTRY[name] = CorpusSpec(name, fn, language, layout, description)
         return fn
 
@@ -171,9 +171,10 @@ class Rows:
 
 
 def check_choice(name: str, value: Any, choices: Mapping[str, Any] | tuple[Any, ...]) -> None:
-    """Raise ValueError naming the option if ``value`` is not among ``choices``."""
+    """Raise :class:`~vocalmind.errors.ConfigError` naming the reader option if ``value`` is
+    not among ``choices`` (a ``ValueError`` too)."""
     if value not in choices:
-        raise ValueError(f"{name}={value!r} is not one of {sorted(map(str, choices))}")
+        raise ConfigError(f"corpus reader option {name}={value!r} is not one of {sorted(map(str, choices))}")
 
 
 def read_csv_checked(path: Path, **kwargs: Any) -> pd.DataFrame:

@@ -24,7 +24,7 @@ import pandas as pd
 from vocalmind.corpora import clinical, emotion  # noqa: F401  (register the readers)
 from vocalmind.corpora._base import REGISTRY, CorpusSpec, Rows, register
 from vocalmind.corpora.manifest import COLUMNS
-from vocalmind.errors import CorpusError
+from vocalmind.errors import ConfigError, CorpusError
 from vocalmind.files import read_table
 
 __all__ = ["read_corpus", "available_corpora", "corpus_spec", "read_csv_corpus"]
@@ -128,14 +128,14 @@ def read_corpus(name: str, root: str | Path, **options: Any) -> pd.DataFrame:
     ------
     CorpusError
         Unknown corpus, or ``root`` does not have the corpus's layout.
-    ValueError
-        An unknown option or an invalid option value.
+    ConfigError
+        An unknown option or an invalid option value (also a ``ValueError``).
     """
     spec = corpus_spec(name)
     params = inspect.signature(spec.reader).parameters
     unknown = sorted(set(options) - set(params) - {"root"})
     if unknown:
         allowed = [p for p in params if p != "root"]
-        raise ValueError(f"corpus {spec.name!r} has no option(s) {unknown}; options: {allowed}")
+        raise ConfigError(f"corpus {spec.name!r} has no option(s) {unknown}; options: {allowed}")
     return spec.reader(root, **options)
 

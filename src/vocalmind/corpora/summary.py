@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from vocalmind.corpora.manifest import SCORE_COLUMNS
-from vocalmind.errors import VocalmindError
+from vocalmind.errors import InputError, ManifestError, VocalmindError
 from vocalmind.files import atomic_path
 
 __all__ = ["row_durations", "summarize", "summary_plots"]
@@ -96,7 +96,7 @@ def summarize(
 
     Raises
     ------
-    ValueError
+    ManifestError
         A requested label column is not in the manifest.
     """
     if label_columns is None:
@@ -104,7 +104,7 @@ def summarize(
     else:
         missing = [c for c in label_columns if c not in manifest]
         if missing:
-            raise ValueError(f"label columns {missing} are not in the manifest ({list(manifest.columns)})")
+            raise ManifestError(f"summarize: label columns {missing} are not in the manifest ({list(manifest.columns)})")
         cols = list(label_columns)
     durations, failures = row_durations(manifest)
     ok = durations[np.isfinite(durations)]
@@ -216,7 +216,7 @@ def summary_plots(
 
     d = np.asarray(durations, dtype=float)
     if d.shape != (len(manifest),):
-        raise ValueError(f"durations has shape {d.shape}; expected ({len(manifest)},), one per manifest row")
+        raise InputError(f"summary_plots: durations has shape {d.shape}; expected ({len(manifest)},), one per manifest row")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     prefix = _prefix(manifest)

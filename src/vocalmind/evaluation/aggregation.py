@@ -13,7 +13,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from vocalmind.errors import ManifestError
+from vocalmind.errors import ManifestError, ParameterError
 
 PROBA_PREFIX = "proba_"
 
@@ -74,7 +74,7 @@ def aggregate_predictions(
     ManifestError
         Missing columns, a recording spread over several subjects, or one recording/subject
         with conflicting ``y_true`` values.
-    ValueError
+    ParameterError
         Unknown ``level`` or ``task``.
 
     Examples
@@ -86,9 +86,9 @@ def aggregate_predictions(
     [{'file': 'a.wav', 'y_pred': 'sad', 'n_segments': 2}]
     """
     if level not in ("recording", "subject"):
-        raise ValueError(f"level must be 'recording' or 'subject', got {level!r}")
+        raise ParameterError(f"aggregate_predictions: level must be 'recording' or 'subject', got {level!r}")
     if task not in ("classification", "regression"):
-        raise ValueError(f"task must be 'classification' or 'regression', got {task!r}")
+        raise ParameterError(f"aggregate_predictions: task must be 'classification' or 'regression', got {task!r}")
     needed = ["subject", "y_true", "y_pred"] + (["file"] if level == "recording" else [])
     missing = [c for c in needed if c not in pred.columns]
     if missing:

@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from vocalmind.errors import ConfigError
+
 
 class FeatureSet(ABC):
     """A named, parameterised feature extractor over one signal.
@@ -71,12 +73,18 @@ def register(name: str) -> Callable[[type[FeatureSet]], type[FeatureSet]]:
 
 
 def get_feature_set(name: str, **params: Any) -> FeatureSet:
-    """Instantiate a registered feature set by name, e.g. ``get_feature_set("egemaps")``."""
+    """Instantiate a registered feature set by name, e.g. ``get_feature_set("egemaps")``.
+
+    Raises
+    ------
+    vocalmind.errors.ConfigError
+        If ``name`` is not registered; the message lists the available sets.
+    """
     _load_builtin_sets()
     try:
         factory = _REGISTRY[name]
     except KeyError:
-        raise ValueError(
+        raise ConfigError(
             f"unknown feature set {name!r}; available: {', '.join(sorted(_REGISTRY))}"
         ) from None
     return factory(**params)

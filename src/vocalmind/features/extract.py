@@ -77,11 +77,11 @@ class PreprocessSettings(BaseModel):
     @model_validator(mode="after")
     def _consistent(self) -> PreprocessSettings:
         if self.keep_speech and self.vad_trim == "none":
-            raise ValueError("keep_speech=True needs a detector: set vad_trim to silero, webrtc or energy")
+            raise ConfigError("keep_speech=True needs a detector: set vad_trim to silero, webrtc or energy")
         if self.peak_db > 0:
-            raise ValueError(f"peak_db={self.peak_db} must be <= 0 dBFS")
+            raise ConfigError(f"peak_db={self.peak_db} must be <= 0 dBFS")
         if self.target_lufs >= 0:
-            raise ValueError(f"target_lufs={self.target_lufs} must be < 0 LUFS")
+            raise ConfigError(f"target_lufs={self.target_lufs} must be < 0 LUFS")
         return self
 
     @classmethod

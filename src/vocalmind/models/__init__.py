@@ -32,7 +32,7 @@ import importlib
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from vocalmind.errors import ConfigError
+from vocalmind.errors import ConfigError, ParameterError
 
 __all__ = ["ModelFamily", "MODEL_FAMILIES", "DEEP_FAMILIES", "list_models", "get_family",
            "build_model"]
@@ -188,17 +188,17 @@ def check_heads(heads: dict[str, int]) -> dict[str, int]:
 
     Raises
     ------
-    ValueError
+    ParameterError
         Empty mapping, a non-string name, or a size below 1.
     """
     if not heads:
-        raise ValueError("heads must name at least one task, e.g. {'emotion': 7}")
+        raise ParameterError("check_heads: heads must name at least one task, e.g. {'emotion': 7}")
     out: dict[str, int] = {}
     for k, v in heads.items():
         if not isinstance(k, str) or not k.isidentifier():
-            raise ValueError(f"head name {k!r} must be a Python identifier, e.g. 'phq8'")
+            raise ParameterError(f"check_heads: head name {k!r} must be a Python identifier, e.g. 'phq8'")
         if int(v) < 1:
-            raise ValueError(f"head {k!r}: output size {v} must be >= 1 (1 = regression)")
+            raise ParameterError(f"check_heads: head {k!r}: output size {v} must be >= 1 (1 = regression)")
         out[k] = int(v)
     return out
 

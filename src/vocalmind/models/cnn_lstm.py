@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vocalmind.errors import InputError, ParameterError
 from vocalmind.models import check_heads, make_heads
 
 __all__ = ["AttentionPool", "ResBlock1d", "CNNLSTM"]
@@ -114,9 +115,12 @@ class CNNLSTM(nn.Module):
                  lstm_layers: int = 1, dropout: float = 0.2) -> None:
         super().__init__()
         if n_res_blocks < 1 or channels < 1 or pool < 1 or lstm_hidden < 1:
-            raise ValueError("n_res_blocks, channels, pool and lstm_hidden must be >= 1")
+            raise ParameterError(
+                "CNNLSTM: n_res_blocks, channels, pool and lstm_hidden must be >= 1; got "
+                f"{n_res_blocks}, {channels}, {pool}, {lstm_hidden}"
+            )
         if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout={dropout} must be in [0, 1)")
+            raise ParameterError(f"CNNLSTM: dropout={dropout} must be in [0, 1)")
         self.n_mels = n_mels
         self.pool_factor = pool
         self.stem = nn.Conv1d(n_mels, channels, 3, padding=1)
@@ -144,7 +148,7 @@ class CNNLSTM(nn.Module):
         if x.ndim == 4 and x.shape[1] == 1:
             x = x.squeeze(1)
         if x.ndim != 3 or x.shape[1] != self.n_mels:
-            raise ValueError(f"CNNLSTM expects (batch, {self.n_mels}, frames); "
+            raise InputError(f"CNNLSTM expects (batch, {self.n_mels}, frames); "
                              f"got {tuple(x.shape)}")
         if x.shape[2] < self.pool_factor:
             x = F.pad(x, (0, self.pool_factor - x.shape[2]), value=-1.0)

@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vocalmind.errors import InputError, ParameterError
 from vocalmind.models import check_heads, make_heads
 
 __all__ = ["MelCNN", "resize_logmel"]
@@ -98,11 +99,11 @@ class MelCNN(nn.Module):
                  embedding_dim: int = 128, pad_value: float = -1.0) -> None:
         super().__init__()
         if n_blocks not in (3, 4):
-            raise ValueError(f"n_blocks={n_blocks}: document 004 uses 3 or 4 blocks")
+            raise ParameterError(f"MelCNN: n_blocks={n_blocks}: document 004 uses 3 or 4 blocks")
         if input_mode not in ("adaptive", "resize"):
-            raise ValueError(f"input_mode={input_mode!r}: use 'adaptive' or 'resize'")
+            raise ParameterError(f"MelCNN: input_mode={input_mode!r}: use 'adaptive' or 'resize'")
         if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout={dropout} must be in [0, 1)")
+            raise ParameterError(f"MelCNN: dropout={dropout} must be in [0, 1)")
         self.n_mels = n_mels
         self.input_mode = input_mode
         self.pad_value = pad_value
@@ -139,12 +140,12 @@ class MelCNN(nn.Module):
         if x.ndim == 3:  # (batch, mels, T): add the channel axis
             x = x.unsqueeze(1)
         if x.ndim != 4 or x.shape[1] != 1:
-            raise ValueError(f"MelCNN expects (batch, 1, mels, T); got {tuple(x.shape)}")
+            raise InputError(f"MelCNN expects (batch, 1, mels, T); got {tuple(x.shape)}")
         if self.input_mode == "resize":
             x = resize_logmel(x, pad_value=self.pad_value)
         else:
             if x.shape[2] != self.n_mels:
-                raise ValueError(f"MelCNN built for {self.n_mels} mels; got {x.shape[2]}")
+                raise InputError(f"MelCNN built for {self.n_mels} mels; got {x.shape[2]}")
             if x.shape[3] < self.min_frames:  # pad rather than fail deep in a pooling layer
                 x = F.pad(x, (0, self.min_frames - x.shape[3]), value=self.pad_value)
         return self.dense(self.pool(self.features(x)))

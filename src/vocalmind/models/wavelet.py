@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vocalmind.errors import InputError, ParameterError
 from vocalmind.models import check_heads, make_heads
 from vocalmind.models.cnn_lstm import AttentionPool
 
@@ -74,9 +75,9 @@ class LearnableWPT(nn.Module):
     def __init__(self, depth: int = 3, kernel_size: int = 8, learnable: bool = True) -> None:
         super().__init__()
         if not 1 <= depth <= 6:
-            raise ValueError(f"depth={depth}: use 1 to 6 levels")
+            raise ParameterError(f"LearnableWPT: depth={depth}: use 1 to 6 levels")
         if kernel_size < 2 or kernel_size % 2:
-            raise ValueError(f"kernel_size={kernel_size} must be even and >= 2")
+            raise ParameterError(f"LearnableWPT: kernel_size={kernel_size} must be even and >= 2")
         init = (torch.tensor(DB4) if kernel_size == 8
                 else torch.randn(kernel_size) / math.sqrt(kernel_size))
         self.kernels = nn.ParameterList(
@@ -164,9 +165,9 @@ class WaveletNet(nn.Module):
                  threshold_init: float = 0.05, shared_rnn: bool = False) -> None:
         super().__init__()
         if len(dilations) != len(pools) or not dilations:
-            raise ValueError(f"dilations {dilations} and pools {pools} need the same length")
+            raise ParameterError(f"WaveletNet: dilations {dilations} and pools {pools} need the same length")
         if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout={dropout} must be in [0, 1)")
+            raise ParameterError(f"WaveletNet: dropout={dropout} must be in [0, 1)")
         nb = 2**depth
         self.n_bands = nb
         self.wpt = LearnableWPT(depth, kernel_size)
@@ -216,7 +217,7 @@ class WaveletNet(nn.Module):
         if x.ndim == 2:
             x = x.unsqueeze(1)
         if x.ndim != 3 or x.shape[1] != 1:
-            raise ValueError(f"WaveletNet expects (batch, n_samples); got {tuple(x.shape)}")
+            raise InputError(f"WaveletNet expects (batch, n_samples); got {tuple(x.shape)}")
         if x.shape[2] < self.min_samples:
             x = F.pad(x, (0, self.min_samples - x.shape[2]))
         x = x / (x.std(dim=2, keepdim=True) + 1e-5)

@@ -16,6 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vocalmind.errors import ParameterError
+
 __all__ = ["TaskSpec", "MultiTaskLoss", "balanced_class_weights"]
 
 
@@ -36,10 +38,13 @@ class TaskSpec:
 
     def __post_init__(self) -> None:
         if self.kind not in ("classification", "regression"):
-            raise ValueError(f"task {self.name!r}: kind {self.kind!r} is not "
-                             "'classification' or 'regression'")
+            raise ParameterError(f"TaskSpec: task {self.name!r}: kind {self.kind!r} is not "
+                                 "'classification' or 'regression'")
         if self.kind == "classification" and self.n_classes < 2:
-            raise ValueError(f"task {self.name!r}: needs >= 2 classes, got {self.n_classes}")
+            raise ParameterError(
+                f"TaskSpec: task {self.name!r} needs >= 2 classes, got {self.n_classes}; check "
+                "the labels of the training rows (one class left after filtering?)"
+            )
 
     @property
     def n_out(self) -> int:
@@ -99,7 +104,7 @@ class MultiTaskLoss(nn.Module):
                  label_smoothing: float = 0.0) -> None:
         super().__init__()
         if not 0.0 <= label_smoothing < 1.0:
-            raise ValueError(f"label_smoothing={label_smoothing} must be in [0, 1)")
+            raise ParameterError(f"MultiTaskLoss: label_smoothing={label_smoothing} must be in [0, 1)")
         self.label_smoothing = float(label_smoothing)
         self.tasks = list(tasks)
         for t in self.tasks:
