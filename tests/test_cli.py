@@ -35,8 +35,28 @@ def test_experiment_run_then_assess(tone_cohort: pd.DataFrame, tmp_path: Path) -
     res = runner.invoke(app, ["assess", tone_cohort["file"].iloc[0], "--model", str(out),
                               "--json"])
     assert res.exit_code == 0, res.output
-    result = json.loads(res.stdout)  # progress bars go to stderr
+    (result,) = json.loads(res.stdout)  # progress bars go to stderr; a list, as for many
     assert result["prediction"] in {"low", "high"} and result["trained_on"] == str(manifest)
+
+    # good, unreadable, good: both good ones scored, the bad one listed with its reason
+    bad = tmp_path / "bad.wav"
+    bad.write_text("hello, this is not audio\n" * 10)
+    good = tone_cohort["file"].tolist()[:2]
+    res = runner.invoke(app, ["assess", good[0], str(bad), good[1], "--model", str(out)])
+    assert res.exit_code == 2 and "Traceback" not in res.output
+    assert res.output.count("emotion = ") == 2
+    flat = " ".join(res.output.split())
+    assert (f"{bad.resolve()}: emotion: no answer, cannot be read: not an audio file "
+            "(content looks like plain text)") in flat
+    assert "1 of 3 recording(s) could not be read" in flat
+    assert "max_failure_fraction" not in flat
+    res = runner.invoke(app, ["assess", good[0], str(bad), good[1], "--model", str(out),
+                              "--json"])
+    results = json.loads(res.stdout)
+    assert [r["file"] for r in results] == [str(Path(f).resolve()) for f in
+                                            (good[0], bad, good[1])]
+    assert results[1]["prediction"] is None and "not an audio file" in results[1]["error"]
+    assert all(results[i]["prediction"] in {"low", "high"} for i in (0, 2))
 
 
 def test_config_error_is_one_clear_message(tmp_path: Path) -> None:

@@ -103,6 +103,7 @@ def assess(paths: Sequence[str | Path], run_dir: str | Path, *,
            speakers: str | Sequence[str | None] | dict[str, str] | None = None,
            gates: dict[str, Any] | None = None,
            inputs_out: list[tuple[pd.DataFrame, pd.DataFrame]] | None = None,
+           on_error: str = "raise",
            ) -> list[dict[str, Any]]:
     """Score recordings with the final model of a run folder.
 
@@ -119,6 +120,9 @@ def assess(paths: Sequence[str | Path], run_dir: str | Path, *,
     gates : quality thresholds replacing the recipe's (``QualityGates`` fields)
     inputs_out : for audits and tests: a list that receives ``(X, rows)``, exactly the
         model inputs (and their manifest rows) the model was given
+    on_error : ``"raise"`` (a recording that cannot be read or whose features cannot be
+        computed raises) or ``"report"`` (it gets ``prediction: None`` and ``error``, its
+        reason, and the other recordings are scored; the command line's choice)
 
     Returns
     -------
@@ -127,7 +131,9 @@ def assess(paths: Sequence[str | Path], run_dir: str | Path, *,
         (the quality record), ``warnings`` (domain differences) and either ``prediction``
         (+ ``probabilities`` {class: p} for classifiers, ``n_segments`` when segmented) or
         ``abstained: True`` with ``reason`` ``"insufficient quality: ..."`` and
-        ``prediction: None``; clinical tasks add ``disclaimer``.
+        ``prediction: None``, or (``on_error="report"``) ``prediction: None`` with ``error``
+        (why the recording could not be read or its features computed) and ``quality:
+        None``; clinical tasks add ``disclaimer``.
 
     Raises
     ------
@@ -137,9 +143,15 @@ def assess(paths: Sequence[str | Path], run_dir: str | Path, *,
         A speaker-normalised model with several recordings of unknown speakers, or a speaker
         with fewer than :data:`MIN_REFERENCE_RECORDINGS` usable recordings.
     AudioError
-        A recording cannot be read at all (missing, empty, not audio), naming it.
+        A recording cannot be read at all (missing, empty, not audio), naming it
+        (``on_error="raise"``).
+    FeatureError
+        A recording's features cannot be computed (``on_error="raise"``).
     """
     from vocalmind.audio.quality import QualityRecord, check
+
+    if on_error not in ("raise", "report"):
+        raise ModelError(f"on_error={on_error!r}: use 'raise' or 'report'")
 
     est, info = load_model(run_dir)
     recipe = Recipe.load(model_dir_of(run_dir))
@@ -172,17 +184,23 @@ def assess(paths: Sequence[str | Path], run_dir: str | Path, *,
     quality = recipe.measure(rows)
     qrec: dict[str, Any] = {}
     reasons: dict[str, list[str]] = {}
+    errors: dict[str, str] = {}  # unreadable recordings (on_error="report")
     for r in quality.to_dict("records"):
         if isinstance(r.get("quality_error"), str):
-            from vocalmind.errors import AudioError
+            if on_error == "raise":
+                from vocalmind.errors import AudioError
 
-            raise AudioError(r["file"], r["quality_error"])
+                raise AudioError(r["file"], r["quality_error"])
+            errors[r["file"]] = r["quality_error"]
+            continue
         rec = QualityRecord.from_dict(r, "quality_")
         qrec[r["file"]] = rec
         reasons[r["file"]] = check(rec, qgates)
-    usable = [f for f in every if not reasons[f]]
-
-    X, seg = _model_inputs(recipe, rows, quality, usable, files, run_dir)
+    usable = [f for f in every if f not in errors and not reasons[f]]
+    ok_rows = rows[~rows["file"].isin(list(errors))]
+    ok_quality = quality[~quality["file"].isin(list(errors))]
+    X, seg = _model_inputs(recipe, ok_rows, ok_quality, usable, files, run_dir,
+                           errors=None if on_error == "raise" else errors)
     if inputs_out is not None and X is not None:
         inputs_out.append((X, seg))
     out_pred: dict[str, dict[str, Any]] = {}
@@ -216,10 +234,17 @@ def assess(paths: Sequence[str | Path], run_dir: str | Path, *,
 
     out = []
     for f, spk in zip(files, spk_files, strict=True):
-        rec = qrec[f]
         r: dict[str, Any] = {"file": f, "speaker": None if spk == _UNNAMED else spk,
                              "label": info["label"], "task": info["task"],
                              "model": info["model"], "trained_on": info["corpus"]}
+        if f in errors or f not in out_pred and not reasons[f]:
+            r["prediction"] = None
+            r["error"] = errors.get(f, "no features")
+            r["quality"] = qrec[f].as_dict() if f in qrec else None
+            r["warnings"] = []
+            out.append(r)
+            continue
+        rec = qrec[f]
         if reasons[f]:
             r["prediction"] = None
             r["abstained"] = True
@@ -235,9 +260,13 @@ def assess(paths: Sequence[str | Path], run_dir: str | Path, *,
 
 
 def _model_inputs(recipe: Recipe, rows: pd.DataFrame, quality: pd.DataFrame,
-                  usable: list[str], files: list[str], run_dir: str | Path,
+                  usable: list[str], files: list[str], run_dir: str | Path, *,
+                  errors: dict[str, str] | None = None,
                   ) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
-    """The model's input rows for the usable recordings among ``files`` (by the recipe)."""
+    """The model's input rows for the usable recordings among ``files`` (by the recipe).
+
+    ``errors``: None raises on the first recording whose features fail; a dict receives
+    ``file -> reason`` for each such recording and the others are scored."""
     if not any(f in usable for f in files):
         return None, None
     urows = rows[rows["file"].isin(usable)].reset_index(drop=True)
@@ -254,11 +283,16 @@ def _model_inputs(recipe: Recipe, rows: pd.DataFrame, quality: pd.DataFrame,
     inputs = recipe.build(urows, quality=quality, screen=False, progress=False,
                           max_failure_fraction=1.0)
     if len(inputs.failures):
-        from vocalmind.errors import FeatureError
+        if errors is None:
+            from vocalmind.errors import FeatureError
 
-        f0 = inputs.failures.iloc[0]
-        raise FeatureError(f"{f0['file']}: {f0['reason']}")
+            f0 = inputs.failures.iloc[0]
+            raise FeatureError(f"{f0['file']}: {f0['reason']}")
+        for f, reason in zip(inputs.failures["file"], inputs.failures["reason"], strict=True):
+            errors[str(f)] = f"features could not be computed: {reason}"
     X, seg = inputs.X, inputs.rows
+    if seg is None or not len(seg):
+        return None, None
     if not recipe.deep:
         recipe.check_features(X, str(run_dir))
     score = seg["file"].isin(files).to_numpy()

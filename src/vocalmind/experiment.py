@@ -31,7 +31,7 @@ import yaml
 import vocalmind
 from vocalmind.config import ExperimentConfig, config_to_dict
 from vocalmind.errors import ConfigError, ManifestError
-from vocalmind.files import write_json, write_table, write_text
+from vocalmind.files import check_writable, write_json, write_table, write_text
 from vocalmind.models import DEEP_FAMILIES as DEEP_FAMILIES  # one registry of families
 from vocalmind.recipe import Recipe
 from vocalmind.recipe import clip_to_scale as clip_to_scale  # re-exported
@@ -113,6 +113,112 @@ def load_manifest(cfg: ExperimentConfig) -> pd.DataFrame:
         raise ManifestError("subject-independent evaluation needs at least 2 subjects; "
                             f"found {manifest['subject'].nunique()}")
     return manifest.reset_index(drop=True)
+
+
+def speaker_normalised(cfg: ExperimentConfig) -> bool:
+    """Whether the config's inputs are standardised per speaker: ``features.
+    speaker_normalization`` for feature models, the ``speaker_norm`` data setting of a deep
+    family (log-mel or Whisper-frame inputs, the kinds it applies to)."""
+    if cfg.model.name not in DEEP_FAMILIES:
+        return bool(cfg.features.speaker_normalization)
+    from vocalmind.training.data import input_kind, split_params
+
+    _, data = split_params(cfg.model.name, cfg.model.params)
+    return bool(data.get("speaker_norm")) and input_kind(cfg.model.name) in (
+        "logmel", "logmel_segment")
+
+
+def check_speaker_normalisation(cfg: ExperimentConfig, manifest: pd.DataFrame) -> None:
+    """Refuse per-speaker normalisation of inputs whose label never varies within a subject.
+
+    Standardising each speaker's inputs with that speaker's own statistics removes
+    everything that is constant per speaker; when each person has one label (a depression
+    screen, a questionnaire score), that is exactly the signal, and the model becomes a
+    constant predictor. Labels that vary within speakers (emotions) are what it is for.
+
+    Raises
+    ------
+    ConfigError
+        Speaker normalisation on, and the primary label constant within every subject that
+        has more than one labelled row (and at least one such subject).
+    """
+    if not speaker_normalised(cfg):
+        return
+    label = cfg.task.primary
+    rows = manifest[manifest[label].notna()]
+    per_subject = rows.groupby(rows["subject"].astype(str))[label].nunique()
+    size = rows.groupby(rows["subject"].astype(str)).size()
+    multi = per_subject[size > 1]
+    if len(multi) and (multi <= 1).all():
+        key = ("features.speaker_normalization" if cfg.model.name not in DEEP_FAMILIES
+               else "model.params.speaker_norm")
+        raise ConfigError(
+            f"per-speaker normalisation ({key}: true) with label {label!r}, which is constant "
+            f"within every subject ({len(multi)} subjects with several recordings, each with "
+            "one value): normalising each speaker's inputs by that speaker's own statistics "
+            "removes whatever differs between people, here the label itself, and leaves a "
+            f"constant predictor. Set {key}: false")
+
+
+def outer_folds(cfg: ExperimentConfig, manifest: pd.DataFrame, task: str,
+                ) -> tuple[Any, list[tuple[np.ndarray, np.ndarray]]]:
+    """The config's protocol and its outer folds ``(train, test)`` (row positions) of
+    ``manifest``. Folds are stratified on the primary label; rows without it are still
+    trained on (multi-task) but never scored for it."""
+    from vocalmind.evaluation import make_protocol
+
+    pparams = dict(cfg.protocol.params)
+    if cfg.protocol.name == "group_kfold" and task == "regression":
+        pparams.setdefault("stratified", False)  # scores have no classes to balance
+    protocol = make_protocol(cfg.protocol.name, **pparams)
+    split_labels = manifest["split"].to_numpy() if "split" in manifest else None
+    primary = manifest[cfg.task.primary]
+    strat = (np.where(primary.notna(), label_values(primary, task).astype(str), "__missing__")
+             if task == "classification" else None)
+    groups = manifest["subject"].astype(str).to_numpy()
+    folds = list(protocol.split(manifest, strat, groups=groups, split_labels=split_labels))
+    return protocol, folds
+
+
+def inner_subjects_needed(cfg: ExperimentConfig) -> tuple[int, str] | None:
+    """How many training subjects the model's inner, subject-grouped CV needs in every
+    outer training fold, and the setting that asks for it; None when nothing is tuned."""
+    if cfg.model.tune and cfg.model.tune.grid:
+        return 2, "model.tune"
+    if cfg.model.search is not None:
+        return 2, "model.search"
+    if cfg.model.name == "mlp":
+        from vocalmind.models.mlp import MLPSearch
+
+        return int(cfg.model.params.get("cv", MLPSearch().cv)), "the mlp's architecture search"
+    return None
+
+
+def check_inner_cv(cfg: ExperimentConfig, manifest: pd.DataFrame, task: str) -> None:
+    """Refuse, before any extraction, a tuned model whose outer training folds hold too
+    few subjects for its inner subject-grouped cross-validation.
+
+    Raises
+    ------
+    ConfigError
+        Naming the protocol, the fold, why and what to change.
+    """
+    need = inner_subjects_needed(cfg)
+    if need is None:
+        return
+    n_need, what = need
+    protocol, folds = outer_folds(cfg, manifest, task)
+    groups = manifest["subject"].astype(str).to_numpy()
+    counts = [len(np.unique(groups[train])) for train, _ in folds]
+    if not counts or min(counts) >= n_need:
+        return
+    k = int(np.argmin(counts))
+    raise ConfigError(
+        f"{what} chooses hyperparameters by an inner cross-validation grouped by subject "
+        f"inside each training fold, which needs >= {n_need} training subjects; with "
+        f"protocol {protocol.name} on {len(np.unique(groups))} subjects, fold {k} trains on "
+        f"{counts[k]}. To run it: set the parameters in model.params and remove {what}, or "
+        f"evaluate on a corpus with at least {n_need + 1} speakers")
 
 
 def task_type(cfg: ExperimentConfig, y: pd.Series) -> str:
@@ -281,8 +387,17 @@ def fit_estimator(est: Any, X: Any, y: Any, groups: np.ndarray,
             cv = inner_cv(groups, y if task == "classification" else None,
                           n_splits=n_inner, stratified=task == "classification", seed=cfg.seed)
             grid = {grid_key(cfg.model.name, k): v for k, v in tune.grid.items()}
+            # Candidates are scored on decisions only: calibrating each one (the SVM's
+            # internal folds) would triple the search; the chosen model is calibrated.
+            key = grid_key(cfg.model.name, "probability")
+            calibrate = bool(est.get_params().get(key, False)) and key not in grid
+            if calibrate:
+                est.set_params(**{key: False})
             gs = GridSearchCV(est, grid, cv=cv, scoring=scoring, n_jobs=1, refit=True)
             gs.fit(X, y, groups=groups)
+            if calibrate:
+                gs.set_params(**{f"estimator__{key}": True})
+                gs.best_estimator_.set_params(**{key: True}).fit(X, y)
             return gs
         if "groups" in _fit_params(est.steps[-1][1]):
             return est.fit(X, y, **{f"{est.steps[-1][0]}__groups": groups})
@@ -412,6 +527,7 @@ def _with_folds(scored: pd.DataFrame, pred: pd.DataFrame, level: str) -> pd.Data
 
 def _new_run_dir(cfg: ExperimentConfig, out: str | Path | None, force: bool) -> Path:
     run_dir = Path(out) if out else Path("runs") / f"{cfg.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    check_writable(run_dir, what="run folder", folder=True)  # before hours of extraction
     if run_dir.exists():
         if not force:
             raise ConfigError(f"{run_dir} already exists; choose another --out or pass --force")
@@ -449,7 +565,6 @@ def _run(cfg: ExperimentConfig, run_dir: Path, final_dir: Path, executor: Any) -
     from vocalmind.evaluation import (
         aggregate_predictions,
         classification_metrics,
-        make_protocol,
         regression_metrics,
         write_report,
     )
@@ -459,6 +574,8 @@ def _run(cfg: ExperimentConfig, run_dir: Path, final_dir: Path, executor: Any) -
     write_text(run_dir / "config.yaml", yaml.safe_dump(cfg_dict, sort_keys=False))
 
     manifest = load_manifest(cfg)
+    check_speaker_normalisation(cfg, manifest)
+    check_inner_cv(cfg, manifest, task_type(cfg, manifest[cfg.task.primary]))
     recipe = Recipe.from_config(cfg)
     X, manifest, failures = build_inputs(cfg, manifest, executor=executor,
                                          work_dir=run_dir / "shards", recipe=recipe)
@@ -483,16 +600,7 @@ def _run(cfg: ExperimentConfig, run_dir: Path, final_dir: Path, executor: Any) -
     primary = labels[0]
     has_primary = manifest[primary].notna().to_numpy()
 
-    pparams = dict(cfg.protocol.params)
-    if cfg.protocol.name == "group_kfold" and task == "regression":
-        pparams.setdefault("stratified", False)  # scores have no classes to balance
-    protocol = make_protocol(cfg.protocol.name, **pparams)
-    split_labels = manifest["split"].to_numpy() if "split" in manifest else None
-    # Folds are stratified on the primary label; rows without it are still trained on
-    # (multi-task) but never scored for it.
-    strat = (np.where(has_primary, Y[primary].astype(str), "__missing__")
-             if task == "classification" else None)
-    folds = list(protocol.split(manifest, strat, groups=groups, split_labels=split_labels))
+    protocol, folds = outer_folds(cfg, manifest, task)
     deep = cfg.model.name in DEEP_FAMILIES
     n_jobs = 1 if deep else min(cfg.jobs, len(folds))
     log.info("%s: %d rows, %d subjects, %d folds (%s)", cfg.name, len(groups),
@@ -542,7 +650,7 @@ def _run(cfg: ExperimentConfig, run_dir: Path, final_dir: Path, executor: Any) -
         "subject_independent": protocol.subject_independent,
         "level": level, "n_folds": len(folds), "model": cfg.model.name,
         "features": None if deep else cfg.features.set,
-        "speaker_normalization": (not deep) and cfg.features.speaker_normalization,
+        "speaker_normalization": speaker_normalised(cfg),
         "corpus": cfg.corpus.name or cfg.corpus.manifest, "n_failures": int(len(failures)),
         **per_label[primary],
     }

@@ -1,6 +1,9 @@
 """Writing outputs safely: everything goes to a temporary name, then is renamed into place.
 
-An interrupted run therefore never leaves a half-written file that looks whole.
+An interrupted run therefore never leaves a half-written file that looks whole. The file
+gets the permissions an ordinary ``open(path, "w")`` would give (``0o666`` less the
+process umask), not the ``0o600`` of a private temporary file, so colleagues sharing a
+server read runs as the umask allows.
 """
 
 from __future__ import annotations
@@ -14,6 +17,21 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+
+
+def current_umask() -> int:
+    """The process umask, read without changing it where the system allows (Linux
+    ``/proc/self/status``); elsewhere set and restored at once."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 @contextlib.contextmanager
@@ -38,11 +56,55 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     tmp = Path(tmp_name)
     try:
         yield tmp
+        if tmp.exists():  # the writer may have replaced it; mkstemp made it 0o600
+            os.chmod(tmp, 0o666 & ~current_umask())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
         raise
+
+
+def check_writable(path: str | Path, *, what: str = "output", folder: bool = False) -> Path:
+    """Fail at once, not after hours of work, when ``path`` cannot be written.
+
+    The folder that will hold ``path`` (its parent; for ``folder=True`` the parent too, as
+    run folders are built beside their final name) is created if missing, and a temporary
+    file is created and removed in it: a real attempt, so it also holds for root, read-only
+    mounts and full quotas.
+
+    Raises
+    ------
+    ConfigError
+        Naming the path, what it is for and why it cannot be written.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> check_writable(d / "sub" / "features.parquet").name
+    'features.parquet'
+    """
+    from vocalmind.errors import ConfigError
+
+    path = Path(path).expanduser()
+    if not folder and path.is_dir():
+        raise ConfigError(f"{what} {path.absolute()} is a folder; give a file name")
+    parent = path.absolute().parent
+    existing = next((a for a in (parent, *parent.parents) if a.exists()), None)
+    if existing is not None and not existing.is_dir():
+        raise ConfigError(f"{what} {path.absolute()} cannot be written: {existing} is a file, "
+                          "not a folder; choose another place")
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".vocalmind-write-check.", dir=parent)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        reason = e.strerror or type(e).__name__
+        raise ConfigError(f"{what} {path.absolute()} cannot be written ({reason} in "
+                          f"{e.filename or parent}); choose another place") from None
+    return path
 
 
 def write_text(path: str | Path, text: str) -> Path:

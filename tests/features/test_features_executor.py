@@ -47,3 +47,74 @@ def test_get_executor_and_validation() -> None:
     with pytest.raises(ConfigError, match="start_method"):
         LocalExecutor(2, start_method="fork")
     assert list(LocalExecutor(1).map(abs, [])) == []
+
+
+def _descendants(pid: int) -> set[int]:
+    """Every live process below ``pid`` (children, grandchildren ...), from /proc."""
+    import os
+
+    parent: dict[int, int] = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/stat") as f:
+                    parent[int(d)] = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+    out, todo = set(), [pid]
+    while todo:
+        p = todo.pop()
+        kids = [c for c, pp in parent.items() if pp == p]
+        out.update(kids)
+        todo.extend(kids)
+    return out
+
+
+def _alive(pid: int) -> bool:
+
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not __import__("os").path.isdir("/proc"), reason="reads /proc")
+@pytest.mark.parametrize("sig", ["SIGTERM", "SIGINT"])
+def test_signal_stops_workers_and_resource_tracker(sig: str, tmp_path) -> None:  # noqa: ANN001
+    """A pool of 2 busy workers (each item sleeps 60 s): the signal ends the program within
+    seconds and leaves no worker, forkserver or resource-tracker process behind."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = tmp_path / "run.py"
+    script.write_text(
+        "import time\n"
+        "from vocalmind.features.executor import LocalExecutor\n"
+        "for _ in LocalExecutor(2, progress=False).map(time.sleep, [60, 60, 60, 60]):\n"
+        "    pass\n")
+    proc = subprocess.Popen([sys.executable, str(script)], stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        # forkserver + resource tracker + 2 workers
+        while len(_descendants(proc.pid)) < 4 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        kids = _descendants(proc.pid)
+        assert len(kids) >= 4, kids
+        time.sleep(0.5)
+        t0 = time.monotonic()
+        proc.send_signal(getattr(signal, sig))
+        rc = proc.wait(timeout=30)
+        assert time.monotonic() - t0 < 15  # not after the 60 s items
+        # SIGTERM: exit status 143; SIGINT: Python ends on an uncaught KeyboardInterrupt by
+        # re-raising the signal (status -2 to subprocess)
+        assert rc == (143 if sig == "SIGTERM" else -signal.SIGINT), proc.stderr.read().decode()
+        deadline = time.monotonic() + 10
+        while any(_alive(k) for k in kids) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not [k for k in kids if _alive(k)]
+    finally:
+        if proc.poll() is None:
+            proc.kill()

@@ -152,6 +152,8 @@ def run(
     if screen:
         parts = [f"{k} {_fmt(screen, k)}" for k in ("sensitivity", "specificity", "ppv", "npv")]
         typer.echo(f"screening at {screen['rule']}: " + ", ".join(parts))
+    for w in m.get("warnings") or []:
+        console.print(f"[yellow]warning:[/yellow] {w}")
     n_subj = m.get("n_subjects")
     if isinstance(n_subj, int) and n_subj < 5:
         console.print(f"[yellow]caveat:[/yellow] only {n_subj} subjects: intervals over so few "
@@ -191,7 +193,9 @@ def assess(
     """Score new recordings with a trained model (many at once: --executor ray).
 
     Recordings that fail a quality gate get no prediction but "insufficient quality:
-    <reason>"; a speaker-normalised model needs to know whose recordings are whose.
+    <reason>"; a recording that cannot be read gets its reason and the others are still
+    scored (exit status 2 when any could not be read). A speaker-normalised model needs to
+    know whose recordings are whose. --json prints a list, one object per recording.
     """
     from vocalmind.assess import assess as _assess
     from vocalmind.assess import read_speakers
@@ -213,15 +217,20 @@ def assess(
             results = assess_sharded(list(audio), model, executor=ex, speakers=mapping)
         else:
             results = _assess(list(audio), model, reference=list(reference or []),
-                              speakers=who)
+                              speakers=who, on_error="report")
     except VocalmindError as e:
         _fail(e)
         return
+    failed = [r for r in results if r.get("error")]
     if as_json:
-        typer.echo(json.dumps(results if len(results) > 1 else results[0], indent=2))
+        typer.echo(json.dumps(results, indent=2))
+        if failed:
+            raise typer.Exit(code=2)
         return
     for r in results:
-        if r.get("abstained"):
+        if r.get("error"):
+            typer.echo(f"{r['file']}: {r['label']}: no answer, cannot be read: {r['error']}")
+        elif r.get("abstained"):
             typer.echo(f"{r['file']}: {r['label']}: no answer, {r['reason']}")
         else:
             line = f"{r['file']}: {r['label']} = {r['prediction']}"
@@ -234,3 +243,7 @@ def assess(
             typer.echo(f"  warning: {w}")
         if r.get("disclaimer"):
             typer.echo(f"  {r['disclaimer']}")
+    if failed:
+        console.print(f"[red]error:[/red] {len(failed)} of {len(results)} recording(s) could "
+                      "not be read (listed above with the reason)")
+        raise typer.Exit(code=2)

@@ -86,13 +86,14 @@ def extract(
         extract_features,
         feature_set_from_spec,
     )
-    from vocalmind.files import read_table, write_table
+    from vocalmind.files import check_writable, read_table, write_table
 
     if (manifest is None) == (not audio):
         raise typer.BadParameter("give either --manifest FILE or audio files, not both and not neither")
     if output.suffix.lower() not in {".csv", ".parquet"}:
         raise typer.BadParameter(f"{output}: use a .csv or .parquet output", param_hint="--output")
     try:
+        check_writable(output, what="--output")  # now, not after the extraction
         fs = feature_set_from_spec(feature_set, _parse_params(param or []))
         pp = PreprocessSettings.parse(
             {"denoise": denoise, "normalize": normalize, "vad_trim": vad, "keep_speech": keep_speech}

@@ -283,6 +283,43 @@ def _resolve_classes(y_true: np.ndarray, y_pred: np.ndarray, classes: Any, proba
     return classes
 
 
+def constant_predictor_warning(y_pred: Any, task: str, *, n_classes: int | None = None,
+                               ) -> str | None:
+    """A warning when every prediction is the same (a constant predictor), else None.
+
+    Such a model's UAR is chance and its correlations undefined, whatever its intervals
+    say; the run's metrics.json and report carry the warning (the same text).
+
+    Parameters
+    ----------
+    y_pred : array-like [shape=(n,)] predicted labels (classification) or scores
+    task : ``"classification"`` or ``"regression"``
+    n_classes : classes in the task (classification); one class only is no warning
+
+    Examples
+    --------
+    >>> constant_predictor_warning(["a", "a", "a"], "classification", n_classes=2)[:50]
+    'The model predicted the same class (a) for all 3 u'
+    """
+    yp = np.asarray(y_pred)
+    if yp.size < 2:
+        return None
+    if task == "classification":
+        values = pd.unique(yp.astype(str))
+        if len(values) == 1 and (n_classes is None or n_classes > 1):
+            return (f"The model predicted the same class ({values[0]}) for all {yp.size} "
+                    "units: a constant predictor; its UAR equals chance (for a class-weighted model on "
+                    "imbalanced labels, check the class balance per fold and that per-speaker "
+                    "normalisation did not remove the signal).")
+        return None
+    scores = pd.to_numeric(pd.Series(yp), errors="coerce").to_numpy(dtype=float)
+    if np.isfinite(scores).all() and np.ptp(scores) <= 1e-12 * max(1.0, abs(scores[0])):
+        return (f"The model predicted the same score ({scores[0]:.4g}) for all {yp.size} "
+                "units: a constant predictor; correlations are undefined and errors equal a constant "
+                "guess.")
+    return None
+
+
 def classification_metrics(
     y_true: Any,
     y_pred: Any,
@@ -319,7 +356,8 @@ def classification_metrics(
         undefined), each with ``<name>_ci = [lo, hi]`` or None; ``per_class`` {str(class):
         {precision, recall, f1, support}}; ``confusion_matrix`` (list of lists, rows = true);
         ``classes``; ``n``; ``n_subjects`` (None without groups); ``task``; ``bootstrap``
-        {n_boot, ci, seed, unit, skipped: {metric: count}}.
+        {n_boot, ci, seed, unit, skipped: {metric: count}}; ``warnings`` (list of str: a
+        constant predictor, see :func:`constant_predictor_warning`).
 
     Raises
     ------
@@ -394,6 +432,8 @@ def classification_metrics(
     out["n"] = int(n)
     out["n_subjects"] = None if groups is None else int(n_subj)
     out["bootstrap"] = _bootstrap_info(n_boot, ci, seed, groups, skipped)
+    constant = constant_predictor_warning(yp, "classification", n_classes=len(np.unique(ti)))
+    out["warnings"] = [constant] if constant else []
     return out
 
 
@@ -507,7 +547,8 @@ def regression_metrics(
     dict
         ``mae``, ``rmse``, ``pearson_r``, ``ccc`` (Lin's concordance), ``spearman_r``, each with
         ``<name>_ci``; correlations are None where undefined (constant values); ``n``,
-        ``n_subjects``, ``task``, ``bootstrap`` as in :func:`classification_metrics`.
+        ``n_subjects``, ``task``, ``bootstrap``, ``warnings`` as in
+        :func:`classification_metrics`.
 
     Raises
     ------
@@ -585,6 +626,8 @@ def regression_metrics(
     out["n"] = int(n)
     out["n_subjects"] = None if groups is None else int(n_subj)
     out["bootstrap"] = _bootstrap_info(n_boot, ci, seed, groups, skipped)
+    constant = constant_predictor_warning(p, "regression")
+    out["warnings"] = [constant] if constant else []
     return out
 
 

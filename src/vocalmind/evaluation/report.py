@@ -39,6 +39,7 @@ from vocalmind import __version__
 from vocalmind.errors import ConfigError
 from vocalmind.evaluation.metrics import (
     HEADLINE,
+    constant_predictor_warning,
     majority_baseline,
     mean_baseline,
     screening_metrics,
@@ -617,14 +618,17 @@ def _caveats(metrics: Mapping[str, Any], predictions: pd.DataFrame | None,
             text += (" With two speakers, every fold trains on ONE person and tests on the "
                      "other: subject-independent, but a single-speaker model.")
         out.append(text)
-    if predictions is not None and "y_pred" in predictions and len(predictions) > 1:
-        if metrics.get("task") == "classification":
-            if predictions["y_pred"].astype(str).nunique() == 1:
-                out.append("The model predicted the same class "
-                           f"({predictions['y_pred'].astype(str).iloc[0]}) for every unit: a "
-                           "constant predictor; its UAR equals chance.")
-        elif pd.to_numeric(predictions["y_pred"], errors="coerce").std() == 0:
-            out.append("The model predicted the same score for every unit: a constant predictor.")
+    task = str(metrics.get("task"))
+    if predictions is not None and "y_pred" in predictions and task in (
+            "classification", "regression"):
+        n_classes = (predictions["y_true"].astype(str).nunique()
+                     if "y_true" in predictions else None)
+        constant = constant_predictor_warning(predictions["y_pred"].to_numpy(), task,
+                                              n_classes=n_classes)
+        if constant:
+            out.append(constant)
+    # warnings the run recorded in metrics.json (the same texts are not repeated)
+    out += [str(w) for w in metrics.get("warnings") or [] if str(w) not in out]
     if "fold_file" in proto and independent is False:
         out.append("The fold file puts the same speakers in training and test folds "
                    "(speaker-dependent folds).")

@@ -7,6 +7,12 @@ Every executor yields ``(item, result)`` or ``(item, exception)`` for each item,
 completion order, and never stops on one item's failure; what counts as too many failures
 is the caller's decision. Closing the iterator early (``break``, an exception in the
 caller) cancels the work not yet started.
+
+SIGTERM and SIGINT (Ctrl-C) while a process pool runs stop the worker processes at once
+and then the pool, so no worker (and hence no multiprocessing resource tracker, kept alive
+by the workers) outlives the command; the signal then ends the program as usual
+(``KeyboardInterrupt`` for SIGINT, exit status 143 for SIGTERM). Workers ignore SIGINT
+themselves: a Ctrl-C reaches the whole process group, and only the parent decides.
 """
 
 from __future__ import annotations
@@ -15,7 +21,9 @@ import contextlib
 import functools
 import multiprocessing
 import os
+import signal
 import sys
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, BrokenExecutor, Future, ProcessPoolExecutor, wait
 from typing import Any, Protocol, TypeVar, runtime_checkable
@@ -109,11 +117,13 @@ def _main_not_rerun(fn: Callable[..., Any]) -> Iterator[None]:
 
 
 def _limit_threads() -> None:
-    """Worker initialiser: one thread per worker process for BLAS, OpenMP and torch.
+    """Worker initialiser: one thread per worker process for BLAS, OpenMP and torch; SIGINT
+    ignored (the parent stops the workers; see the module docstring).
 
     n_jobs processes each running a BLAS pool of n_cores threads oversubscribe the CPU
     many times over; the executor's processes are the parallelism.
     """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     for var in _THREAD_VARS:
         os.environ[var] = "1"  # for libraries imported later in this worker (torch reads it)
     try:
@@ -130,6 +140,51 @@ def _default_context() -> str:
     # fork is unsafe with threads (torch, BLAS, rich's refresh thread); forkserver is the safe,
     # cheap choice on Linux, spawn elsewhere (macOS, Windows)
     return "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+
+
+#: process pools now running (stopped by the SIGTERM/SIGINT handler)
+_LIVE_POOLS: set[ProcessPoolExecutor] = set()
+
+
+def _stop_workers(pool: ProcessPoolExecutor) -> None:
+    """Terminate a pool's worker processes now (their running items are abandoned)."""
+    procs = dict(getattr(pool, "_processes", None) or {})  # pid -> Process
+    for p in procs.values():
+        with contextlib.suppress(Exception):
+            p.terminate()
+    for p in procs.values():
+        with contextlib.suppress(Exception):
+            p.join(timeout=5)
+            if p.is_alive():
+                p.kill()
+
+
+def _on_signal(signum: int, frame: Any) -> None:
+    """Stop every running pool's workers, then end as the signal would."""
+    for pool in list(_LIVE_POOLS):
+        _stop_workers(pool)
+    if signum == signal.SIGINT:
+        raise KeyboardInterrupt
+    raise SystemExit(128 + signum)
+
+
+@contextlib.contextmanager
+def _stopping_on_signals(pool: ProcessPoolExecutor) -> Iterator[None]:
+    """While the block runs, SIGTERM/SIGINT stop ``pool``'s workers (main thread only:
+    Python delivers signals there, and other threads may not install handlers)."""
+    _LIVE_POOLS.add(pool)
+    installed: dict[int, Any] = {}
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(ValueError, OSError):
+                installed[sig] = signal.signal(sig, _on_signal)
+    try:
+        yield
+    finally:
+        for sig, old in installed.items():
+            with contextlib.suppress(ValueError, OSError, TypeError):
+                signal.signal(sig, old)
+        _LIVE_POOLS.discard(pool)
 
 
 class LocalExecutor:
@@ -197,8 +252,9 @@ class LocalExecutor:
         ctx = multiprocessing.get_context(self.start_method)
         n_workers = min(self.n_jobs, len(items))
         pool = ProcessPoolExecutor(max_workers=n_workers, mp_context=ctx, initializer=_limit_threads)
+        interrupted = False
         try:
-            with _progress(self.progress) as bar:
+            with _stopping_on_signals(pool), _progress(self.progress) as bar:
                 task = bar.add_task(description or "working", total=len(items))
                 # keep a bounded window of tasks in flight so a cancelled run stops quickly
                 # and millions of items do not become millions of futures at once
@@ -237,7 +293,12 @@ class LocalExecutor:
                         bar.advance(task)
                         submit_next()
                         yield items[idx], result
+        except (KeyboardInterrupt, SystemExit):
+            interrupted = True
+            raise
         finally:
+            if interrupted:
+                _stop_workers(pool)  # running items are abandoned, not awaited
             pool.shutdown(wait=True, cancel_futures=True)
 
 
