@@ -103,3 +103,17 @@ def test_state_norm_keeps_segment_vectors_apart() -> None:
     raw = SSLAttention(**kw, state_norm=False)
     assert raw.state_norm is None and normed.state_norm is not None
     assert spread(normed) > 2 * spread(raw)
+
+
+def test_mean_std_pooling_without_conv_blocks(tiny_whisper_dirs: dict) -> None:
+    """The head closest to the frozen-feature linear model: normalised states, no conv block,
+    mean and standard deviation over the frames of each segment."""
+    m = SSLAttention(heads={"emotion": 3}, encoder_path=f"whisper:{tiny_whisper_dirs['ct2']}",
+                     max_layer=2, cnn_channels=(), pooling="mean_std").eval()
+    hidden = m.encoder.config.hidden_size
+    assert len(m.cnn) == 0 and m.segment_dim == 2 * hidden
+    x, mask = _batch(2)
+    v = m.segment_vectors(x[mask])
+    assert v.shape == (4, 2 * hidden)
+    assert (v[:, hidden:] >= 0).all()  # the second half is a standard deviation
+    assert m(x, mask)["emotion"].shape == (2, 3)

@@ -144,3 +144,23 @@ def test_ssl_attention_subject_sequences(clips: pd.DataFrame, tmp_path) -> None:
     est.save(tmp_path / "ssl.pt")
     assert np.allclose(DeepEstimator.load(tmp_path / "ssl.pt").predict_proba(clips), proba,
                        atol=1e-6)
+
+
+def test_refit_trains_on_every_subject_for_the_chosen_epochs(clips: pd.DataFrame, tmp_path) -> None:
+    est = DeepEstimator("cnn_lstm", "classification", params=TINY, epochs=6, batch_size=4,
+                        lr=3e-3, seed=0, n_threads=1, patience=0, progress=False,
+                        run_dir=tmp_path / "run", refit=True)
+    est.fit(clips, clips["label"], groups=clips["subject"])
+    losses = [r["val_loss"] for r in est.history_]
+    assert est.refit_epoch_ == int(np.argmin(losses)) + 1  # early stopping's choice
+    refit_hist = pd.read_csv(tmp_path / "run" / "refit" / "history.csv")
+    assert len(refit_hist) == est.refit_epoch_ and "val_loss" not in refit_hist
+    # without refit the early-stopped weights are kept: the two models differ
+    plain = DeepEstimator("cnn_lstm", "classification", params=TINY, epochs=6, batch_size=4,
+                          lr=3e-3, seed=0, n_threads=1, patience=0, progress=False)
+    plain.fit(clips, clips["label"], groups=clips["subject"])
+    assert plain.refit_epoch_ is None
+    a, b = est.predict_proba(clips), plain.predict_proba(clips)
+    assert a.shape == b.shape and not np.allclose(a, b)
+    back = DeepEstimator.load(tmp_path / "run" / "model.pt")
+    assert np.allclose(back.predict_proba(clips), a, atol=1e-6)

@@ -38,7 +38,7 @@ __all__ = ["SSLAttention", "load_ssl_encoder", "WhisperBackbone"]
 
 LAYER_MODES = ("last", "sum", "weighted")
 FREEZE_MODES = ("frozen", "last", "all", "top<k>")
-POOLINGS = ("attention", "mean", "max")
+POOLINGS = ("attention", "mean", "max", "mean_std")
 
 
 class _StateCache:
@@ -157,9 +157,12 @@ class SSLAttention(nn.Module):
         hidden states)
     freeze : ``"frozen"``, ``"last"`` (= ``"top1"``), ``"top<k>"`` (the k top transformer
         blocks fine-tuned) or ``"all"``
-    cnn_channels : filters of the 3 conv blocks (80, 80, 80 in document 003)
+    cnn_channels : filters of the conv blocks (80, 80, 80 in document 003); empty: no conv
+        block, the (normalised) states are pooled directly
     kernel_size : kernel of the conv blocks
-    pooling : ``"attention"``, ``"mean"`` or ``"max"`` over the frames of a segment
+    pooling : ``"attention"``, ``"mean"``, ``"max"`` or ``"mean_std"`` (mean and standard
+        deviation concatenated, the statistics a frozen-feature linear model uses) over the
+        frames of a segment
     lstm_hidden : hidden size of the segment-level LSTM
     dropout : dropout in the conv blocks and before the heads
     normalize_input : zero-mean unit-variance per segment (default: True for wav2vec 2.0 and
@@ -233,7 +236,9 @@ class SSLAttention(nn.Module):
         use_norm = whisper if state_norm is None else state_norm
         self.state_norm = nn.BatchNorm1d(hidden) if use_norm else None
         self.frame_pool = AttentionPool(cin, 64) if pooling == "attention" else None
-        self.lstm = nn.LSTM(cin, lstm_hidden, batch_first=True)
+        seg_dim = 2 * cin if pooling == "mean_std" else cin
+        self.segment_dim = seg_dim
+        self.lstm = nn.LSTM(seg_dim, lstm_hidden, batch_first=True)
         self.q = nn.Linear(lstm_hidden, lstm_hidden)
         self.k = nn.Linear(lstm_hidden, lstm_hidden)
         self.v = nn.Linear(lstm_hidden, lstm_hidden)
@@ -314,13 +319,17 @@ class SSLAttention(nn.Module):
         return torch.softmax(self.layer_logits.detach(), dim=0)
 
     def segment_vectors(self, seg: torch.Tensor) -> torch.Tensor:
-        """Segments ``(n, samples)`` -> segment vectors ``(n, cnn_channels[-1])``."""
+        """Segments ``(n, samples)`` -> segment vectors ``(n, segment_dim)``: the last conv
+        block's channels (the encoder's hidden size without conv blocks), twice that for
+        ``"mean_std"`` pooling."""
         h = self._encode(seg).transpose(1, 2)  # (n, hidden, frames)
         if self.state_norm is not None:
             h = self.state_norm(h)
         h = self.cnn(h)  # (n, C, frames)
         if self.pooling == "mean":
             return h.mean(dim=2)
+        if self.pooling == "mean_std":
+            return torch.cat([h.mean(dim=2), h.std(dim=2, unbiased=False)], dim=1)
         if self.pooling == "max":
             return h.amax(dim=2)
         assert self.frame_pool is not None

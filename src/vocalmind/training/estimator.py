@@ -14,6 +14,7 @@ that head's loss. Regression targets are standardised with the training mean and
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -43,6 +44,7 @@ from vocalmind.training.engine import (
     iter_train,
     predict_units,
     seed_everything,
+    train_model,
 )
 from vocalmind.training.losses import TaskSpec, balanced_class_weights
 
@@ -84,6 +86,10 @@ class DeepEstimator(BaseEstimator):
         recipes (:class:`~vocalmind.training.engine.TrainConfig`); the defaults (all off,
         constant learning rate, length batching on, GPU when visible) are the conservative
         choice -- which recipe helps was not yet measured on training speakers
+    refit : after early stopping on the held-out training subjects, train a fresh model on
+        all training subjects for the best epoch count (``refit_epoch_``), so the final
+        weights have seen every training subject (the validation subjects are otherwise
+        lost to the model: 2 of 9 in a leave-one-speaker-out fold of EMO-DB)
     distill : None, or settings of distillation from a Whisper linear teacher (single-task
         classification; :data:`~vocalmind.training.distill.DISTILL_DEFAULTS`: ``weight``,
         ``temperature``, ``whisper_model``, ``whisper_layer``, ``inner_splits``, ``C``);
@@ -114,7 +120,8 @@ class DeepEstimator(BaseEstimator):
                  progress: bool = True, label_smoothing: float = 0.0,
                  mixup_alpha: float = 0.0, schedule: str = "constant",
                  ema_decay: float = 0.0, device: str = "auto",
-                 batch_by_length: bool = True, distill: dict[str, Any] | None = None) -> None:
+                 batch_by_length: bool = True, distill: dict[str, Any] | None = None,
+                 refit: bool = False) -> None:
         self.family = family
         self.task = task
         self.params = params
@@ -139,6 +146,7 @@ class DeepEstimator(BaseEstimator):
         self.device = device
         self.batch_by_length = batch_by_length
         self.distill = distill
+        self.refit = refit
 
     # ------------------------------------------------------------------ helpers
     def _check(self) -> None:
@@ -324,8 +332,32 @@ class DeepEstimator(BaseEstimator):
             self.model_, train_ds, val_ds, tasks=self.tasks_, config=self._config(),
             class_weights=cw, scales=self.scales_, run_dir=self.run_dir,
             sequences=self.family == "ssl_attention")
+        self.refit_epoch_ = None
+        if self.refit and val_ds is not None and validation is None:
+            self._refit_all(units, item_targets, X, aug)
         if self.run_dir is not None:
             self.save(Path(self.run_dir) / "model.pt")
+
+    def _refit_all(self, units: Units, item_targets: np.ndarray, X: pd.DataFrame,
+                   aug: Any) -> None:
+        """Retrain from scratch on every training subject for the epoch count that early
+        stopping chose (the epoch of the lowest validation loss); no validation set, so
+        the last epoch's weights (or their moving average) are kept."""
+        losses = [r.get("val_loss", np.inf) for r in self.history_]
+        self.refit_epoch_ = int(np.argmin(losses)) + 1
+        seed_everything(self.seed)
+        self.model_ = self._build()
+        all_items = list(range(len(units.item_rows)))
+        ds = UnitDataset(self._perturbed(X, units, all_items, units), item_targets, augment=aug)
+        cw = None
+        if self.class_weight == "balanced":
+            cw = {t.name: balanced_class_weights(ds.targets[:, j], t.n_classes)
+                  for j, t in enumerate(self.tasks_) if t.kind == "classification"}
+        config = dataclasses.replace(self._config(), epochs=self.refit_epoch_, patience=0)
+        train_model(self.model_, ds, None, tasks=self.tasks_, config=config,
+                    class_weights=cw, scales=self.scales_,
+                    run_dir=None if self.run_dir is None else Path(self.run_dir) / "refit",
+                    sequences=self.family == "ssl_attention")
 
     def _with_teacher(self, X: pd.DataFrame, targets: np.ndarray, groups: np.ndarray,
                       units: Units, item_targets: np.ndarray) -> np.ndarray:
