@@ -10,7 +10,7 @@ from sklearn.model_selection import GridSearchCV, cross_validate
 
 from vocalmind.errors import ConfigError, LeakageError
 from vocalmind.evaluation import check_no_leakage, inner_cv, make_protocol
-from vocalmind.evaluation.protocols import available_protocols
+from vocalmind.evaluation.protocols import InnerGroupSplit, available_protocols
 
 
 def random_layout(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -61,6 +61,78 @@ def test_property_no_subject_on_both_sides_and_rows_tested_once():
             if partition:
                 assert_partition(folds, groups.size)
         assert len(list(make_protocol("loso").split(X, groups=groups))) == n_subj
+
+
+@pytest.mark.filterwarnings("ignore:The least populated class:UserWarning")
+def test_property_inner_splits_never_share_a_subject():
+    """The one inner splitter (tuning, ASHA, MLP search, early stopping, distillation), in
+    both modes, stratified or not, on random subjects and labels: no subject on both sides
+    of any inner split, both sides non-empty, and k-fold mode tests every row once."""
+    rng = np.random.default_rng(321)
+    for _ in range(150):
+        groups, y = random_layout(rng)
+        n_subj = np.unique(groups).size
+        if rng.integers(2):  # labels with a missing-label stratum, as the callers encode it
+            y = np.where(rng.random(y.size) < 0.2, -1, y)
+        seed = int(rng.integers(1000))
+        kfold = [InnerGroupSplit(n_splits=int(rng.integers(2, 8)), stratify=bool(s), seed=seed,
+                                 shuffle=bool(sh))
+                 for s in (0, 1) for sh in (0, 1)]
+        holdout = [InnerGroupSplit(val_fraction=float(f), stratify=bool(s), seed=seed)
+                   for f in rng.choice([0.1, 0.2, 0.25, 0.34, 0.5], 2) for s in (0, 1)]
+        for splitter in kfold + holdout:
+            labels = y if rng.integers(4) else rng.normal(size=y.size)  # scores: never stratified
+            folds = list(splitter.split(None, labels, groups))
+            for train, val in folds:
+                assert not set(groups[train]) & set(groups[val]), splitter
+                assert train.size and val.size
+            if splitter.val_fraction is None:
+                assert len(folds) == min(splitter.n_splits, n_subj)
+                assert_partition(folds, groups.size)
+            else:
+                assert len(folds) == 1
+                assert train.size + val.size == groups.size
+        # same seed, same splits (the tuning folds of a re-run are the ones recorded)
+        again = [np.concatenate(f) for f in kfold[3].split(None, y, groups)]
+        first = [np.concatenate(f) for f in InnerGroupSplit(
+            n_splits=kfold[3].n_splits, seed=seed).split(None, y, groups)]
+        assert all(np.array_equal(a, b) for a, b in zip(again, first, strict=True))
+
+
+def test_inner_splits_keep_the_scikit_learn_folds():
+    """Same folds as the scikit-learn splitters the five former inner splitters built."""
+    from sklearn.model_selection import GroupKFold, GroupShuffleSplit, StratifiedGroupKFold
+
+    rng = np.random.default_rng(5)
+    groups = rng.permutation(np.repeat([f"s{i}" for i in range(9)], 4))
+    y = rng.integers(0, 2, groups.size)
+    X = np.zeros(groups.size)
+
+    def same(a, b):
+        return all(np.array_equal(p, q) for f, g in zip(a, b, strict=True)
+                   for p, q in zip(f, g, strict=True))
+
+    assert same(InnerGroupSplit(n_splits=4, seed=3).split(X, y, groups),
+                StratifiedGroupKFold(4, shuffle=True, random_state=3).split(X, y, groups))
+    assert same(InnerGroupSplit(n_splits=4, stratify=False, seed=3).split(X, y, groups),
+                GroupKFold(4, shuffle=True, random_state=3).split(X, y, groups))
+    assert same(InnerGroupSplit(n_splits=4, stratify=False, shuffle=False).split(X, y, groups),
+                GroupKFold(4).split(X, y, groups))
+    assert same(InnerGroupSplit(val_fraction=0.3, stratify=False, seed=3).split(X, y, groups),
+                GroupShuffleSplit(1, test_size=0.3, random_state=3).split(X, y, groups))
+    # hold-out, stratified: the first of round(1 / 0.3) = 3 stratified folds
+    assert same(InnerGroupSplit(val_fraction=0.3, seed=3).split(X, y, groups),
+                [next(StratifiedGroupKFold(3, shuffle=True, random_state=3).split(X, y, groups))])
+    # every class rarer than the folds: scikit-learn refuses to stratify, plain folds instead
+    y_rare = np.arange(groups.size)
+    assert same(InnerGroupSplit(n_splits=4, seed=3).split(X, y_rare, groups),
+                GroupKFold(4, shuffle=True, random_state=3).split(X, y_rare, groups))
+    with pytest.raises(ConfigError, match="n_splits must be an integer >= 2"):
+        InnerGroupSplit(n_splits=1)
+    with pytest.raises(ConfigError, match="val_fraction=1.5 must lie in"):
+        InnerGroupSplit(val_fraction=1.5)
+    with pytest.raises(ConfigError, match="needs groups="):
+        list(InnerGroupSplit().split(X, y))
 
 
 def test_groups_required():
@@ -210,7 +282,8 @@ def test_inner_cv_groups_by_subject_in_grid_search():
         check_no_leakage(groups[train], groups[test])
     search = GridSearchCV(LogisticRegression(), {"C": [0.1, 1.0]}, cv=cv).fit(X, y, groups=groups)
     assert search.best_params_["C"] in (0.1, 1.0)
-    assert type(inner_cv(groups, rng.normal(size=60))).__name__ == "GroupKFold"
-    assert type(inner_cv(groups, y)).__name__ == "StratifiedGroupKFold"
+    assert isinstance(cv, InnerGroupSplit) and cv.stratify
+    assert not inner_cv(groups, rng.normal(size=60)).stratify
+    assert not inner_cv(groups, None).stratify  # decided here: integer scores in fit stay unstratified
     with pytest.raises(ConfigError):
         inner_cv(["a"] * 5, [0, 1, 0, 1, 0])

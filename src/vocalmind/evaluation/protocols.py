@@ -649,9 +649,113 @@ def make_protocol(name: str, **params: Any) -> Protocol:
     return cls(**params)
 
 
+@dataclass(frozen=True)
+class InnerGroupSplit(Protocol):
+    """Subject-grouped splits *inside* one outer training fold, for tuning and early stopping.
+
+    The one inner splitter of vocalmind: grid search (``model.tune``), the deep ASHA search
+    (``model.search``), the study MLP's architecture search and early-stopping split, the
+    deep engine's validation split and distillation's teacher folds all draw their inner
+    folds from it, so every one of them is leakage-checked by :meth:`Protocol.split`. It is
+    not an outer protocol (not in :func:`make_protocol`).
+
+    Two modes:
+
+    * **k-fold** (``val_fraction=None``): ``min(n_splits, n_subjects)`` subject-grouped folds,
+      :class:`~sklearn.model_selection.StratifiedGroupKFold` when ``stratify`` and ``y`` holds
+      class labels of which at least one has ``k`` rows (scikit-learn's own condition), else
+      :class:`~sklearn.model_selection.GroupKFold`. ``shuffle`` shuffles subjects with
+      ``seed``.
+    * **hold-out** (``val_fraction`` given): one split holding out about that fraction of
+      the subjects: the first fold of a seeded ``StratifiedGroupKFold`` with
+      ``k = max(2, round(1 / val_fraction))`` folds when ``stratify``, ``y`` holds class
+      labels and every class has at least ``k`` subjects, else a seeded
+      :class:`~sklearn.model_selection.GroupShuffleSplit` of ``val_fraction`` of the subjects.
+
+    Labels are used as given: encode a missing label as its own class (e.g. ``-1``) before
+    splitting if those rows should be spread over the folds as well.
+
+    Parameters
+    ----------
+    n_splits : wanted number of folds in k-fold mode (>= 2; lowered to the number of subjects)
+    stratify : balance class proportions across folds when ``y`` allows it
+    seed : random seed of the subject shuffle (``None``: not reproducible)
+    shuffle : k-fold mode only: shuffle subjects before assigning folds (``False``: plain
+        deterministic ``GroupKFold``; ``seed`` is then unused)
+    val_fraction : hold-out mode: fraction of subjects to hold out, in (0, 1)
+
+    Examples
+    --------
+    >>> g = np.repeat(["a", "b", "c", "d", "e", "f"], 2)
+    >>> folds = list(InnerGroupSplit(n_splits=3, stratify=False).split(None, groups=g))
+    >>> [sorted(set(g[va].tolist())) for _, va in folds]
+    [['c', 'f'], ['b', 'd'], ['a', 'e']]
+    >>> tr, va = next(InnerGroupSplit(val_fraction=0.3).split(None, groups=g))
+    >>> sorted(set(g[va].tolist())), len(tr)
+    (['c', 'f'], 8)
+    """
+
+    name: ClassVar[str] = "inner"
+    n_splits: int = 3
+    stratify: bool = True
+    seed: int | None = 0
+    shuffle: bool = True
+    val_fraction: float | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.n_splits, int | np.integer) or self.n_splits < 2:
+            raise ConfigError(f"inner split n_splits must be an integer >= 2, got {self.n_splits!r}")
+        if self.val_fraction is not None and not 0 < self.val_fraction < 1:
+            raise ConfigError(
+                f"inner split val_fraction={self.val_fraction!r} must lie in (0, 1) (a fraction "
+                "of the subjects)"
+            )
+
+    def describe(self) -> str:
+        kind = "stratified subject-grouped" if self.stratify else "subject-grouped"
+        if self.val_fraction is not None:
+            return (f"An inner {kind} hold-out of {self.val_fraction:.0%} of the training "
+                    "subjects (no subject on both sides).")
+        return (f"Inner {self.n_splits}-fold {kind} cross-validation inside the training "
+                "fold (no subject on both sides of any inner split).")
+
+    def get_n_splits(
+        self, X: Any = None, y: Any = None, groups: Any = None, split_labels: Any = None
+    ) -> int:
+        """Number of splits; without ``groups``, the configured one (scikit-learn API)."""
+        if groups is None:
+            return 1 if self.val_fraction is not None else int(self.n_splits)
+        return super().get_n_splits(X, y, groups, split_labels)
+
+    def _folds(
+        self, X: Any, y: np.ndarray | None, groups: np.ndarray, split_labels: np.ndarray | None
+    ) -> Iterator[Fold]:
+        dummy = np.zeros(len(groups))
+        labels = self.stratify and _is_class_labels(y)
+        if self.val_fraction is not None:
+            k = max(2, round(1 / self.val_fraction))
+            if labels and pd.Series(groups).groupby(y).nunique().min() >= k:
+                cv = StratifiedGroupKFold(k, shuffle=True, random_state=self.seed)
+                yield next(cv.split(dummy, y, groups))
+            else:
+                gss = GroupShuffleSplit(1, test_size=self.val_fraction, random_state=self.seed)
+                yield next(gss.split(dummy, None, groups))
+            return
+        k = min(int(self.n_splits), np.unique(groups).size)
+        rs = self.seed if self.shuffle else None
+        # StratifiedGroupKFold refuses when every class has fewer rows than folds
+        if labels and np.unique(y, return_counts=True)[1].max() >= k:
+            yield from StratifiedGroupKFold(k, shuffle=self.shuffle, random_state=rs).split(
+                dummy, y, groups)
+        else:
+            yield from GroupKFold(k, shuffle=self.shuffle, random_state=rs).split(
+                dummy, None, groups)
+
+
 def inner_cv(
-    groups: Any, y: Any = None, *, n_splits: int = 3, stratified: bool = True, seed: int = 0
-) -> GroupKFold | StratifiedGroupKFold:
+    groups: Any, y: Any = None, *, n_splits: int = 3, stratified: bool = True, seed: int = 0,
+    shuffle: bool = True,
+) -> InnerGroupSplit:
     """A subject-grouped splitter for nested tuning inside one outer training fold.
 
     Use it as ``GridSearchCV(est, grid, cv=inner_cv(g_train, y_train)).fit(X_train, y_train,
@@ -663,20 +767,29 @@ def inner_cv(
         Subjects of the outer training rows.
     y : array-like [shape=(n_rows,)], optional
         Their labels; stratification is used only when these are class labels (continuous
-        scores silently get plain :class:`~sklearn.model_selection.GroupKFold`).
+        scores, or ``y=None``, get plain :class:`~sklearn.model_selection.GroupKFold`).
     n_splits : wanted number of inner folds; lowered to the number of subjects
     stratified : stratify by class when possible
     seed : random seed for the subject shuffle
+    shuffle : shuffle subjects (``False``: deterministic ``GroupKFold`` order)
 
     Returns
     -------
-    GroupKFold or StratifiedGroupKFold
-        Pass ``groups=`` to its ``split`` (GridSearchCV's ``fit(..., groups=...)`` does).
+    InnerGroupSplit
+        In k-fold mode, with ``n_splits`` already lowered; pass ``groups=`` to its ``split``
+        (GridSearchCV's ``fit(..., groups=...)`` does). Whether it stratifies is decided
+        here from ``y``, so integer scores passed later to ``split`` are not stratified on.
 
     Raises
     ------
     ConfigError
         Fewer than 2 subjects or ``n_splits < 2``.
+
+    Examples
+    --------
+    >>> cv = inner_cv(["a", "a", "b", "c"], [0, 1, 0, 1], n_splits=5)
+    >>> cv.get_n_splits(), cv.stratify
+    (3, True)
     """
     g = _as_groups(groups, None)
     n_subjects = np.unique(g).size
@@ -684,7 +797,6 @@ def inner_cv(
         raise ConfigError(f"inner_cv n_splits must be >= 2, got {n_splits}")
     if n_subjects < 2:
         raise ConfigError(f"inner_cv needs at least 2 subjects, got {n_subjects}")
-    k = min(n_splits, n_subjects)
-    if stratified and _is_class_labels(y):
-        return StratifiedGroupKFold(k, shuffle=True, random_state=seed)
-    return GroupKFold(k, shuffle=True, random_state=seed)
+    return InnerGroupSplit(n_splits=min(n_splits, n_subjects),
+                           stratify=bool(stratified and _is_class_labels(y)),
+                           seed=seed, shuffle=shuffle)

@@ -31,13 +31,14 @@ import pandas as pd
 import torch
 from sklearn.base import BaseEstimator, clone
 from sklearn.metrics import accuracy_score, get_scorer, r2_score
-from sklearn.model_selection import GroupKFold, GroupShuffleSplit, ParameterGrid, ShuffleSplit
+from sklearn.model_selection import ParameterGrid, ShuffleSplit
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 from torch import nn
 
 from vocalmind.errors import ConfigError, ModelError, VocalmindError
+from vocalmind.evaluation.protocols import InnerGroupSplit
 from vocalmind.progress import progress_bar
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {
@@ -314,8 +315,8 @@ class MLPModel(BaseEstimator):
             g = np.asarray(groups)
             if len(np.unique(g)) < 2:
                 raise ModelError("a validation split by subject needs >= 2 distinct groups")
-            splitter: Any = GroupShuffleSplit(
-                1, test_size=self.validation_fraction, random_state=self.random_state
+            splitter: Any = InnerGroupSplit(
+                val_fraction=self.validation_fraction, stratify=False, seed=self.random_state
             )
             tr, va = next(splitter.split(all_idx, groups=g))
         else:
@@ -540,7 +541,8 @@ class MLPSearch(BaseEstimator):
             task=self.task, random_state=self.random_state, n_threads=self.n_threads,
             **dict(self.fixed_params or {}),
         )
-        splits = list(GroupKFold(n_splits=int(self.cv)).split(x, yv, g))
+        splits = list(InnerGroupSplit(n_splits=int(self.cv), stratify=False, shuffle=False)
+                      .split(x, yv, g))
         rows: list[dict[str, Any]] = []
 
         def evaluate(params: dict[str, Any]) -> float:

@@ -838,8 +838,9 @@ def inner_split(groups: np.ndarray, *, y: np.ndarray | None = None, val_fraction
                 seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Split item positions into (train, validation), no subject on both sides.
 
-    Stratified by ``y`` (class indices, NaN allowed) with ``StratifiedGroupKFold`` when
-    every class has enough subjects, else ``GroupShuffleSplit``.
+    The hold-out mode of :class:`~vocalmind.evaluation.protocols.InnerGroupSplit`:
+    stratified by ``y`` (class indices, NaN = missing, kept as a class of its own) when every
+    class has enough subjects, else a seeded group shuffle split.
 
     Parameters
     ----------
@@ -849,8 +850,8 @@ def inner_split(groups: np.ndarray, *, y: np.ndarray | None = None, val_fraction
 
     Returns
     -------
-    train, val : np.ndarray of positions (``val`` empty when there are < 2 subjects or
-        ``val_fraction`` is 0)
+    train, val : np.ndarray of positions, sorted (``val`` empty when there are < 2 subjects
+        or ``val_fraction`` is 0)
 
     Examples
     --------
@@ -859,28 +860,15 @@ def inner_split(groups: np.ndarray, *, y: np.ndarray | None = None, val_fraction
     >>> set(g[tr]) & set(g[va])
     set()
     """
-    from sklearn.model_selection import GroupShuffleSplit, StratifiedGroupKFold
-
-    from vocalmind.errors import LeakageError
+    from vocalmind.evaluation.protocols import InnerGroupSplit
 
     groups = np.asarray(groups).astype(str)
     idx = np.arange(len(groups))
-    n_groups = len(np.unique(groups))
-    if val_fraction <= 0 or n_groups < 2:
+    if val_fraction <= 0 or len(np.unique(groups)) < 2:
         return idx, idx[:0]
     if not 0 < val_fraction < 1:
         raise ConfigError(f"val_fraction={val_fraction} must be in [0, 1)")
-    tr = va = None
-    n_splits = max(2, round(1 / val_fraction))
-    if y is not None:
-        lab = np.where(np.isnan(y), -1, y).astype(int)
-        per_class = pd.Series(groups).groupby(lab).nunique()
-        if per_class.min() >= n_splits:
-            sgk = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
-            tr, va = next(sgk.split(idx, lab, groups))
-    if tr is None:
-        gss = GroupShuffleSplit(n_splits=1, test_size=val_fraction, random_state=seed)
-        tr, va = next(gss.split(idx, groups=groups))
-    if set(groups[tr]) & set(groups[va]):
-        raise LeakageError("inner validation split put a subject on both sides")
+    lab = None if y is None else np.where(np.isnan(y), -1, y).astype(int)
+    splitter = InnerGroupSplit(val_fraction=val_fraction, stratify=lab is not None, seed=seed)
+    tr, va = next(splitter.split(idx, lab, groups))  # leakage-checked by Protocol.split
     return np.sort(tr), np.sort(va)

@@ -101,9 +101,10 @@ def teacher_probabilities(X: pd.DataFrame, y: np.ndarray, groups: np.ndarray, *,
         Fewer than 2 subjects with labels.
     """
     from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import GroupKFold, StratifiedGroupKFold
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
+
+    from vocalmind.evaluation.protocols import InnerGroupSplit
 
     feats, rows = pooled_whisper(X, whisper_model=settings["whisper_model"],
                                  whisper_layer=settings["whisper_layer"], on_error=on_error)
@@ -115,13 +116,9 @@ def teacher_probabilities(X: pd.DataFrame, y: np.ndarray, groups: np.ndarray, *,
     if n_groups < 2:
         raise ConfigError("distillation needs labelled rows of at least 2 subjects")
     k = min(int(settings["inner_splits"]), n_groups)
-    strat = np.where(lab, yr, -1).astype(int)
-    try:
-        splits = list(StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
-                      .split(feats, strat, gr))
-    except ValueError:  # a class too rare to stratify
-        splits = list(GroupKFold(n_splits=k).split(feats, strat, gr))
-    for tr, te in splits:
+    strat = np.where(lab, yr, -1).astype(int)  # unlabelled rows: a stratum of their own
+    # stratified subject folds; plain (seeded) subject folds when no class can be spread
+    for tr, te in InnerGroupSplit(n_splits=k, seed=seed).split(feats, strat, gr):
         tr = tr[lab[tr]]
         if len(np.unique(yr[tr])) < 2:
             continue  # this inner fold cannot train a teacher: its rows stay uniform

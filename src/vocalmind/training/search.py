@@ -901,7 +901,8 @@ def grouped_cv_objective(
         inner train and validation parts
     n_splits : inner folds
     seed : shuffling seed of the folds
-    stratify : StratifiedGroupKFold (classification) if True, else GroupKFold (regression)
+    stratify : stratify on ``y``'s classes (classification) if True, else plain subject
+        folds (regression); the folds are :class:`~vocalmind.evaluation.protocols.InnerGroupSplit`'s
     cv : a splitter with ``split(X, y, groups)`` overriding the above
 
     Returns
@@ -918,7 +919,7 @@ def grouped_cv_objective(
     LeakageError
         A split puts a subject on both sides (only possible with a faulty ``cv``).
     """
-    from sklearn.model_selection import GroupKFold, StratifiedGroupKFold
+    from vocalmind.evaluation.protocols import InnerGroupSplit
 
     y_arr = np.asarray(y)
     g_arr = np.asarray(groups)
@@ -933,11 +934,7 @@ def grouped_cv_objective(
             raise ConfigError(
                 f"n_splits={n_splits} inner folds need at least {n_splits} subjects; got {n_groups}"
             )
-        cv = (
-            StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
-            if stratify
-            else GroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
-        )
+        cv = InnerGroupSplit(n_splits=n_splits, stratify=stratify, seed=seed)
     splits = [(np.asarray(tr), np.asarray(va)) for tr, va in cv.split(np.zeros(n), y_arr, g_arr)]
     for k, (tr, va) in enumerate(splits):
         both = sorted(set(g_arr[tr].tolist()) & set(g_arr[va].tolist()))

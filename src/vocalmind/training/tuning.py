@@ -87,7 +87,8 @@ class _Splits:
 
 def inner_folds(y_primary: np.ndarray, groups: np.ndarray, *, n_splits: int, seed: int,
                 task: str) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Subject-grouped inner folds (stratified on the primary label for classification).
+    """Subject-grouped inner folds (stratified on the primary label for classification):
+    :class:`~vocalmind.evaluation.protocols.InnerGroupSplit` in k-fold mode.
 
     Parameters
     ----------
@@ -106,22 +107,18 @@ def inner_folds(y_primary: np.ndarray, groups: np.ndarray, *, n_splits: int, see
     ConfigError
         Fewer than 2 subjects.
     """
-    from sklearn.model_selection import GroupKFold, StratifiedGroupKFold
+    from vocalmind.evaluation.protocols import InnerGroupSplit
 
     groups = np.asarray(groups).astype(str)
     n_groups = len(np.unique(groups))
     if n_groups < 2:
         raise ConfigError(f"the search needs at least 2 subjects for inner folds; got {n_groups}")
-    k = min(n_splits, n_groups)
-    if task == "classification":
+    strat = None
+    if task == "classification":  # a missing label is a class of its own
         strat = np.array(["__missing__" if v is None or (isinstance(v, float) and np.isnan(v))
                           else str(v) for v in np.asarray(y_primary, dtype=object)])
-        cv: Any = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
-    else:
-        strat = np.zeros(len(groups))
-        cv = GroupKFold(n_splits=k, shuffle=True, random_state=seed)
-    return [(np.asarray(tr), np.asarray(va))
-            for tr, va in cv.split(np.zeros(len(groups)), strat, groups)]
+    splitter = InnerGroupSplit(n_splits=n_splits, stratify=strat is not None, seed=seed)
+    return list(splitter.split(None, strat, groups))
 
 
 def asha_tune(make_estimator: Callable[[dict], DeepEstimator], X: pd.DataFrame,
