@@ -86,6 +86,20 @@ def _gci_to_frames(t_src: np.ndarray, v_src: np.ndarray, times: np.ndarray,
     return out
 
 
+def _runs(need: np.ndarray, reach: int) -> list[tuple[int, int]]:
+    """Index ranges ``[r0, r1)`` covering every True of ``need`` with ``reach`` entries of
+    context on both sides (clipped to the array), overlapping ranges merged."""
+    hit = np.flatnonzero(need)
+    if len(hit) == 0:
+        return []
+    # a new range starts where the gap to the previous True exceeds twice the context
+    brk = np.flatnonzero(np.diff(hit) > 2 * reach) + 1
+    starts = hit[np.concatenate([[0], brk])]
+    stops = hit[np.concatenate([brk - 1, [len(hit) - 1]])]
+    return [(max(int(a) - reach, 0), min(int(b) + reach + 1, len(need)))
+            for a, b in zip(starts, stops, strict=True)]
+
+
 def clinical_descriptors(y: np.ndarray, *, sr: int = FS,
                          min_voiced_frames: int = MIN_VOICED_FRAMES) -> pd.DataFrame:
     """The 120 descriptors of one recording, every 10 ms.
@@ -326,6 +340,15 @@ def descriptor_matrix(y: np.ndarray, *, sr: int = FS,
     c_sin = c_sin_all[keep]
     f0_sin = np.clip(f0_srh[keep], 50.0, 500.0)
 
+    # sinusoidal frames that a voiced descriptor frame interpolates from (its two
+    # neighbours): Rd and HMPD are NaN elsewhere, so they are analysed only there
+    need_sin = np.zeros(len(c_sin), dtype=bool)
+    if len(c_sin):
+        pos_v = np.round(times[voiced] * sr) - 1.0
+        right = np.searchsorted(c_sin, pos_v)
+        need_sin[np.clip(right, 0, len(c_sin) - 1)] = True
+        need_sin[np.clip(right - 1, 0, len(c_sin) - 1)] = True
+
     # ---- pass 4: everything else
     out = np.full((m, 120 + int(hrf)), np.nan)
     g_t, g_vals, m_t, m_vals = [], [], [], []
@@ -387,10 +410,17 @@ def descriptor_matrix(y: np.ndarray, *, sr: int = FS,
             env = _mcep.env_te(_mcep.envelope_log_amplitude(spec[own]),
                                np.round(0.5 * sr / f0_sin[idx][own]).astype(np.int64))
             mcep_rows[idx[own]] = _mcep.mcep_covarep(env, sr=sr)
-            rd_rows[idx[own]] = np.column_stack(_rd.rd_msp(spec[own], f0_sin[idx][own],
-                                                           sr=sr))
-            pdm, pdd = _hmpd.hmpd_covarep(spec, f0_sin[idx], j_sin[idx], sr=sr)
-            hmpd_rows[idx[own]] = np.concatenate([pdm, pdd], axis=1)[own]
+            # Rd and HMPD are kept on voiced frames only: analyse the frames that voiced
+            # descriptor frames interpolate from, and for HMPD's smoothing over time the
+            # runs of frames around them (the values there are those of the whole run)
+            need = own & need_sin[idx]
+            rd_rows[idx[need]] = np.column_stack(_rd.rd_msp(spec[need], f0_sin[idx][need],
+                                                            sr=sr))
+            for r0, r1 in _runs(need, _hmpd.REACH + 2):
+                pdm, pdd = _hmpd.hmpd_covarep(spec[r0:r1], f0_sin[idx][r0:r1],
+                                              j_sin[idx][r0:r1], sr=sr)
+                keep_r = need[r0:r1]
+                hmpd_rows[idx[r0:r1][keep_r]] = np.concatenate([pdm, pdd], axis=1)[keep_r]
         d1, d2 = _mfcc.mfcc_deltas(xs, t_loc, sr=sr, db_max=db_max)
         out[ks, 74:94], out[ks, 94:114] = d1, d2
         out[ks, 114:119] = _formants.formants(xs, t_loc, v_loc, sr=sr)

@@ -170,6 +170,52 @@ def fir_rows(frames: np.ndarray, coefs: np.ndarray) -> np.ndarray:
     return np.einsum("ilk,ik->il", lagged, coefs[:, ::-1])
 
 
+#: analysis frames processed together by the LP residuals (cache-sized blocks; a multiple
+#: of every ``win // hop`` used, so the overlap-add order is the same in every block)
+_RES_BLOCK = 240
+
+
+def _residual_ola(x: np.ndarray, x_lpc: np.ndarray | None, orders: tuple[int, ...],
+                  win: int, hop: int) -> list[np.ndarray]:
+    """Frame-wise LP inverse filtering and overlap-add (:func:`lpc_residuals`,
+    :func:`lpc_residual_cross`), in blocks of ``_RES_BLOCK`` frames so that each block's
+    frames, autocorrelations and residuals stay in the processor's cache."""
+    if win % hop:
+        raise ValueError(f"win ({win}) must be a multiple of hop ({hop})")
+    n = len(x)
+    n_fr = max(int(np.ceil((n - win) / hop)) + 1, 1)
+    pad = n_fr * hop + win - n
+    w = np.hanning(win + 2)[1:-1]
+    view = np.lib.stride_tricks.sliding_window_view(np.concatenate([x, np.zeros(pad)]),
+                                                    win)[::hop]
+    view_l = None if x_lpc is None else np.lib.stride_tricks.sliding_window_view(
+        np.concatenate([x_lpc, np.zeros(pad)]), win)[::hop]
+    step = win // hop
+    block = max(_RES_BLOCK // step, 1) * step
+    outs = [np.zeros(n_fr * hop + win) for _ in orders]
+    for f0 in range(0, n_fr, block):
+        f1 = min(f0 + block, n_fr)
+        seg = view[f0:f1] * w
+        if view_l is None:
+            r = autocorrelation(seg, max(orders))
+            e_seg = r[:, 0]
+        else:
+            r = autocorrelation(view_l[f0:f1] * w, max(orders))
+            e_seg = np.einsum("ij,ij->i", seg, seg)
+        for order, out in zip(orders, outs, strict=True):
+            res = fir_rows(seg, levinson(r, order))
+            e_res = np.einsum("ij,ij->i", res, res)
+            res *= np.sqrt(e_seg / np.maximum(e_res, 1e-20))[:, None]
+            # overlap-add in win // hop interleaved passes: each writes non-overlapping
+            # blocks
+            for j in range(step):
+                blocks = res[j::step]
+                if len(blocks):
+                    o = (f0 + j) * hop
+                    out[o : o + len(blocks) * win].reshape(len(blocks), win)[...] += blocks
+    return [out[:n] for out in outs]
+
+
 def lpc_residuals(x: np.ndarray, *, orders: tuple[int, ...], win: int = 400, hop: int = 80
                   ) -> list[np.ndarray]:
     """LP residuals of several orders by frame-wise inverse filtering and overlap-add.
@@ -188,32 +234,7 @@ def lpc_residuals(x: np.ndarray, *, orders: tuple[int, ...], win: int = 400, hop
     -------
     list of np.ndarray [shape=(n,)], one residual per order
     """
-    if win % hop:
-        raise ValueError(f"win ({win}) must be a multiple of hop ({hop})")
-    n = len(x)
-    n_fr = max(int(np.ceil((n - win) / hop)) + 1, 1)
-    xp = np.concatenate([x, np.zeros(n_fr * hop + win - n)])
-    view = np.lib.stride_tricks.sliding_window_view(xp, win)[::hop][:n_fr]
-    seg = view * np.hanning(win + 2)[1:-1]
-    r = autocorrelation(seg, max(orders))
-    e_seg = r[:, 0]
-    step = win // hop
-    outs = []
-    for order in orders:
-        a = levinson(r, order)
-        res = fir_rows(seg, a)
-        e_res = np.einsum("ij,ij->i", res, res)
-        res *= np.sqrt(e_seg / np.maximum(e_res, 1e-20))[:, None]
-        out = np.zeros(n_fr * hop + win)
-        # overlap-add in win // hop interleaved passes: each writes non-overlapping blocks
-        for j in range(step):
-            blocks = res[j::step]
-            if len(blocks) == 0:
-                continue
-            m_b = len(blocks)
-            out[j * hop : j * hop + m_b * win].reshape(m_b, win)[...] += blocks
-        outs.append(out[:n])
-    return outs
+    return _residual_ola(np.asarray(x, dtype=np.float64), None, tuple(orders), win, hop)
 
 
 def lpc_residual_cross(x: np.ndarray, x_lpc: np.ndarray, *, order: int, win: int = 400,
@@ -234,27 +255,8 @@ def lpc_residual_cross(x: np.ndarray, x_lpc: np.ndarray, *, order: int, win: int
     -------
     np.ndarray [shape=(n,)] residual
     """
-    if win % hop:
-        raise ValueError(f"win ({win}) must be a multiple of hop ({hop})")
-    n = len(x)
-    n_fr = max(int(np.ceil((n - win) / hop)) + 1, 1)
-    pad = n_fr * hop + win - n
-    w = np.hanning(win + 2)[1:-1]
-    seg = np.lib.stride_tricks.sliding_window_view(
-        np.concatenate([x, np.zeros(pad)]), win)[::hop][:n_fr] * w
-    seg_l = np.lib.stride_tricks.sliding_window_view(
-        np.concatenate([x_lpc, np.zeros(pad)]), win)[::hop][:n_fr] * w
-    a = levinson(autocorrelation(seg_l, order), order)
-    res = fir_rows(seg, a)
-    e_seg = np.einsum("ij,ij->i", seg, seg)
-    res *= np.sqrt(e_seg / np.maximum(np.einsum("ij,ij->i", res, res), 1e-20))[:, None]
-    out = np.zeros(n_fr * hop + win)
-    step = win // hop
-    for j in range(step):
-        blocks = res[j::step]
-        if len(blocks):
-            out[j * hop : j * hop + len(blocks) * win].reshape(len(blocks), win)[...] += blocks
-    return out[:n]
+    return _residual_ola(np.asarray(x, dtype=np.float64),
+                         np.asarray(x_lpc, dtype=np.float64), (order,), win, hop)[0]
 
 
 def lpc_residual(x: np.ndarray, *, order: int, win: int = 400, hop: int = 80) -> np.ndarray:
