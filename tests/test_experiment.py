@@ -163,9 +163,13 @@ def test_study_pipeline_selection_mlp_importance(manifest_path: Path, tmp_path: 
     m = res.metrics
     assert m["model"] == "mlp" and m["task"] == "regression"
     imp = pd.read_csv(res.run_dir / "importance.csv")
-    assert len(imp) == 5 and "gender" not in set(imp.iloc[:, 0])
+    # the evaluated model's own held-out importance, every feature but the covariate
+    assert list(imp.columns[:3]) == ["feature", "rank", "permutation_mean"]
+    assert len(imp) == 88 and "gender" not in set(imp["feature"])
     html = (res.run_dir / "report.html").read_text()
-    assert "Learning curves" in html and "importance" in html
+    assert "Learning curves" in html
+    assert "Permutation importance of the evaluated mlp model on held-out subjects" in html
+    assert "random-forest" not in html.lower()
 
 
 def test_bad_manifests_get_clear_errors(tone_cohort: pd.DataFrame, tmp_path: Path) -> None:

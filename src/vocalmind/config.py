@@ -154,19 +154,49 @@ class ModelConfig(_Strict):
 
 
 class ProtocolConfig(_Strict):
+    """How recordings are split into outer training and test folds."""
+
     name: Literal["loso", "group_kfold", "loo_subjects", "predefined", "holdout",
-                  "stratified_kfold", "fold_file"] = "loso"
-    params: dict[str, Any] = Field(default_factory=dict)
+                  "stratified_kfold", "fold_file"] = Field(
+        "loso", description="evaluation protocol (parameters: see the protocol table)")
+    params: dict[str, Any] = Field(default_factory=dict,
+                                   description="the protocol's parameters, e.g. {n_splits: 5}")
+    repeats: int = Field(
+        1, ge=1, description="repeat a seeded protocol (group_kfold, stratified_kfold, "
+        "holdout) with seeds seed, seed+1, ...; the out-of-fold predictions of all repeats "
+        "are pooled (each unit scored once per repeat, subjects resampled together)")
+
+    @model_validator(mode="after")
+    def _repeatable(self) -> ProtocolConfig:
+        if self.repeats > 1 and self.name not in REPEATABLE_PROTOCOLS:
+            raise ValueError(f"protocol.repeats: {self.name} gives the same folds with every "
+                             f"seed; repeats need one of {list(REPEATABLE_PROTOCOLS)}")
+        if self.repeats > 1 and "seed" in self.params:
+            raise ValueError("protocol.repeats sets the seeds (seed, seed+1, ...); remove "
+                             "protocol.params.seed")
+        return self
+
+
+#: protocols whose folds change with their seed (so repeats differ)
+REPEATABLE_PROTOCOLS = ("group_kfold", "stratified_kfold", "holdout")
 
 
 class EvaluationConfig(_Strict):
-    n_boot: int = Field(1000, ge=0)
-    ci: float = Field(0.95, gt=0, lt=1)
+    """Metrics, intervals and what the report adds."""
+
+    n_boot: int = Field(1000, ge=0, description="subject-bootstrap resamples (0: no intervals)")
+    ci: float = Field(0.95, gt=0, lt=1, description="interval coverage")
     level: Literal["segment", "recording", "subject"] = Field(
         "recording", description="unit the headline metrics are computed on")
     importance_top_k: int | None = Field(
-        None, ge=1, description="feature models: random-forest importance of the top k "
-        "features (impurity, and permutation on held-out subjects) in the report")
+        None, ge=1, description="feature models: permutation importance of the evaluated "
+        "model on each held-out fold (scikit-learn permutation_importance), pooled over "
+        "folds; importance.csv and a chart of the top k in the report")
+    importance_repeats: int = Field(5, ge=1, description="shuffles per feature and fold")
+    positive_class: str | None = Field(
+        None, description="binary tasks: the class whose F1, sensitivity and specificity "
+        "(with intervals) are reported as `positive`; default: 1/true/yes when the "
+        "labels look like that, else none")
 
 
 class ExperimentConfig(_Strict):

@@ -160,14 +160,17 @@ def check_speaker_normalisation(cfg: ExperimentConfig, manifest: pd.DataFrame) -
             f"constant predictor. Set {key}: false")
 
 
-def outer_folds(cfg: ExperimentConfig, manifest: pd.DataFrame, task: str,
+def outer_folds(cfg: ExperimentConfig, manifest: pd.DataFrame, task: str, *, repeat: int = 0,
                 ) -> tuple[Any, list[tuple[np.ndarray, np.ndarray]]]:
     """The config's protocol and its outer folds ``(train, test)`` (row positions) of
     ``manifest``. Folds are stratified on the primary label; rows without it are still
-    trained on (multi-task) but never scored for it."""
+    trained on (multi-task) but never scored for it. With ``protocol.repeats`` > 1, repeat
+    ``r`` uses the protocol seed ``seed + r``."""
     from vocalmind.evaluation import make_protocol
 
     pparams = dict(cfg.protocol.params)
+    if cfg.protocol.repeats > 1:
+        pparams["seed"] = cfg.seed + repeat
     if cfg.protocol.name == "group_kfold" and task == "regression":
         pparams.setdefault("stratified", False)  # scores have no classes to balance
     protocol = make_protocol(cfg.protocol.name, **pparams)
@@ -506,7 +509,30 @@ def _fit_fold(cfg: ExperimentConfig, tasks: dict[str, str], X: Any, Y: dict[str,
     best = getattr(est, "best_params_", None) or getattr(est, "search_best_", None)
     if best:
         out["best_params"] = best
+    if cfg.evaluation.importance_top_k and cfg.model.name not in DEEP_FAMILIES \
+            and len(labels) == 1 and hasattr(Xte, "columns"):
+        out["importance"] = heldout_permutation_importance(
+            est, Xte, Y[labels[0]][test], task, cfg)
     return out
+
+
+def heldout_permutation_importance(est: Any, Xte: pd.DataFrame, yte: np.ndarray, task: str,
+                                   cfg: ExperimentConfig) -> np.ndarray:
+    """The fitted model's permutation importance on its held-out fold ``[shape=(n_features,)]``.
+
+    :func:`sklearn.inspection.permutation_importance` of ``est`` (the model of this outer
+    fold, tuning and selection included) on the test rows: the drop of the protocol's score
+    (balanced accuracy, or minus the MAE) when one column is shuffled among the held-out
+    subjects, averaged over ``evaluation.importance_repeats`` shuffles.
+    """
+    from sklearn.inspection import permutation_importance
+
+    scoring = "balanced_accuracy" if task == "classification" else "neg_mean_absolute_error"
+    has = pd.notna(yte)
+    res = permutation_importance(est, Xte[has], yte[has], scoring=scoring,
+                                 n_repeats=cfg.evaluation.importance_repeats,
+                                 random_state=cfg.seed, n_jobs=1)
+    return np.asarray(res.importances_mean, dtype=float)
 
 
 def _fit_fold_args(args: tuple[Any, ...]) -> dict[str, Any]:
@@ -600,7 +626,12 @@ def _run(cfg: ExperimentConfig, run_dir: Path, final_dir: Path, executor: Any) -
     primary = labels[0]
     has_primary = manifest[primary].notna().to_numpy()
 
-    protocol, folds = outer_folds(cfg, manifest, task)
+    repeats = cfg.protocol.repeats
+    fold_sets = [outer_folds(cfg, manifest, task, repeat=r) for r in range(repeats)]
+    protocol = fold_sets[0][0]
+    # one list of outer folds over all repeats; fold k belongs to repeat repeat_of[k]
+    folds = [(train, test) for _, fs in fold_sets for train, test in fs]
+    repeat_of = [r for r, (_, fs) in enumerate(fold_sets) for _ in fs]
     deep = cfg.model.name in DEEP_FAMILIES
     n_jobs = 1 if deep else min(cfg.jobs, len(folds))
     log.info("%s: %d rows, %d subjects, %d folds (%s)", cfg.name, len(groups),
@@ -622,10 +653,23 @@ def _run(cfg: ExperimentConfig, run_dir: Path, final_dir: Path, executor: Any) -
     level = cfg.evaluation.level
     per_label: dict[str, dict[str, Any]] = {}
     tables: dict[str, tuple[pd.DataFrame, pd.DataFrame]] = {}
+    per_repeat: list[dict[str, Any]] = []
     for lab in labels:
-        pred = _label_predictions(manifest, Y[lab], results, lab, task, protocol_name)
-        scored = pred if level == "segment" else _with_folds(
-            aggregate_predictions(pred, level=level, task=task), pred, level)
+        preds, scoreds = [], []
+        for r in range(repeats):
+            pred = _label_predictions(manifest, Y[lab], [
+                x for x in results if repeat_of[x["fold"]] == r], lab, task, protocol_name)
+            scored = pred if level == "segment" else _with_folds(
+                aggregate_predictions(pred, level=level, task=task), pred, level)
+            if repeats > 1:  # each unit once per repeat: pooled, and told apart
+                pred, scored = pred.assign(repeat=r), scored.assign(repeat=r)
+                if lab == primary:
+                    per_repeat.append({"repeat": r, "seed": cfg.seed + r, **_point_metrics(
+                        scored, task)})
+            preds.append(pred)
+            scoreds.append(scored)
+        pred = pd.concat(preds, ignore_index=True)
+        scored = pd.concat(scoreds, ignore_index=True)
         g = scored["subject"].to_numpy()
         if task == "classification":
             classes = sorted(set(scored["y_true"].astype(str)) | set(scored["y_pred"].astype(str)))
@@ -635,6 +679,11 @@ def _run(cfg: ExperimentConfig, run_dir: Path, final_dir: Path, executor: Any) -
                 proba=scored[proba_cols].to_numpy() if len(proba_cols) == len(classes) else None,
                 classes=classes, groups=g, n_boot=cfg.evaluation.n_boot, ci=cfg.evaluation.ci,
                 seed=cfg.seed)
+            from vocalmind.evaluation.metrics import positive_class, positive_class_metrics
+
+            pos = positive_class(classes, cfg.evaluation.positive_class)
+            if pos is not None:
+                m["positive"] = positive_class_metrics(m, pos)
         else:
             m = regression_metrics(
                 scored["y_true"].astype(float).to_numpy(), scored["y_pred"].astype(float).to_numpy(),
@@ -656,6 +705,14 @@ def _run(cfg: ExperimentConfig, run_dir: Path, final_dir: Path, executor: Any) -
     }
     if len(labels) > 1:
         metrics["tasks"] = per_label
+    if repeats > 1:
+        seeds = f"{cfg.seed}-{cfg.seed + repeats - 1}"
+        metrics["repeats"] = repeats
+        metrics["per_repeat"] = per_repeat
+        metrics["protocol_description"] = (
+            f"{protocol.describe()} Repeated {repeats} times with protocol seeds {seeds}; "
+            f"the out-of-fold predictions of all repeats are pooled (each unit is scored "
+            f"once per repeat; the bootstrap resamples subjects with all their repeats).")
     if cfg.model.pretrain is not None:
         metrics["pretrained_on"] = cfg.model.pretrain.label
     best_params = [{"fold": r["fold"], **r["best_params"]} for r in results if "best_params" in r]
@@ -687,7 +744,7 @@ def _run(cfg: ExperimentConfig, run_dir: Path, final_dir: Path, executor: Any) -
             write_table(pred, run_dir / f"predictions{suffix}_segments.csv")
     figures = _model_figures(final, run_dir / "model" / "training")
     if cfg.evaluation.importance_top_k and not deep:
-        figures.update(_importance(X, Y[primary], groups, cfg, task, run_dir))
+        figures.update(_importance(X, results, cfg, task, run_dir))
     write_report(run_dir, metrics=metrics, predictions=tables[primary][1], config=cfg_dict,
                  title=f"{cfg.name}: {cfg.model.name} on {metrics['corpus']}",
                  extra_figures=figures or None)
@@ -696,6 +753,21 @@ def _run(cfg: ExperimentConfig, run_dir: Path, final_dir: Path, executor: Any) -
         shutil.rmtree(final_dir)
     run_dir.rename(final_dir)
     return RunResult(final_dir, metrics)
+
+
+def _point_metrics(scored: pd.DataFrame, task: str) -> dict[str, float | None]:
+    """Headline point values of one set of predictions (no intervals)."""
+    from vocalmind.evaluation import classification_metrics, regression_metrics
+
+    if task == "classification":
+        m = classification_metrics(scored["y_true"].astype(str).to_numpy(),
+                                   scored["y_pred"].astype(str).to_numpy(), n_boot=0)
+        keys = ("uar", "accuracy", "macro_f1")
+    else:
+        m = regression_metrics(scored["y_true"].astype(float).to_numpy(),
+                               scored["y_pred"].astype(float).to_numpy(), n_boot=0)
+        keys = ("mae", "rmse", "pearson_r")
+    return {k: m[k] for k in keys}
 
 
 def _label_predictions(manifest: pd.DataFrame, y: np.ndarray, results: list[dict[str, Any]],
@@ -745,20 +817,34 @@ def _model_figures(est: Any, training_dir: Path) -> dict[str, Any]:
     return figures
 
 
-def _importance(X: pd.DataFrame, y: np.ndarray, groups: np.ndarray, cfg: ExperimentConfig,
+def _importance(X: pd.DataFrame, results: list[dict[str, Any]], cfg: ExperimentConfig,
                 task: str, run_dir: Path) -> dict[str, Any]:
-    """Random-forest importance of the top features (all data; descriptive, not a score)."""
-    from vocalmind.analysis.importance import rf_importance
-    from vocalmind.analysis.plots import plot_importance
+    """The evaluated model's own permutation importance, pooled over the outer folds:
+    ``importance.csv`` (every feature) and a chart of the top ``k``."""
+    from vocalmind.evaluation.plots import plot_model_importance
 
-    feats = X.drop(columns=cfg.selection.covariates if cfg.selection else [])
-    feats = feats.fillna(feats.median()).fillna(0.0)  # forests need finite inputs
-    has = pd.notna(y)
-    table = rf_importance(feats[has], y[has], groups=groups[has],
-                          top_k=cfg.evaluation.importance_top_k, task=task)
+    folds = [(r["importance"], len(r["test"])) for r in results if "importance" in r]
+    if not folds:
+        return {}
+    values = np.vstack([v for v, _ in folds])
+    weights = np.array([n for _, n in folds], dtype=float)
+    covs = set(cfg.selection.covariates) if cfg.selection else set()
+    table = pd.DataFrame({
+        "feature": [str(c) for c in X.columns],
+        "permutation_mean": np.average(values, axis=0, weights=weights),
+        "permutation_std": values.std(axis=0),  # across outer folds
+        "n_folds": len(folds),
+    })
+    table = table[~table["feature"].isin(covs)]  # covariates are not features of the model
+    table = table.sort_values("permutation_mean", ascending=False, kind="stable")
+    table.insert(1, "rank", np.arange(1, len(table) + 1))
     write_table(table, run_dir / "importance.csv")
-    return {f"Random-forest importance, top {cfg.evaluation.importance_top_k}":
-            plot_importance(table, top_k=cfg.evaluation.importance_top_k)}
+    k = cfg.evaluation.importance_top_k
+    score = "balanced accuracy" if task == "classification" else "MAE"
+    title = (f"Permutation importance of the evaluated {cfg.model.name} model on held-out "
+             f"subjects, top {k}")
+    return {title: plot_model_importance(table, top_k=int(k or 10), score=score,
+                                         model=cfg.model.name)}
 
 
 # --------------------------------------------------------------------------- model files

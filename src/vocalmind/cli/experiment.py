@@ -152,6 +152,12 @@ def run(
     if screen:
         parts = [f"{k} {_fmt(screen, k)}" for k in ("sensitivity", "specificity", "ppv", "npv")]
         typer.echo(f"screening at {screen['rule']}: " + ", ".join(parts))
+    pos = m.get("positive")
+    if pos:
+        parts = [f"{k} {_fmt(pos, k)}" for k in ("f1", "sensitivity", "specificity", "ppv")]
+        typer.echo(f"positive class {pos['class']}: " + ", ".join(parts))
+    if m.get("repeats"):
+        typer.echo(f"pooled over {m['repeats']} repeats of the protocol (seeds in metrics.json)")
     for w in m.get("warnings") or []:
         console.print(f"[yellow]warning:[/yellow] {w}")
     n_subj = m.get("n_subjects")

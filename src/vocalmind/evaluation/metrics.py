@@ -320,6 +320,62 @@ def constant_predictor_warning(y_pred: Any, task: str, *, n_classes: int | None 
     return None
 
 
+#: label values read as "the positive class" of a binary task when none is configured
+_POSITIVE_NAMES = ("1", "1.0", "true", "yes", "positive", "depressed", "anxious")
+
+
+def positive_class(classes: Any, configured: str | None = None) -> str | None:
+    """The positive class of a binary task: ``configured``, else a label that reads as
+    positive (1, true, yes, positive, depressed, anxious), else None.
+
+    Raises
+    ------
+    ConfigError
+        ``configured`` is not one of ``classes``, or the task is not binary.
+
+    Examples
+    --------
+    >>> positive_class(["0", "1"]), positive_class(["neg", "pos"]), positive_class(["a", "b"], "b")
+    ('1', None, 'b')
+    """
+    cls = [str(c) for c in classes]
+    if configured is not None:
+        if len(cls) != 2:
+            raise ConfigError(f"evaluation.positive_class needs a binary task; this one has "
+                              f"{len(cls)} classes {cls}")
+        if str(configured) not in cls:
+            raise ConfigError(f"evaluation.positive_class {configured!r} is not a class; "
+                              f"classes are {cls}")
+        return str(configured)
+    if len(cls) != 2:
+        return None
+    found = [c for c in cls if c.strip().lower() in _POSITIVE_NAMES]
+    return found[0] if len(found) == 1 else None
+
+
+def positive_class_metrics(m: dict[str, Any], positive: str) -> dict[str, Any]:
+    """The positive class's view of binary :func:`classification_metrics` output ``m``:
+    ``f1``, ``sensitivity`` (its recall), ``specificity`` (the other class's recall) and
+    ``ppv`` (its precision), each with ``<name>_ci`` from the same subject bootstrap.
+
+    Examples
+    --------
+    >>> m = classification_metrics(["0", "0", "1", "1"], ["0", "1", "1", "1"], n_boot=0)
+    >>> positive_class_metrics(m, "1")["specificity"]
+    0.5
+    """
+    per = m["per_class"]
+    negative = next(c for c in per if c != positive)
+    pos, neg = per[positive], per[negative]
+    return {
+        "class": positive, "negative_class": negative, "support": pos["support"],
+        "f1": pos["f1"], "f1_ci": pos.get("f1_ci"),
+        "sensitivity": pos["recall"], "sensitivity_ci": pos.get("recall_ci"),
+        "specificity": neg["recall"], "specificity_ci": neg.get("recall_ci"),
+        "ppv": pos["precision"], "ppv_ci": pos.get("precision_ci"),
+    }
+
+
 def classification_metrics(
     y_true: Any,
     y_pred: Any,

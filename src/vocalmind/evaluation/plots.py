@@ -69,6 +69,26 @@ def plot_confusion_matrix(cm: Any, classes: Sequence[Any]) -> Figure:
     return fig
 
 
+def plot_model_importance(table: pd.DataFrame, *, top_k: int = 10, score: str = "score",
+                          model: str = "model") -> Figure:
+    """Horizontal bars of the evaluated model's held-out permutation importance.
+
+    ``table`` has ``feature``, ``permutation_mean`` (drop of ``score`` when the feature is
+    shuffled among held-out subjects) and optionally ``permutation_std`` (across outer
+    folds, drawn as error bars); the ``top_k`` largest are drawn, largest on top.
+    """
+    data = table.dropna(subset=["permutation_mean"]).sort_values(
+        "permutation_mean", ascending=False).head(top_k).iloc[::-1]
+    fig, ax = _figure(6.4, 1 + 0.3 * max(len(data), 1))
+    err = data["permutation_std"] if "permutation_std" in data else None
+    ax.barh(data["feature"].astype(str), data["permutation_mean"], xerr=err, color="tab:blue")
+    ax.axvline(0, color="0.5", lw=0.8)
+    ax.set_xlabel(f"drop in held-out {score} when shuffled (mean over outer folds)")
+    ax.tick_params(axis="y", labelsize=7)
+    ax.set_title(f"permutation importance of the evaluated {model} model", fontsize=9)
+    return fig
+
+
 def plot_per_class(per_class: Mapping[str, Mapping[str, float]]) -> Figure:
     """Grouped bars of precision, recall and F1 per class (``metrics["per_class"]``)."""
     names = list(per_class)

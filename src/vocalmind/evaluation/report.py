@@ -455,8 +455,39 @@ def _per_class_section(metrics: Mapping[str, Any]) -> str:
     return (
         '<h2>Per class</h2><table id="per-class"><thead><tr><th>class</th><th>precision [CI]</th>'
         "<th>recall [CI]</th><th>F1 [CI]</th><th>support</th></tr></thead><tbody>" + rows
-        + "</tbody></table>"
+        + "</tbody></table>" + _positive_section(metrics) + _repeats_section(metrics)
     )
+
+
+def _positive_section(metrics: Mapping[str, Any]) -> str:
+    """The positive class of a binary task: F1, sensitivity, specificity, PPV with CIs."""
+    pos = metrics.get("positive")
+    if not isinstance(pos, Mapping):
+        return ""
+    rows = "".join(
+        f"<tr><td>{label}</td><td>{_fmt(pos.get(key))}</td>"
+        f"<td>{_ci_text(pos.get(f'{key}_ci'))}</td></tr>"
+        for key, label in (("f1", "F1"), ("sensitivity", "sensitivity (recall)"),
+                           ("specificity", f"specificity (recall of {pos.get('negative_class')})"),
+                           ("ppv", "positive predictive value (precision)")))
+    return (f'<h2>Positive class: {html.escape(str(pos.get("class")))}</h2>'
+            '<table id="positive-class"><thead><tr><th>measure</th><th>value</th>'
+            f"<th>CI</th></tr></thead><tbody>{rows}</tbody></table>")
+
+
+def _repeats_section(metrics: Mapping[str, Any]) -> str:
+    """Each repeat's point values when a seeded protocol was repeated and pooled."""
+    reps = metrics.get("per_repeat")
+    if not reps:
+        return ""
+    keys = [k for k in reps[0] if k not in ("repeat", "seed")]
+    head = "".join(f"<th>{html.escape(k)}</th>" for k in keys)
+    rows = "".join(
+        f"<tr><td>{r['repeat']}</td><td>{r['seed']}</td>"
+        + "".join(f"<td>{_fmt(r.get(k))}</td>" for k in keys) + "</tr>" for r in reps)
+    return (f"<h2>Repeats ({len(reps)}, pooled above)</h2><table id=\"repeats\"><thead><tr>"
+            f"<th>repeat</th><th>protocol seed</th>{head}</tr></thead><tbody>{rows}"
+            "</tbody></table>")
 
 
 def _screening_section(screening: Mapping[str, Any]) -> str:
@@ -839,6 +870,13 @@ def figure_caption(name: str, metrics: Mapping[str, Any]) -> str:
         return _CAPTIONS[name]
     text = str(name).replace("_", " ")
     model = metrics.get("model")
+    if "permutation importance of the evaluated" in text.lower():
+        return (text + ": how much the held-out score drops when one feature is shuffled "
+                "among the test subjects of an outer fold (scikit-learn "
+                "permutation_importance on the model fitted on that fold's training "
+                "subjects), averaged over folds; bars show the spread across folds. "
+                "Correlated features share their importance, so a low bar does not mean "
+                "the feature carries nothing.")
     if "importance" in text.lower() and "random-forest" in text.lower() and model not in (
             "rf", "rf_regressor"):
         text += (f": a random forest fitted on all data to describe which features carry the "
