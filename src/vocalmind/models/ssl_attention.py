@@ -31,6 +31,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from vocalmind.errors import EncoderWeightsError, InputError, ParameterError
 from vocalmind.models import check_heads, make_heads
 from vocalmind.models.cnn_lstm import AttentionPool
 
@@ -98,8 +99,8 @@ class WhisperBackbone(nn.Module):
         self.whisper = copy.deepcopy(shared) if trainable else shared
         n = self.whisper.n_layers if max_layer is None else int(max_layer)
         if not 1 <= n <= self.whisper.n_layers:
-            raise ValueError(f"max_layer={max_layer}: Whisper {source!r} has blocks "
-                             f"1..{self.whisper.n_layers}")
+            raise ParameterError(f"WhisperBackbone: max_layer={max_layer}, but Whisper "
+                                 f"{source!r} has blocks 1..{self.whisper.n_layers}")
         self.max_layer = n
         self.config = SimpleNamespace(num_hidden_layers=n, hidden_size=self.whisper.dim)
         self.encoder = SimpleNamespace(layers=self.whisper.encoder.layers[:n])
@@ -129,13 +130,13 @@ def load_ssl_encoder(path: str | Path) -> nn.Module:
 
     Raises
     ------
-    ValueError
+    EncoderWeightsError
         The folder is missing or holds no loadable model; the message says what to put there.
     """
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a hub id would otherwise stall ~26 s
     p = Path(path)
     if not (p / "config.json").is_file():
-        raise ValueError(
+        raise EncoderWeightsError(
             f"SSL encoder folder {str(p)!r} has no config.json; give a local folder written "
             "by save_pretrained (models are never downloaded)")
     from transformers import AutoModel
@@ -143,7 +144,7 @@ def load_ssl_encoder(path: str | Path) -> nn.Module:
     try:
         return AutoModel.from_pretrained(str(p), local_files_only=True)
     except (OSError, ValueError) as exc:
-        raise ValueError(f"cannot load an SSL encoder from {str(p)!r}: {exc}") from exc
+        raise EncoderWeightsError(f"cannot load an SSL encoder from {str(p)!r}: {exc}") from exc
 
 
 class SSLAttention(nn.Module):
@@ -197,21 +198,21 @@ class SSLAttention(nn.Module):
                  max_layer: int | None = None, state_norm: bool | None = None) -> None:
         super().__init__()
         if layers not in LAYER_MODES:
-            raise ValueError(f"layers={layers!r}: choose one of {LAYER_MODES}")
+            raise ParameterError(f"SSLAttention: layers={layers!r}: choose one of {LAYER_MODES}")
         if freeze not in FREEZE_MODES[:3] and not (
                 isinstance(freeze, str) and freeze.startswith("top") and freeze[3:].isdigit()
                 and int(freeze[3:]) >= 1):
-            raise ValueError(f"freeze={freeze!r}: choose one of {FREEZE_MODES} (e.g. top2: the "
-                             "two top blocks are fine-tuned)")
+            raise ParameterError(f"SSLAttention: freeze={freeze!r}: choose one of {FREEZE_MODES} "
+                                 "(e.g. top2: the two top blocks are fine-tuned)")
         if pooling not in POOLINGS:
-            raise ValueError(f"pooling={pooling!r}: choose one of {POOLINGS}")
+            raise ParameterError(f"SSLAttention: pooling={pooling!r}: choose one of {POOLINGS}")
         whisper = _is_whisper(encoder_path)
         if whisper:
             self.encoder = WhisperBackbone(str(encoder_path)[len("whisper:"):],
                                            max_layer=max_layer, trainable=freeze != "frozen")
         else:
             if max_layer is not None:
-                raise ValueError("max_layer applies to Whisper encoders only")
+                raise ParameterError("SSLAttention: max_layer applies to Whisper encoders only")
             self.encoder = load_ssl_encoder(encoder_path)
         self.layer_mode = layers
         self.freeze = freeze
@@ -264,10 +265,11 @@ class SSLAttention(nn.Module):
         if top:
             layers = getattr(getattr(enc, "encoder", None), "layers", None)
             if layers is None:
-                raise ValueError(f"freeze={self.freeze!r} needs an encoder with .encoder.layers "
-                                 "(wav2vec 2.0, HuBERT, WavLM, Whisper)")
+                raise ParameterError(f"SSLAttention: freeze={self.freeze!r} needs an encoder with "
+                                     ".encoder.layers (wav2vec 2.0, HuBERT, WavLM, Whisper)")
             if top > len(layers):
-                raise ValueError(f"freeze={self.freeze!r}: the encoder has {len(layers)} blocks")
+                raise ParameterError(f"SSLAttention: freeze={self.freeze!r}, but the encoder has "
+                                     f"{len(layers)} blocks")
             for layer in list(layers)[-top:]:
                 for p in layer.parameters():
                     p.requires_grad = True
@@ -353,12 +355,13 @@ class SSLAttention(nn.Module):
         if x.ndim == 2:
             x = x.unsqueeze(1)
         if x.ndim != 3:
-            raise ValueError(f"SSLAttention expects (batch, segments, samples); got {tuple(x.shape)}")
+            raise InputError("SSLAttention: x must be (batch, segments, samples); got "
+                             f"{tuple(x.shape)}")
         b, m, s = x.shape
         if mask is None:
             mask = torch.ones(b, m, dtype=torch.bool, device=x.device)
         if not bool(mask.any(dim=1).all()):
-            raise ValueError("every sequence needs at least one real segment (mask all False)")
+            raise InputError("SSLAttention: every sequence needs at least one real segment (mask all False)")
         v = self.segment_vectors(x[mask])  # only real segments go through the encoder
         seq = x.new_zeros(b, m, v.shape[1])
         seq[mask] = v
