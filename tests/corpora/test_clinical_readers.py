@@ -104,7 +104,7 @@ def test_edaic(tmp_path, wav, assert_no_file_lost):
     assert any("300_P" in f["file"] for f in turns.attrs["failures"])  # no transcript
 
 
-def test_eatd(tmp_path, wav, broken):
+def test_eatd(tmp_path, wav, broken, assert_no_file_lost):
     for folder, label in (("t_1", "63.75"), ("t_2", "45"), ("v_1", "58.75")):
         base = tmp_path / "EATD-Corpus" / folder
         for prompt in ("positive", "neutral", "negative"):
@@ -126,6 +126,13 @@ def test_eatd(tmp_path, wav, broken):
     assert "unreadable audio" in reasons and "not a number" in reasons
     raw = read_corpus("eatd", tmp_path, variant="raw")
     assert not any(Path(f).name.endswith("_out.wav") for f in raw["file"]) and len(raw) == 9
+    # the variant not read is listed file by file, with the option that reads it
+    for manifest, n_other in ((df, 9), (raw, 9)):
+        assert_no_file_lost(manifest, tmp_path)
+        skipped = [f for f in manifest.attrs["failures"] if "not read with variant" in f["reason"]]
+        assert len(skipped) == n_other
+    assert any(f["file"].endswith("t_1/positive.wav") and "variant='raw' reads it" in f["reason"]
+               for f in df.attrs["failures"])
 
 
 def test_emu_lookalike_tasks_and_no_q9(tmp_path, wav, assert_no_file_lost):
@@ -146,7 +153,7 @@ def test_emu_lookalike_tasks_and_no_q9(tmp_path, wav, assert_no_file_lost):
     assert len(read_corpus("emu", tmp_path, task="unstructured")) == 1
 
 
-def test_androids(tmp_path, wav):
+def test_androids(tmp_path, wav, assert_no_file_lost):
     wav(tmp_path / "Reading-Task" / "audio" / "PT" / "01_PF56_2.wav")
     wav(tmp_path / "Reading-Task" / "audio" / "HC" / "01_CM27_4.wav")
     wav(tmp_path / "Interview-Task" / "audio" / "PT" / "01_PF56_2.wav")
@@ -166,6 +173,16 @@ def test_androids(tmp_path, wav):
     assert len(i) == 1 and i["fold"].iloc[0] == 2
     clips = read_corpus("androids", tmp_path, task="interview", interview="clips")
     assert len(clips) == 2 and set(clips["subject"]) == {"01_P"}
+    # whatever the options, every file is read or listed with the option that reads it
+    reading = read_corpus("androids", tmp_path, task="reading")
+    for manifest in (df, clips, reading):
+        assert_no_file_lost(manifest, tmp_path)
+    why = {Path(f["file"]).name: f["reason"] for f in clips.attrs["failures"]}
+    assert "task='reading' or 'both' reads it" in why["01_CM27_4.wav"]
+    assert "interview='audio' reads it" in why["01_PF56_2.wav"]
+    why = {Path(f["file"]).name: f["reason"] for f in df.attrs["failures"]}
+    assert "interview='clips' reads it" in why["01_PF56_2_1.wav"]
+    assert len(reading.attrs["failures"]) == 3
 
 
 @pytest.mark.realdata

@@ -291,15 +291,31 @@ def read_eatd(
     if not folders:
         raise wrong_root("eatd", root, "no t_N / v_N volunteer folders")
     rows = Rows("eatd", root, check_audio)
+    other = "raw" if variant == "out" else "out"
     for folder in folders:
         sds, problem = _eatd_sds(folder)
         if problem:
             rows.fail(folder, problem)
+            for wav in find_files(folder, "*.wav", recursive=False):
+                rows.fail(wav, f"its volunteer folder has no usable label ({problem})")
             continue
         split = "train" if folder.name.startswith("t") else "test"
+        wanted = set()
         for prompt in EATD_PROMPTS:
             wav = folder / (f"{prompt}_out.wav" if variant == "out" else f"{prompt}.wav")
+            wanted.add(wav.name)
             rows.add(wav, subject=folder.name, split=split, sds=sds, prompt=prompt)
+        # a reader never loses a file silently: the other variant's recordings (and any
+        # stray .wav) are listed with the reason they were not read
+        for wav in find_files(folder, "*.wav", recursive=False):
+            if wav.name in wanted:
+                continue
+            stem = wav.stem[:-4] if wav.stem.endswith("_out") else wav.stem
+            if stem in EATD_PROMPTS:
+                rows.fail(wav, f"not read with variant={variant!r}: the {other} recording "
+                               f"(variant={other!r} reads it)")
+            else:
+                rows.fail(wav, f"not an EATD prompt recording ({', '.join(EATD_PROMPTS)})")
     return rows.manifest()
 
 
@@ -433,7 +449,14 @@ def read_androids(
         raise wrong_root("androids", root, "no Reading-Task/ or Interview-Task/ folder")
     folds = _androids_folds(find_named(root, "fold-lists.csv") or find_named(root, "fold-list.csv"))
     rows = Rows("androids", root, check_audio)
-    for t in (list(ANDROIDS_TASKS) if task == "both" else [task]):
+    chosen = list(ANDROIDS_TASKS) if task == "both" else [task]
+    for t in ANDROIDS_TASKS:  # a reader never loses a file silently: list what it skips
+        base = root / ANDROIDS_TASKS[t]
+        if t not in chosen and base.is_dir():
+            for wav in find_files(base, "*.wav"):
+                rows.fail(wav, f"not read with task={task!r}: a {t}-task recording "
+                               f"(task={t!r} or 'both' reads it)")
+    for t in chosen:
         base = root / ANDROIDS_TASKS[t]
         if not base.is_dir():
             rows.fail(base, f"{t} task folder missing")
@@ -442,6 +465,15 @@ def read_androids(
         for wav in find_files(base, "*.wav"):
             rel = wav.relative_to(base).parts
             if clips != ("audio_clip" in rel):
+                if t == "reading":
+                    rows.fail(wav, "a clip folder under the reading task (only interviews "
+                                   "have clips)")
+                elif clips:
+                    rows.fail(wav, "not read with interview='clips': a whole interview "
+                                   "(interview='audio' reads it)")
+                else:
+                    rows.fail(wav, "not read with interview='audio': a per-turn interview "
+                                   "clip (interview='clips' reads it)")
                 continue
             owner = wav.parent.name if clips else wav.stem
             m = _ANDROIDS_RX.fullmatch(owner)
