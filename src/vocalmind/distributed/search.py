@@ -33,8 +33,6 @@ import functools
 import hashlib
 import json
 import logging
-import math
-import numbers
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -54,7 +52,10 @@ from vocalmind.training.search import (
     Objective,
     SearchResult,
     SearchSpace,
+    _checked_search_args,
+    _search_result,
     _trials_table,
+    _write_best,
     asha_trial_objective,
 )
 
@@ -231,18 +232,12 @@ def run_search_distributed(
         No trial completed, or a worker task failed for good (its error is named; the
         outputs recorded so far are written first).
     """
-    if not isinstance(space, SearchSpace):
-        space = SearchSpace.from_dict(space)
-    if direction not in ("maximize", "minimize"):
-        raise ConfigError(f"direction={direction!r}: use 'maximize' or 'minimize'")
-    if isinstance(n_trials, bool) or not isinstance(n_trials, numbers.Integral) or n_trials < 1:
-        raise ConfigError(f"n_trials={n_trials!r}: must be an integer >= 1")
+    space = _checked_search_args(space, direction, n_trials=n_trials)
     ex = executor if executor is not None else LocalExecutor(n_workers or 1, progress=False)
     if n_workers is None:
         total = getattr(ex, "total_cpus", None)
         n_workers = total() if callable(total) else getattr(ex, "n_jobs", 1)
-    if isinstance(n_workers, bool) or not isinstance(n_workers, numbers.Integral) or n_workers < 1:
-        raise ConfigError(f"n_workers={n_workers!r}: must be an integer >= 1")
+    _checked_search_args(space, direction, n_workers=n_workers)
     n_workers = min(int(n_workers), int(n_trials))
     _make_sampler(sampler, seed, 0)  # validates the name now, not in a worker
 
@@ -277,27 +272,14 @@ def run_search_distributed(
     study = optuna.load_study(study_name=_STUDY, storage=storage)
     trials = _trials_table(study, space)
     write_table(trials, run_dir / "trials.csv")
-    done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    if done:
-        best = study.best_trial
-        write_json(run_dir / "best.json", {
-            "best_trial": best.number, "best_value": best.value, "best_params": best.params,
-            "direction": direction,
-            "trials_so_far": trials["state"].value_counts().to_dict(),
-        })  # fmt: skip
+    _write_best(run_dir, study, direction)
     if errors:
         k, err = errors[0]
         raise TooManyFailuresError(
             f"{len(errors)} of {n_workers} search workers failed (task {k}: "
             f"{type(err).__name__}: {err}); the trials recorded so far are in {run_dir}"
         ) from (err if isinstance(err, Exception) else None)
-    if not done:
-        counts = trials["state"].value_counts().to_dict()
-        raise TooManyFailuresError(f"no trial of the search completed ({counts}); see {run_dir / 'trials.csv'}")
-    best = study.best_trial
-    value = float(best.value) if best.value is not None else math.nan
-    return SearchResult(best_params=dict(best.params), best_value=value, trials=trials,
-                        best_trial=best.number, run_dir=run_dir)
+    return _search_result(study, trials, run_dir)
 
 
 def lost_trials(run_dir: str | Path) -> pd.DataFrame:

@@ -637,6 +637,55 @@ def asha_trial_objective(
     return optuna_objective
 
 
+def _checked_search_args(space: SearchSpace | Mapping[str, Any], direction: str,
+                         **counts: Any) -> SearchSpace:
+    """The checks every runner (local threads, executor workers) makes before it starts:
+    the space, the direction, and counts such as ``n_trials`` (integers >= 1)."""
+    if not isinstance(space, SearchSpace):
+        space = SearchSpace.from_dict(space)
+    if direction not in ("maximize", "minimize"):
+        raise ConfigError(f"direction={direction!r}: use 'maximize' or 'minimize'")
+    for name, v in counts.items():
+        if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1:
+            raise ConfigError(f"{name}={v!r}: must be an integer >= 1")
+    return space
+
+
+def _write_best(run_dir: Path, study: optuna.Study, direction: str) -> None:
+    """``best.json`` of a study with a completed trial (nothing before the first one)."""
+    if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        return
+    best = study.best_trial
+    counts = pd.Series([t.state.name for t in study.get_trials(deepcopy=False)])
+    write_json(
+        run_dir / "best.json",
+        {
+            "best_trial": best.number,
+            "best_value": best.value,
+            "best_params": best.params,
+            "direction": direction,
+            "trials_so_far": counts.value_counts().to_dict(),
+        },
+    )
+
+
+def _search_result(study: optuna.Study, trials: pd.DataFrame, run_dir: Path) -> SearchResult:
+    """The runners' result, or :class:`TooManyFailuresError` when no trial completed."""
+    if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        counts = trials["state"].value_counts().to_dict()
+        raise TooManyFailuresError(
+            f"no trial of the search completed ({counts}); see {run_dir / 'trials.csv'}"
+        )
+    best = study.best_trial
+    return SearchResult(
+        best_params=dict(best.params),
+        best_value=float(best.value),  # type: ignore[arg-type]
+        trials=trials,
+        best_trial=best.number,
+        run_dir=run_dir,
+    )
+
+
 def run_search(
     objective: Objective,
     space: SearchSpace | Mapping[str, Any],
@@ -692,13 +741,7 @@ def run_search(
     "pruned", "t"}`` where ``rung`` is the rung judged at that step (None between rungs
     and at ``step >= max_resource``) and ``t`` the seconds since the search started.
     """
-    if not isinstance(space, SearchSpace):
-        space = SearchSpace.from_dict(space)
-    if direction not in ("maximize", "minimize"):
-        raise ConfigError(f"direction={direction!r}: use 'maximize' or 'minimize'")
-    for name, v in (("n_trials", n_trials), ("n_jobs", n_jobs)):
-        if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1:
-            raise ConfigError(f"{name}={v!r}: must be an integer >= 1")
+    space = _checked_search_args(space, direction, n_trials=n_trials, n_jobs=n_jobs)
     run_dir = Path(run_dir)
     outputs = ("decisions.jsonl", "trials.csv", "best.json", "search.json")
     if not overwrite and any((run_dir / f).exists() for f in outputs):
@@ -731,20 +774,7 @@ def run_search(
     def write_outputs(study: optuna.Study) -> None:
         with log.lock:
             write_table(_trials_table(study, space), run_dir / "trials.csv")
-            done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-            if done:
-                best = study.best_trial
-                counts = pd.Series([t.state.name for t in study.get_trials(deepcopy=False)])
-                write_json(
-                    run_dir / "best.json",
-                    {
-                        "best_trial": best.number,
-                        "best_value": best.value,
-                        "best_params": best.params,
-                        "direction": direction,
-                        "trials_so_far": counts.value_counts().to_dict(),
-                    },
-                )
+            _write_best(run_dir, study, direction)
 
     try:
         if progress:
@@ -771,21 +801,7 @@ def run_search(
         log.close()
         write_outputs(study)  # also records a trial that failed and stopped the search
 
-    trials = _trials_table(study, space)
-    done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    if not done:
-        counts = trials["state"].value_counts().to_dict()
-        raise TooManyFailuresError(
-            f"no trial of the search completed ({counts}); see {run_dir / 'trials.csv'}"
-        )
-    best = study.best_trial
-    return SearchResult(
-        best_params=dict(best.params),
-        best_value=float(best.value),  # type: ignore[arg-type]
-        trials=trials,
-        best_trial=best.number,
-        run_dir=run_dir,
-    )
+    return _search_result(study, _trials_table(study, space), run_dir)
 
 
 # --------------------------------------------------------------------------- grouped CV objective
