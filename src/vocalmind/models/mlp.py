@@ -38,7 +38,6 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from torch import nn
 
 from vocalmind.errors import ConfigError, ModelError, VocalmindError
-from vocalmind.evaluation.protocols import InnerGroupSplit
 from vocalmind.progress import progress_bar
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {
@@ -315,6 +314,9 @@ class MLPModel(BaseEstimator):
             g = np.asarray(groups)
             if len(np.unique(g)) < 2:
                 raise ModelError("a validation split by subject needs >= 2 distinct groups")
+            # local: the vocalmind.evaluation package loads matplotlib
+            from vocalmind.evaluation.protocols import InnerGroupSplit
+
             splitter: Any = InnerGroupSplit(
                 val_fraction=self.validation_fraction, stratify=False, seed=self.random_state
             )
@@ -541,6 +543,8 @@ class MLPSearch(BaseEstimator):
             task=self.task, random_state=self.random_state, n_threads=self.n_threads,
             **dict(self.fixed_params or {}),
         )
+        from vocalmind.evaluation.protocols import InnerGroupSplit  # local, as in _split
+
         splits = list(InnerGroupSplit(n_splits=int(self.cv), stratify=False, shuffle=False)
                       .split(x, yv, g))
         rows: list[dict[str, Any]] = []
