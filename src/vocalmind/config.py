@@ -85,26 +85,32 @@ class FeaturesConfig(_Strict):
     """Feature extraction for feature-based models (ignored by waveform/mel models)."""
 
     set: str = Field("egemaps", description="feature set name (vocalmind features list)")
-    params: dict[str, Any] = Field(default_factory=dict)
+    params: dict[str, Any] = Field(default_factory=dict,
+                                   description="feature-set parameters, e.g. {n_mels: 64}")
     preprocess: PreprocessConfig = Field(default_factory=PreprocessConfig)
     speaker_normalization: bool = Field(
         False, description="standardise each speaker's features on their own recordings")
     cache_dir: str | None = Field(".cache/features", description="null disables the cache")
-    jobs: int = Field(2, ge=1)
-    max_failure_fraction: float = Field(0.05, ge=0, le=1)
+    jobs: int = Field(2, ge=1, description="extraction worker processes")
+    max_failure_fraction: float = Field(
+        0.05, ge=0, le=1, description="largest fraction of recordings that may fail "
+        "extraction (listed in failures.csv) before the run stops")
 
 
 class SelectionConfig(_Strict):
     """Feature selection fitted inside each training fold (document 002's partial
     correlation with the score, controlling for covariates)."""
 
-    method: Literal["partial_correlation"] = "partial_correlation"
-    alpha: float = Field(0.01, gt=0, lt=1)
-    fdr: bool = False
+    method: Literal["partial_correlation"] = Field("partial_correlation",
+                                                   description="selection method")
+    alpha: float = Field(0.01, gt=0, lt=1, description="significance level a feature must pass")
+    fdr: bool = Field(False, description="Benjamini-Hochberg correction of the p-values")
     covariates: list[str] = Field(default_factory=lambda: ["gender", "age"],
                                   description="manifest columns partialled out")
-    mode: Literal["drop", "zero"] = "drop"
-    correlation: Literal["pearson", "spearman"] = "pearson"
+    mode: Literal["drop", "zero"] = Field(
+        "drop", description="drop unselected features, or set them to zero")
+    correlation: Literal["pearson", "spearman"] = Field("pearson",
+                                                        description="correlation measure")
     fallback_k: int = Field(5, ge=1, description="features kept when none passes alpha")
 
 
@@ -113,7 +119,8 @@ class TuneConfig(_Strict):
 
     grid: dict[str, list[Any]] = Field(default_factory=dict,
                                        description="model params to search, e.g. {C: [0.1, 1]}")
-    inner_splits: int = Field(3, ge=2)
+    inner_splits: int = Field(3, ge=2, description="inner subject-grouped folds (at most the "
+                              "training subjects of a fold)")
     scoring: str | None = Field(None, description="sklearn scorer; default by task")
 
 
@@ -134,17 +141,22 @@ class SearchConfig(_Strict):
 
     space: dict[str, dict[str, Any]] = Field(
         ..., description="param -> {type: float|int|categorical|loguniform, low, high, choices}")
-    n_trials: int = Field(8, ge=1)
+    n_trials: int = Field(8, ge=1, description="trials sampled from the space")
     policy: dict[str, Any] = Field(
         default_factory=dict,
         description="ASHA: min_resource, reduction_factor, max_resource (epochs)")
-    sampler: Literal["random", "tpe"] = "random"
-    inner_splits: int = Field(3, ge=2)
+    sampler: Literal["random", "tpe"] = Field("random", description="how trials are sampled")
+    inner_splits: int = Field(3, ge=2, description="inner subject-grouped folds")
 
 
 class ModelConfig(_Strict):
+    """The model: a classical pipeline, the searched mlp, or a deep family (see the model
+    table below)."""
+
     name: str = Field(..., description="svm, logreg, rf, svr, ridge, mlp, melcnn, cnn_lstm, ...")
-    params: dict[str, Any] = Field(default_factory=dict)
+    params: dict[str, Any] = Field(default_factory=dict, description="the model's parameters "
+                                   "(defaults in the model table; deep families: model and "
+                                   "data settings)")
     tune: TuneConfig | None = None
     training: dict[str, Any] = Field(
         default_factory=dict,
@@ -202,8 +214,8 @@ class EvaluationConfig(_Strict):
 class ExperimentConfig(_Strict):
     """A whole experiment. See ``examples/*.yaml``."""
 
-    name: str = "experiment"
-    seed: int = 0
+    name: str = Field("experiment", description="run name (default run folder runs/NAME-TIME)")
+    seed: int = Field(0, description="seed of models, inner folds, bootstrap and repeats")
     jobs: int = Field(2, ge=1, description="parallel outer folds")
     corpus: CorpusConfig
     task: TaskConfig
@@ -492,3 +504,211 @@ def load_config(path: str | Path | None = None, *, overrides: list[str] | None =
 def config_to_dict(cfg: ExperimentConfig) -> dict[str, Any]:
     """The resolved config as plain data (what the run folder stores)."""
     return cfg.model_dump(mode="json")
+
+
+# --------------------------------------------------------------------------- reference page
+
+
+def _doc_params(obj: Any) -> dict[str, str]:
+    """``name -> text`` from the numpydoc ``Parameters`` section of ``obj``'s docstring."""
+    import inspect
+    import re
+
+    doc = inspect.getdoc(obj) or ""
+    lines = doc.splitlines()
+    out: dict[str, str] = {}
+    try:
+        start = next(i for i, ln in enumerate(lines[:-1])
+                     if ln.strip() == "Parameters" and set(lines[i + 1].strip()) == {"-"})
+    except StopIteration:
+        return out
+    current = None
+    for ln in lines[start + 2:]:
+        if not ln.strip():
+            current = None
+            continue
+        m = re.match(r"^(\w+)(?:, \w+)* : (.*)$", ln)
+        if m and not ln.startswith(" "):
+            names = [n.strip() for n in ln.split(" : ", 1)[0].split(",")]
+            current = names
+            for n in names:
+                out[n] = m.group(2).strip()
+        elif ln.startswith(" ") and current:
+            for n in current:
+                out[n] = (out[n] + " " + ln.strip()).strip()
+        elif not ln.startswith(" "):
+            break  # the next section or prose after the parameters
+    return out
+
+
+def _md(text: str) -> str:
+    """Docstring text as Markdown table text: Sphinx roles and double back-ticks become
+    plain code spans, pipes are escaped."""
+    import re
+
+    text = re.sub(r":\w+:`~?([\w.]+)`", lambda m: f"`{m.group(1).rsplit('.', 1)[-1]}`", text)
+    return text.replace("``", "`").replace("|", "\\|")
+
+
+def _type_text(annotation: Any) -> str:
+    """A type annotation in words a YAML author reads (``one of: a, b``, ``list of str``)."""
+    import types
+    import typing
+
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin is Literal:
+        return "one of: " + ", ".join(str(a) for a in args)
+    if origin in (typing.Union, types.UnionType):
+        parts = [_type_text(a) for a in args if a is not type(None)]
+        text = " or ".join(parts)
+        return text + (" or null" if type(None) in args else "")
+    if origin in (list, tuple):
+        return f"list of {_type_text(args[0])}" if args else "list"
+    if origin is dict:
+        return f"mapping {_type_text(args[0])} -> {_type_text(args[1])}" if args else "mapping"
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return "section"
+    if annotation is Any:
+        return "any"
+    return getattr(annotation, "__name__", str(annotation))
+
+
+def _constraints(info: Any) -> str:
+    marks = {"ge": ">=", "gt": ">", "le": "<=", "lt": "<"}
+    out = []
+    for meta in getattr(info, "metadata", []):
+        for attr, sign in marks.items():
+            value = getattr(meta, attr, None)
+            if value is not None:
+                out.append(f"{sign} {value}")
+    return ", ".join(out)
+
+
+def _default_text(info: Any) -> str:
+    from pydantic_core import PydanticUndefined
+
+    if info.is_required():
+        return "**required**"
+    value = info.default_factory() if info.default_factory is not None else info.default
+    if value is PydanticUndefined:
+        return "**required**"
+    if isinstance(value, BaseModel):
+        return "(section)"
+    return "`" + yaml.safe_dump(value, default_flow_style=True).strip().removesuffix(
+        "\n...").removesuffix("...").strip() + "`"
+
+
+def _section_models(annotation: Any) -> type[BaseModel] | None:
+    import typing
+
+    for a in (annotation, *typing.get_args(annotation)):
+        if isinstance(a, type) and issubclass(a, BaseModel):
+            return a
+    return None
+
+
+def _field_rows(model: type[BaseModel], prefix: str, rows: list[str],
+                sections: list[tuple[str, type[BaseModel]]]) -> None:
+    docs = _doc_params(model)
+    for name, info in model.model_fields.items():
+        key = f"{prefix}{name}"
+        sub = _section_models(info.annotation)
+        if sub is not None:
+            sections.append((key, sub))
+            kind = "optional section" if not info.is_required() and \
+                _default_text(info) == "`null`" else "section"
+            rows.append(f"| `{key}` | {kind} | | | see [{key}](#{key.replace('.', '')}) |")
+            continue
+        desc = _md(info.description or docs.get(name, "")).replace("\n", " ")
+        rows.append(f"| `{key}` | {_type_text(info.annotation)} | {_default_text(info)} | "
+                    f"{_constraints(info)} | {desc} |")
+
+
+def config_reference() -> str:
+    """The configuration reference page (Markdown), generated from the schema and the
+    registries: every key with its type, default, constraints and meaning; the protocols
+    and their parameters; the evaluation levels; the models; the corpus readers and their
+    options. ``docs/config-reference.md`` is this text (a test keeps it so); regenerate it
+    with ``vocalmind config reference -o docs/config-reference.md``.
+    """
+    import dataclasses
+    import inspect
+
+    out = ["# Configuration reference", "",
+           "Generated from the configuration schema by `vocalmind config reference "
+           "-o docs/config-reference.md`; do not edit by hand (a test checks that this page "
+           "matches the code). Examples: `examples/*.yaml`. Values given with "
+           "`--set key.path=value` are validated exactly like the file.", ""]
+    pending: list[tuple[str, type[BaseModel]]] = [("", ExperimentConfig)]
+    while pending:
+        prefix, model = pending.pop(0)
+        title = prefix or "top level"
+        own = model.__dict__.get("__doc__") or ""  # not pydantic's BaseModel docstring
+        doc = _md(inspect.cleandoc(own).split("\n\n")[0].replace("\n", " "))
+        out += [f"## {title}", ""] + ([doc, ""] if doc else [])
+        out += ["| key | type | default | constraints | meaning |", "|---|---|---|---|---|"]
+        found: list[tuple[str, type[BaseModel]]] = []
+        rows: list[str] = []
+        _field_rows(model, f"{prefix}." if prefix else "", rows, found)
+        out += rows + [""]
+        pending += found
+
+    from vocalmind.evaluation.protocols import PROTOCOLS
+
+    out += ["## Protocols (`protocol.name`, `protocol.params`)", "",
+            "| protocol | subject-independent | parameter | default | meaning |",
+            "|---|---|---|---|---|"]
+    for name in sorted(PROTOCOLS):
+        cls = PROTOCOLS[name]
+        docs = _doc_params(cls)
+        first = (inspect.getdoc(cls) or "").split("\n")[0]
+        params = [f for f in dataclasses.fields(cls)] if dataclasses.is_dataclass(cls) else []
+        independent = "yes" if cls().subject_independent else "no"
+        if any(f.name == "speaker_dependent" for f in params):
+            independent = "yes, unless `speaker_dependent`"
+        out.append(f"| `{name}` | {independent} | | | {_md(first)} |")
+        for f in params:
+            default = "" if f.default is dataclasses.MISSING else f"`{f.default!r}`"
+            out.append(f"| | | `{f.name}` | {default} | {_md(docs.get(f.name, ''))} |")
+    out += ["", "Repeats (`protocol.repeats`) apply to: "
+            + ", ".join(f"`{p}`" for p in REPEATABLE_PROTOCOLS) + ".", ""]
+
+    out += ["## Evaluation levels (`evaluation.level`)", "",
+            "- `segment`: every scored segment (or whole recording without segmentation) is "
+            "a unit.",
+            "- `recording`: segments are pooled per recording (mean probabilities, or mean "
+            "score).",
+            "- `subject`: all of a subject's recordings are pooled into one unit (one person, "
+            "one prediction).", ""]
+
+    from vocalmind.models import DEEP_FAMILIES
+    from vocalmind.models.classical import CLASSICAL_MODELS
+
+    out += ["## Models (`model.name`)", "",
+            "| model | kind | task | default `model.params` |", "|---|---|---|---|"]
+    for name, (task, _, defaults) in CLASSICAL_MODELS.items():
+        params = yaml.safe_dump(defaults, default_flow_style=True).strip()
+        out.append(f"| `{name}` | classical (scikit-learn pipeline; `model.tune`) | {task} | "
+                   f"`{params}` |")
+    out.append("| `mlp` | searched network (`model.params`: search space, strategy, cv) | "
+               "either | |")
+    for name in sorted(DEEP_FAMILIES):
+        out.append(f"| `{name}` | deep family (`model.training`, `model.search`) | either | |")
+    out.append("")
+
+    from vocalmind.corpora.readers import available_corpora, corpus_spec
+
+    out += ["## Corpus readers (`corpus.name`, `corpus.options`)", "",
+            "| reader | option | default | meaning |", "|---|---|---|---|"]
+    for name in available_corpora():
+        spec = corpus_spec(name)
+        out.append(f"| `{name}` | | | {spec.description} |")
+        docs = _doc_params(spec.reader)
+        for p in inspect.signature(spec.reader).parameters.values():
+            if p.kind is not p.KEYWORD_ONLY or p.name == "check_audio":
+                continue
+            default = "" if p.default is p.empty else f"`{p.default!r}`"
+            out.append(f"| | `{p.name}` | {default} | {_md(docs.get(p.name, ''))} |")
+    out.append("")
+    return "\n".join(out)

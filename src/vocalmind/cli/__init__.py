@@ -16,7 +16,7 @@ from typing import Annotated, Any
 import typer
 
 from vocalmind import __version__
-from vocalmind.cli import analyze, corpus, demo, experiment, features, models, serve
+from vocalmind.cli import analyze, config, corpus, demo, experiment, features, models, serve
 
 #: click context for every command: help wrapped to the terminal up to 100 columns.
 CONTEXT = {"max_content_width": 100, "help_option_names": ["--help", "-h"]}
@@ -53,6 +53,7 @@ app.add_typer(features.app, name="features", help="Feature extraction.")
 app.add_typer(experiment.app, name="experiment", help="Experiments from YAML configs.")
 app.add_typer(analyze.app, name="analyze", help="Correlation and longitudinal statistics.")
 app.add_typer(models.app, name="models", help="Model families.")
+app.add_typer(config.app, name="config", help="The configuration reference.")
 # short_help: the command list shows whole phrases, not a first sentence cut at 45 characters
 app.command("assess", short_help="Score new recordings with a trained model.")(experiment.assess)
 app.command("demo", short_help="Synthesise a cohort, run an experiment, assess a new voice.")(
