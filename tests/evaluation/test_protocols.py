@@ -135,6 +135,17 @@ def test_inner_splits_keep_the_scikit_learn_folds():
         list(InnerGroupSplit().split(X, y))
 
 
+@pytest.mark.filterwarnings("ignore:The least populated class:UserWarning")
+def test_stratified_protocol_with_missing_labels_says_so():
+    groups = np.repeat(list("abcdef"), 2)
+    y = np.array([0, 1] * 5 + [0, np.nan])
+    with pytest.raises(ConfigError, match="stratified=True needs class labels"):
+        list(make_protocol("group_kfold", n_splits=2).split(None, y, groups))
+    # the inner splitter takes labels as given: missing ones must be encoded (e.g. -1)
+    folds = list(InnerGroupSplit(n_splits=2).split(None, np.nan_to_num(y, nan=-1), groups))
+    assert len(folds) == 2
+
+
 def test_groups_required():
     with pytest.raises(ConfigError, match="groups="):
         next(make_protocol("loso").split(np.zeros(4), [0, 1, 0, 1]))

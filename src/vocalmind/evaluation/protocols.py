@@ -33,6 +33,7 @@ Examples
 from __future__ import annotations
 
 import math
+import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, fields
@@ -106,8 +107,19 @@ def _as_groups(groups: Any, n_rows: int | None) -> np.ndarray:
 
 
 def _is_class_labels(y: Any) -> bool:
-    """True when ``y`` holds class labels (binary or multiclass), not continuous scores."""
-    return y is not None and type_of_target(np.asarray(y)) in ("binary", "multiclass")
+    """True when ``y`` holds class labels (binary or multiclass), not continuous scores.
+
+    Labels with NaN (missing) or of mixed types are not usable as classes: False, so a
+    stratified protocol says so with a ConfigError instead of scikit-learn's traceback.
+    """
+    if y is None:
+        return False
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # NaN cast while it checks
+            return type_of_target(np.asarray(y)) in ("binary", "multiclass")
+    except ValueError:  # "Input contains NaN", mixed label types
+        return False
 
 
 def _n_rows(X: Any, groups: Any) -> int | None:
