@@ -139,3 +139,22 @@ def test_logmel_validates_parameters() -> None:
         LogMelFunctionals(fmax=9000)
     with pytest.raises(FeatureError, match="too short for deltas"):
         LogMelFunctionals(deltas=True).process_signal(np.zeros(100, np.float32), 16_000)
+
+
+@pytest.mark.parametrize("name", ["egemaps", "compare"])
+def test_long_recordings_are_streamed_with_identical_functionals(name: str) -> None:
+    """Over STREAM_ABOVE_S seconds the signal is streamed through a ring buffer; the
+    functionals equal those of the package's whole-signal path, bit for bit."""
+    from vocalmind.features import opensmile_sets as oss
+
+    sr = 16_000
+    t = np.arange(int((oss.STREAM_ABOVE_S + 5.5) * sr)) / sr
+    f0 = 130 + 40 * np.sin(2 * np.pi * 0.25 * t)
+    y = (0.3 * np.sin(2 * np.pi * np.cumsum(f0) / sr) * (np.sin(2 * np.pi * 1.5 * t) > -0.2)
+         + 0.01 * np.random.default_rng(0).standard_normal(t.size)).astype(np.float32)
+    fs = get_feature_set(name)
+    streamed = fs.process_signal(y, sr)  # the streamed path (longer than the threshold)
+    whole = oss._smile(fs._config).process_signal(
+        np.clip(y, -1.0, 32767 / 32768), sr).to_numpy(dtype=np.float64).reshape(-1)
+    assert streamed.shape == whole.shape == (len(fs.names()),)
+    assert np.array_equal(streamed, whole, equal_nan=True)

@@ -24,12 +24,24 @@ All four run the openSMILE library shipped inside the ``opensmile`` Python packa
 The :class:`opensmile.Smile` object is built lazily, once per process and configuration
 (:func:`_smile`), and is never pickled with the feature set, so sets travel cheaply to
 worker processes.
+
+Long recordings (over :data:`STREAM_ABOVE_S`) are streamed into openSMILE one second at a
+time through a ring-buffered input level while openSMILE runs in a thread
+(:func:`_streamed_functionals`), instead of being handed over whole: the package's own
+path keeps the float copy, an int16 copy, a bytes copy and openSMILE's growing input
+level of the entire signal at once (eGeMAPS on 60 minutes peaked at ~2.6 GB). The
+functionals are identical (same configuration, same samples, same order; tested); what
+still grows with the length are openSMILE's own frame-level buffers, which its
+whole-recording functionals need.
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
+import tempfile
+import threading
+import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -58,6 +70,81 @@ def _smile(config: str) -> Any:
         num_workers=1,
         multiprocessing=False,
     )
+
+
+#: recordings longer than this (seconds) are streamed into openSMILE (see the module docstring)
+STREAM_ABOVE_S = 60.0
+#: input ring buffer and write block of the streamed path (seconds of audio)
+_RING_S, _BLOCK_S = 10.0, 1.0
+_RING_SOURCE = """[componentInstances:cComponentManager]
+instance[extsource].type=cExternalAudioSource
+
+[extsource:cExternalAudioSource]
+writer.dmLevel=wave
+writer.levelconf.growDyn=0
+writer.levelconf.isRb=1
+writer.levelconf.nT={n}
+sampleRate=\\cm[sampleRate{{16000}}:sample rate]
+nBits=\\cm[nBits{{16}}:sample bits]
+channels=\\cm[channels{{1}}:channel size]
+"""
+
+
+@functools.lru_cache(maxsize=4)
+def _ring_source(sr: int) -> str:
+    """An openSMILE input include like the package's external wave input, but with a ring
+    buffer of :data:`_RING_S` seconds instead of a level that grows with the recording."""
+    folder = Path(tempfile.mkdtemp(prefix="vocalmind-opensmile-"))
+    path = folder / f"ring_wave_input_{sr}.conf.inc"
+    path.write_text(_RING_SOURCE.format(n=int(_RING_S * sr)), encoding="ascii")
+    return str(path)
+
+
+def _streamed_functionals(smile: Any, y: np.ndarray, sr: int) -> np.ndarray | None:
+    """Functionals of ``y [shape=(n,), float32 in [-1, 1)]`` with openSMILE reading it as a
+    stream: ``smile.run()`` in a thread, the signal written one block at a time as the ring
+    buffer frees space. Returns None when openSMILE produced no row (signal too short).
+    Mirrors :meth:`opensmile.Smile._extract` (same options, int16 input, sink callback)."""
+    from opensmile.core.config import config as smile_config
+
+    rows: list[np.ndarray] = []
+    options = smile._options()
+    options.update(source=_ring_source(sr), sampleRate=sr, nBits=16)
+    engine = smile._smile(options=options)
+    engine.external_sink_set_callback_ex(smile_config.EXTERNAL_OUTPUT_COMPONENT,
+                                         smile._sink_callback(rows, [], []))
+    failed: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            engine.run()
+        except BaseException as e:  # noqa: BLE001 - re-raised in the calling thread
+            failed.append(e)
+
+    worker = threading.Thread(target=run, name="opensmile-stream", daemon=True)
+    worker.start()
+    try:
+        step = int(_BLOCK_S * sr)
+        source = smile_config.EXTERNAL_SOURCE_COMPONENT
+        for start in range(0, y.size, step):
+            # as the package does: scale by 32768 and truncate to int16
+            block = (y[start:start + step] * np.float32(32768)).astype(np.int16).tobytes()
+            while not engine.external_audio_source_write_data(source, block):
+                if failed or not worker.is_alive():
+                    break
+                time.sleep(0.0005)  # the ring is full until openSMILE has read on
+            if failed:
+                break
+        engine.external_audio_source_set_eoi(source)
+        worker.join()
+    finally:
+        if worker.is_alive():
+            engine.abort()
+            worker.join()
+        engine.free()
+    if failed:
+        raise FeatureError(f"openSMILE failed on a streamed recording: {failed[0]}")
+    return np.vstack(rows).reshape(-1).astype(np.float64) if rows else None
 
 
 def _opensmile_version() -> str:
@@ -145,11 +232,15 @@ class OpenSmileSet(FeatureSet):
             raise FeatureError(f"{self.name}: empty signal")
         # opensmile scales by 32768 and casts to int16: a sample at +1.0 would wrap to -32768
         y = np.clip(y.astype(np.float32, copy=False), -1.0, 32767 / 32768)
-        with warnings.catch_warnings():
-            # "Segment too short, filling with NaN" is turned into a FeatureError below
-            warnings.simplefilter("ignore", UserWarning)
-            df = _smile(self._config).process_signal(y, sr)
-        out = df.to_numpy(dtype=np.float64).reshape(-1)
+        if y.size > STREAM_ABOVE_S * sr:  # bounded copies of a long recording
+            streamed = _streamed_functionals(_smile(self._config), y, sr)
+            out = (np.full(len(self.names()), np.nan) if streamed is None else streamed)
+        else:
+            with warnings.catch_warnings():
+                # "Segment too short, filling with NaN" is turned into a FeatureError below
+                warnings.simplefilter("ignore", UserWarning)
+                df = _smile(self._config).process_signal(y, sr)
+            out = df.to_numpy(dtype=np.float64).reshape(-1)
         if np.isnan(out).all():
             raise FeatureError(
                 f"{self.name}: signal of {y.size / sr:.3f} s is too short for openSMILE "
