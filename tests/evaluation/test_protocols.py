@@ -99,6 +99,37 @@ def test_property_inner_splits_never_share_a_subject():
         assert all(np.array_equal(a, b) for a, b in zip(again, first, strict=True))
 
 
+@pytest.mark.filterwarnings("ignore:The least populated class:UserWarning")
+def test_property_every_inner_split_caller_is_subject_grouped():
+    """The callers of the inner splitter (grid-search tuning, deep validation split, ASHA
+    folds, grouped objective, MLP early stopping and search) on random layouts."""
+    from vocalmind.models.mlp import MLPModel
+    from vocalmind.training.data import inner_split
+    from vocalmind.training.search import grouped_cv_objective
+    from vocalmind.training.tuning import inner_folds
+
+    rng = np.random.default_rng(99)
+    for _ in range(60):
+        groups, y = random_layout(rng)
+        n_subj = np.unique(groups).size
+        seed = int(rng.integers(100))
+        k = int(rng.integers(2, n_subj + 1))
+        y_missing = np.where(rng.random(y.size) < 0.2, np.nan, y.astype(float))
+        X = pd.DataFrame({"x": np.zeros(groups.size)})
+        folds = [
+            *inner_cv(groups, y, n_splits=k, seed=seed).split(X, y, groups),
+            inner_split(groups, y=y_missing, val_fraction=0.25, seed=seed),
+            *inner_folds(y_missing, groups, n_splits=k, seed=seed, task="classification"),
+            *inner_folds(y_missing, groups, n_splits=k, seed=seed, task="regression"),
+            *grouped_cv_objective(lambda *a: 0.0, X, y, groups, n_splits=k, seed=seed).splits,
+            MLPModel(validation_fraction=0.3, random_state=seed)._split(groups.size, groups),
+        ]
+        for train, val in folds:
+            assert train.size and val.size
+            assert not set(groups[train]) & set(groups[val])
+
+
+@pytest.mark.filterwarnings("ignore:The least populated class:UserWarning")
 def test_inner_splits_keep_the_scikit_learn_folds():
     """Same folds as the scikit-learn splitters the five former inner splitters built."""
     from sklearn.model_selection import GroupKFold, GroupShuffleSplit, StratifiedGroupKFold
@@ -127,6 +158,14 @@ def test_inner_splits_keep_the_scikit_learn_folds():
     y_rare = np.arange(groups.size)
     assert same(InnerGroupSplit(n_splits=4, seed=3).split(X, y_rare, groups),
                 GroupKFold(4, shuffle=True, random_state=3).split(X, y_rare, groups))
+    # 11 subjects in 11 stratified folds: scikit-learn's greedy balancing leaves fold 9 empty
+    g11 = np.array(list("hgghgjdfhbaabccahchcbhekbbdgcagabecbai"))
+    y11 = np.array(list("0mm00201m1m00m2m02m001m10m1012m1m12021"))
+    X11 = np.zeros(g11.size)
+    sgkf = StratifiedGroupKFold(11, shuffle=True, random_state=21).split(X11, y11, g11)
+    assert min(test.size for _, test in sgkf) == 0
+    assert same(InnerGroupSplit(n_splits=11, seed=21).split(X11, y11, g11),
+                GroupKFold(11, shuffle=True, random_state=21).split(X11, y11, g11))
     with pytest.raises(ConfigError, match="n_splits must be an integer >= 2"):
         InnerGroupSplit(n_splits=1)
     with pytest.raises(ConfigError, match="val_fraction=1.5 must lie in"):

@@ -676,13 +676,15 @@ class InnerGroupSplit(Protocol):
     * **k-fold** (``val_fraction=None``): ``min(n_splits, n_subjects)`` subject-grouped folds,
       :class:`~sklearn.model_selection.StratifiedGroupKFold` when ``stratify`` and ``y`` holds
       class labels of which at least one has ``k`` rows (scikit-learn's own condition), else
-      :class:`~sklearn.model_selection.GroupKFold`. ``shuffle`` shuffles subjects with
-      ``seed``.
+      :class:`~sklearn.model_selection.GroupKFold`, also when the stratified folds would
+      leave one empty (its greedy balancing can, with about as many subjects as folds).
+      ``shuffle`` shuffles subjects with ``seed``.
     * **hold-out** (``val_fraction`` given): one split holding out about that fraction of
       the subjects: the first fold of a seeded ``StratifiedGroupKFold`` with
       ``k = max(2, round(1 / val_fraction))`` folds when ``stratify``, ``y`` holds class
-      labels and every class has at least ``k`` subjects, else a seeded
-      :class:`~sklearn.model_selection.GroupShuffleSplit` of ``val_fraction`` of the subjects.
+      labels and every class has at least ``k`` subjects (and that fold is not empty), else
+      a seeded :class:`~sklearn.model_selection.GroupShuffleSplit` of ``val_fraction`` of the
+      subjects.
 
     Labels are used as given: encode a missing label as its own class (e.g. ``-1``) before
     splitting if those rows should be spread over the folds as well.
@@ -748,20 +750,25 @@ class InnerGroupSplit(Protocol):
             k = max(2, round(1 / self.val_fraction))
             if labels and pd.Series(groups).groupby(y).nunique().min() >= k:
                 cv = StratifiedGroupKFold(k, shuffle=True, random_state=self.seed)
-                yield next(cv.split(dummy, y, groups))
-            else:
-                gss = GroupShuffleSplit(1, test_size=self.val_fraction, random_state=self.seed)
-                yield next(gss.split(dummy, None, groups))
+                fold = next(cv.split(dummy, y, groups))
+                if fold[1].size:
+                    yield fold
+                    return
+            gss = GroupShuffleSplit(1, test_size=self.val_fraction, random_state=self.seed)
+            yield next(gss.split(dummy, None, groups))
             return
         k = min(int(self.n_splits), np.unique(groups).size)
         rs = self.seed if self.shuffle else None
-        # StratifiedGroupKFold refuses when every class has fewer rows than folds
+        # StratifiedGroupKFold refuses when every class has fewer rows than folds, and its
+        # greedy balancing can leave a fold empty when there are about as many subjects as
+        # folds; plain subject folds then (never empty: k <= subjects)
         if labels and np.unique(y, return_counts=True)[1].max() >= k:
-            yield from StratifiedGroupKFold(k, shuffle=self.shuffle, random_state=rs).split(
-                dummy, y, groups)
-        else:
-            yield from GroupKFold(k, shuffle=self.shuffle, random_state=rs).split(
-                dummy, None, groups)
+            cv = StratifiedGroupKFold(k, shuffle=self.shuffle, random_state=rs)
+            folds = list(cv.split(dummy, y, groups))
+            if all(test.size for _, test in folds):
+                yield from folds
+                return
+        yield from GroupKFold(k, shuffle=self.shuffle, random_state=rs).split(dummy, None, groups)
 
 
 def inner_cv(
