@@ -28,6 +28,7 @@ from vocalmind.features.clinical import hmpd as _hmpd
 from vocalmind.features.clinical import mcep as _mcep
 from vocalmind.features.clinical import mfcc as _mfcc
 from vocalmind.features.clinical import rd as _rd
+from vocalmind.features.clinical import sins as _sins
 from vocalmind.features.clinical.dsp import FS, frame_times, lpc_residuals
 
 #: fewest voiced 10 ms frames (0.3 s of voicing) for which descriptors are computed
@@ -414,12 +415,15 @@ def descriptor_matrix(y: np.ndarray, *, sr: int = FS,
             # descriptor frames interpolate from, and for HMPD's smoothing over time the
             # runs of frames around them (the values there are those of the whole run)
             need = own & need_sin[idx]
-            rd_rows[idx[need]] = np.column_stack(_rd.rd_msp(spec[need], f0_sin[idx][need],
-                                                            sr=sr))
             for r0, r1 in _runs(need, _hmpd.REACH + 2):
-                pdm, pdd = _hmpd.hmpd_covarep(spec[r0:r1], f0_sin[idx][r0:r1],
-                                              j_sin[idx][r0:r1], sr=sr)
+                # COVAREP's peak-picked harmonics (4096-point DFT) of the run's frames
+                harm, _ = _sins.harmonics(xs, c_sin[idx][r0:r1] - a, f0_sin[idx][r0:r1],
+                                          sr=sr)
                 keep_r = need[r0:r1]
+                rd_rows[idx[r0:r1][keep_r]] = np.column_stack(
+                    _rd.rd_msp(harm[keep_r], f0_sin[idx][r0:r1][keep_r], sr=sr))
+                pdm, pdd = _hmpd.hmpd_covarep(harm, f0_sin[idx][r0:r1],
+                                              j_sin[idx][r0:r1], sr=sr)
                 hmpd_rows[idx[r0:r1][keep_r]] = np.concatenate([pdm, pdd], axis=1)[keep_r]
         d1, d2 = _mfcc.mfcc_deltas(xs, t_loc, sr=sr, db_max=db_max)
         out[ks, 74:94], out[ks, 94:114] = d1, d2

@@ -12,11 +12,11 @@ cepstrum over the 2H-point harmonic spectrum); Rd minimises it over [0.3, 2.5] a
 
 Computation: the minimum phase is linear in the log magnitudes, so the phases of harmonics
 0..8 split into a part of the frame (computed once) and a part of (H, Rd) (a cached
-table); the error of every frame is then a table lookup per candidate Rd. Differences:
-harmonic amplitudes and phases are read at the DFT bin nearest ``k F0`` of a 1024-point
-DFT (COVAREP: peaks of a 4096-point DFT), and the minimum is searched as COVAREP's
-``fminbnd`` (Brent's golden-section and parabolic steps, TolX 0.01) on LF spectra
-tabulated every 0.001 of Rd.
+table); the error of every frame is then a table lookup per candidate Rd. The harmonic
+amplitudes and phases are COVAREP's peak-picked ones (:mod:`~vocalmind.features.clinical.sins`,
+4096-point DFT), and the minimum is searched as COVAREP's ``fminbnd`` (Brent's
+golden-section and parabolic steps, TolX 0.01) on LF spectra tabulated every 0.001 of Rd
+(the one difference: Rd on that grid, not continuous).
 """
 
 from __future__ import annotations
@@ -180,13 +180,14 @@ def _fminbnd(f, m: int, lo: float = RD_LO, hi: float = RD_HI, tolx: float = 0.01
     return np.clip(xf, lo, hi)
 
 
-def rd_msp(spec: np.ndarray, f0: np.ndarray, *, sr: int = FS
+def rd_msp(harm: np.ndarray, f0: np.ndarray, *, sr: int = FS
            ) -> tuple[np.ndarray, np.ndarray]:
     """Rd and Rd_conf of each sinusoidal-analysis frame.
 
     Parameters
     ----------
-    spec : np.ndarray [shape=(m, 513), complex] zero-phase spectra (1024-point DFT)
+    harm : np.ndarray [shape=(m, H), complex] harmonics 1..H of each frame
+        (:func:`vocalmind.features.clinical.sins.harmonics`)
     f0 : np.ndarray [shape=(m,)] analysis F0 (Hz)
     sr : sample rate in Hz
 
@@ -194,25 +195,22 @@ def rd_msp(spec: np.ndarray, f0: np.ndarray, *, sr: int = FS
     -------
     rd, conf : np.ndarray [shape=(m,)]; NaN where the frame has fewer than 9 harmonics
     """
-    m, n_bins = spec.shape
+    m = harm.shape[0]
     rd = np.full(m, np.nan)
     conf = np.full(m, np.nan)
     if m == 0:
         return rd, conf
     grid, _ = _lf_table()
-    n_fft = 2 * (n_bins - 1)
     f0 = np.asarray(f0, dtype=np.float64)
     n_h = np.round((sr / 2 - f0 / 2) / f0).astype(np.int64)
     # the frame's part of the phases (per harmonic count), and each row's LF table
-    hs = [int(h) for h in np.unique(n_h) if N_PD + 1 <= h <= 160]
+    hs = [int(h) for h in np.unique(n_h) if N_PD + 1 <= h <= min(160, harm.shape[1])]
     if not hs:
         return rd, conf
     rows_all, parts, tab_id = [], [], []
     for t, h in enumerate(hs):
         rows = np.flatnonzero(n_h == h)
-        kb = np.clip(np.round(np.arange(1, h + 1)[None, :] * f0[rows, None] * n_fft / sr),
-                     0, n_bins - 1).astype(np.int64)
-        s_h = spec[rows[:, None], kb]
+        s_h = harm[rows, :h]
         logm = np.log(np.maximum(np.abs(s_h), 1e-30)).astype(np.float64)
         logm = np.concatenate([logm[:, :1], logm], axis=1)
         logm[:, h] = logm[:, h - 1]
