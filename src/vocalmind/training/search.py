@@ -919,7 +919,8 @@ def grouped_cv_objective(
     seed : shuffling seed of the folds
     stratify : stratify on ``y``'s classes (classification) if True, else plain subject
         folds (regression); the folds are :class:`~vocalmind.evaluation.protocols.InnerGroupSplit`'s
-    cv : a splitter with ``split(X, y, groups)`` overriding the above
+    cv : a splitter with ``split(X, y, groups)``, or the (train, validation) position pairs
+        themselves (e.g. folds stratified on other labels than ``y``), overriding the above
 
     Returns
     -------
@@ -951,7 +952,8 @@ def grouped_cv_objective(
                 f"n_splits={n_splits} inner folds need at least {n_splits} subjects; got {n_groups}"
             )
         cv = InnerGroupSplit(n_splits=n_splits, stratify=stratify, seed=seed)
-    splits = [(np.asarray(tr), np.asarray(va)) for tr, va in cv.split(np.zeros(n), y_arr, g_arr)]
+    pairs = cv.split(np.zeros(n), y_arr, g_arr) if hasattr(cv, "split") else cv
+    splits = [(np.asarray(tr), np.asarray(va)) for tr, va in pairs]
     for k, (tr, va) in enumerate(splits):
         both = sorted(set(g_arr[tr].tolist()) & set(g_arr[va].tolist()))
         if both:

@@ -71,20 +71,6 @@ def epoch_score(row: dict[str, Any], task_name: str, kind: str) -> float:
     return v - 1e-4 * min(loss if np.isfinite(loss) else 10.0, 10.0)
 
 
-class _Splits:
-    """Fixed (train, validation) index pairs with the splitter interface."""
-
-    def __init__(self, splits: list[tuple[np.ndarray, np.ndarray]]) -> None:
-        self.splits = splits
-
-    def split(self, X: Any, y: Any = None, groups: Any = None
-              ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        yield from self.splits
-
-    def get_n_splits(self, *args: Any) -> int:
-        return len(self.splits)
-
-
 def inner_folds(y_primary: np.ndarray, groups: np.ndarray, *, n_splits: int, seed: int,
                 task: str) -> list[tuple[np.ndarray, np.ndarray]]:
     """Subject-grouped inner folds (stratified on the primary label for classification):
@@ -193,7 +179,7 @@ def asha_tune(make_estimator: Callable[[dict], DeepEstimator], X: pd.DataFrame,
     # y given to the objective is the row position: labels (1-D or a table) are looked up
     # from it, so multi-task tables travel through the fold slicing unchanged.
     objective = grouped_cv_objective(build_and_train, X, np.arange(len(X)), groups,
-                                     cv=_Splits(splits))
+                                     cv=splits)
     with cached_rows():  # every trial and fold reads the same rows: decode them once
         result = run_search(objective, sp, n_trials=n_trials, policy=pol,
                             direction="maximize", seed=seed, run_dir=run_dir,
