@@ -27,7 +27,7 @@ from typing import Literal
 
 import numpy as np
 
-from vocalmind.audio.processing import resample
+from vocalmind.audio.processing import SILENCE_DB, resample
 from vocalmind.errors import InputError, ParameterError
 
 __all__ = ["speech_segments", "trim_endpoints", "keep_speech", "VadMethod"]
@@ -169,8 +169,9 @@ def _energy_raw(y: np.ndarray, sr: int, threshold_db: float) -> list[list[float]
     floor, peak = np.percentile(db, 10), db.max()
     # Above the noise floor by threshold_db, but never demand more than 20 dB below the
     # loudest frame (continuous speech has no "floor" of silence) and never accept frames
-    # within 6 dB of the floor (low-SNR noise) or below -60 dBFS (digital silence).
-    level = max(floor + 6.0, min(floor + threshold_db, peak - 20.0), -60.0)
+    # within 6 dB of the floor (low-SNR noise) or below SILENCE_DB (-60 dBFS, the package's
+    # one silence rule).
+    level = max(floor + 6.0, min(floor + threshold_db, peak - 20.0), SILENCE_DB)
     return _frames_to_segments(db > level, hop / sr, frame / sr)
 
 
