@@ -101,14 +101,16 @@ def test_creak_detected_on_creaky_not_on_modal(vowels):
 
 def test_rd_msp_recovers_lf_rd():
     # harmonics of an LF pulse of known Rd (analytic spectrum) through a minimum-phase
-    # resonance: the mean-squared-phase search finds that Rd with high confidence
+    # resonance: the mean-squared-phase search finds that Rd with high confidence. The
+    # pulse is time-reversed (conjugate spectrum): COVAREP's rd_msp conjugates the
+    # frame's spectrum (see rd.py), so that is the shape its MSP criterion matches
     sr, f0 = SR, 125.0
     t = np.arange(int(0.5 * sr)) / sr
     c = np.arange(2000, 6000, 160)
     for rd_true in (0.5, 1.0, 1.5, 2.2):
         k = np.arange(1, int(sr / 2 / f0))
         g = rd.lf_spectrum(k, *rd.rd_to_tetpta(rd_true))
-        y = sum(np.abs(gk) * np.cos(2 * np.pi * kk * f0 * t + np.angle(gk))
+        y = sum(np.abs(gk) * np.cos(2 * np.pi * kk * f0 * t - np.angle(gk))
                 for kk, gk in zip(k, g, strict=True))
         y = signal.lfilter([1.0], [1.0, -1.3, 0.8], y)
         harm, freq = sins.harmonics(y, c, np.full(len(c), f0), sr=sr)
