@@ -33,7 +33,7 @@ UTTERANCE_TARGET = 0.9
 
 #: the figure reached where the target is not met (measured, then rounded down)
 REACHED: dict[str, float] = {
-    "NAQ": 0.69, "QOQ": 0.67, "H1H2": 0.77, "PSP": 0.5, "MDQ": 0.72,
+    "NAQ": 0.69, "QOQ": 0.67, "H1H2": 0.76, "PSP": 0.5, "MDQ": 0.72,
     "creak": -0.02, "HMPDM_19": 0.84, "HMPDM_20": 0.87, "HMPDM_21": 0.81, "HMPDM_22": 0.68,
     "HMPDM_23": 0.2, "HMPDM_24": 0.28,
 }
@@ -85,4 +85,4 @@ def test_utterance_level_spearman(pairs):
 
 def test_hrf_is_output_and_agrees(table):
     # HRF has no target in the issue; COVAREP computes it, vocalmind outputs it on request
-    assert table.loc["HRF", "r"] >= 0.6  # 0.620 when last measured
+    assert table.loc["HRF", "r"] >= 0.8  # 0.819 when last measured

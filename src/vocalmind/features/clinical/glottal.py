@@ -396,18 +396,40 @@ def cycle_params(g: np.ndarray, dg: np.ndarray, gci: np.ndarray, *, sr: int = FS
     return t_out, naq, qoq, psp
 
 
+def _prune_peaks(row: np.ndarray, pos: np.ndarray, val: np.ndarray, w: np.ndarray
+                 ) -> np.ndarray:
+    """VOICEBOX ``findpeaks``' width rule on many rows: while two neighbouring peaks of a
+    row lie at most ``w[row]`` apart, the lower one goes (all such pairs at once, then
+    again). Returns the mask of the peaks kept (inputs sorted by row, then position)."""
+    keep = np.ones(len(pos), bool)
+    idx = np.arange(len(pos))
+    while True:
+        i = idx[keep]
+        if len(i) < 2:
+            return keep
+        close = (row[i[1:]] == row[i[:-1]]) & (pos[i[1:]] - pos[i[:-1]] <= w[row[i[:-1]]])
+        j = np.flatnonzero(close)
+        if len(j) == 0:
+            return keep
+        # MATLAB: j = j + (v(j) >= v(j + 1)): drop the right one unless it is higher
+        drop = np.where(val[i[j]] >= val[i[j + 1]], j + 1, j)
+        keep[i[drop]] = False
+
+
 def vq_harmonics(dg: np.ndarray, gci: np.ndarray, *, sr: int = FS,
                  f_max: float = 5000.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """H1-H2 and HRF at each GCI, as COVAREP ``get_vq_params``.
 
     At GCI ``n`` with local period ``T0`` (to the previous GCI; the first GCI uses the
     next one) and ``20 < fs / T0 < 500`` Hz: the flow derivative over ``GCI +- round(1.5
-    T0)``, scaled by 2^15, MATLAB ``hamming`` window, spectrum in dB; harmonic ``h``'s
-    amplitude ``A_h`` is the spectral maximum within ``(h -+ 1/2) F0``, and
+    T0)``, scaled by 2^15, MATLAB ``hamming`` window, spectrum in dB; the spectral peaks
+    (VOICEBOX ``findpeaks`` with width ``F0 / 2``: of two peaks closer than that, the
+    lower goes), and harmonic ``h``'s amplitude ``A_h`` is the peak nearest to ``h F0``;
     ``H1H2 = A_1 - A_2``, ``HRF = sum_{h=2..H} A_h / A_1`` with ``H = floor(5000 / F0)``
-    (dB values, as COVAREP). Difference: COVAREP takes an fs-point DFT (1 Hz bins) and
-    the VOICEBOX peak nearest to ``h F0`` among peaks at least ``F0 / 2`` apart; here the
-    band maximum of a 1024-point DFT (2048 / 4096 for windows longer than 1024 / 2048).
+    (dB values, as COVAREP); 0 when the spectrum has fewer than 5 peaks. Difference:
+    COVAREP takes an fs-point DFT (1 Hz bins); here a 2048-point DFT (4096 for windows
+    longer than 2048) with each peak's position and value interpolated by a parabola
+    through its bin and the two neighbours.
 
     Parameters
     ----------
@@ -439,36 +461,55 @@ def vq_harmonics(dg: np.ndarray, gci: np.ndarray, *, sr: int = FS,
         hi = np.minimum(gci[sel] + half[sel], n - 1)
         lens = hi - lo + 1
         width = int(lens.max())
-        nfft = 1024 if width <= 1024 else (2048 if width <= 2048 else 4096)
+        nfft = 2048 if width <= 2048 else 4096
         col = np.arange(width)[None, :]
         inside = col < lens[:, None]
         frames = np.where(inside, dg32[np.minimum(lo[:, None] + col, n - 1)], 0.0)
         L = lens[:, None].astype(np.float32)
         win = np.where(inside, 0.54 - 0.46 * np.cos(2 * np.pi * col / np.maximum(L - 1, 1)),
                        0.0)
-        mag = np.abs(sfft.rfft(frames * win, nfft, axis=1))
-        db = 20 * np.log10(np.maximum(mag, 1e-12))
         df = sr / nfft
-        nb = db.shape[1]
         ff = f0[sel]
         n_h = np.maximum(np.floor(f_max / ff).astype(np.int64), 2)
-        # band edges (h - 1/2) F0, h = 1..H + 1, per row, flattened for one reduceat
-        n_e = n_h + 1
-        own_e = np.repeat(np.arange(len(sel)), n_e)
-        h_e = np.arange(n_e.sum()) - np.repeat(np.cumsum(n_e) - n_e, n_e) + 1
-        st = np.minimum(np.ceil((h_e - 0.5) * ff[own_e] / df).astype(np.int64), nb - 1)
-        st += own_e * nb
-        amp = np.maximum.reduceat(db.ravel(), st)
-        # drop each row's last segment (from its top edge to the next row's first band)
-        keep = np.ones(len(st), bool)
-        keep[np.cumsum(n_e) - 1] = False
-        amp, own = amp[keep], own_e[keep]
-        first = np.concatenate([[0], np.cumsum(n_h)[:-1]])
-        a1, a2 = amp[first], amp[first + 1]
-        h1h2[sel] = a1 - a2
-        rest = np.bincount(own, weights=amp, minlength=len(sel)) - a1
+        # peaks up to a harmonic spacing beyond the highest harmonic used
+        nb = min(int(np.ceil((f_max + 2 * ff.max()) / df)) + 2, nfft // 2 + 1)
+        mag = np.abs(sfft.rfft(frames * win, nfft, axis=1)[:, :nb])
+        db = 20 * np.log10(np.maximum(mag, 1e-12)).astype(np.float64)
+        ctr, lft, rgt = db[:, 1:-1], db[:, :-2], db[:, 2:]
+        row, k = np.nonzero((ctr > lft) & (ctr >= rgt))
+        x0, x1, x2 = lft[row, k], ctr[row, k], rgt[row, k]
+        b = 0.5 * (x2 - x0)
+        a = x1 - b - x0
         with np.errstate(divide="ignore", invalid="ignore"):
-            hrf[sel] = rest / a1
+            off = np.where(a > 0, 0.5 * b / a, 0.0)
+            val = np.where(a > 0, x1 + 0.25 * b * b / a, x1)
+        pos = (k + 1 + off) * df  # Hz
+        keep = _prune_peaks(row, pos, val, ff / 2)
+        row, pos, val = row[keep], pos[keep], val[keep]
+        counts = np.bincount(row, minlength=len(sel))
+        # harmonic h: the peak nearest h F0 (COVAREP compares 1-based bin numbers, i.e.
+        # frequency + 1 Hz, with h F0)
+        H = int(n_h.max())
+        tgt = np.arange(1, H + 1)[None, :] * ff[:, None]
+        key = row * 1e6 + pos + 1.0
+        tk = (np.arange(len(sel))[:, None] * 1e6 + tgt).ravel()
+        j = np.searchsorted(key, tk)
+        jl, jr = np.clip(j - 1, 0, len(key) - 1), np.clip(j, 0, len(key) - 1)
+        rt = np.repeat(np.arange(len(sel)), H)
+        if len(key) == 0:
+            continue
+        dl = np.where(row[jl] == rt, np.abs(tk - key[jl]), np.inf)
+        dr = np.where(row[jr] == rt, np.abs(key[jr] - tk), np.inf)
+        amp = val[np.where(dr < dl, jr, jl)].reshape(len(sel), H)
+        amp = np.where(np.isfinite(np.minimum(dl, dr)).reshape(len(sel), H), amp, np.nan)
+        # COVAREP needs 5 peaks over the whole fs-point spectrum (both halves)
+        enough = 2 * counts >= 5
+        used = np.arange(1, H + 1)[None, :] <= n_h[:, None]
+        a1 = amp[:, 0]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            h1h2[sel] = np.where(enough, a1 - amp[:, 1], 0.0)
+            hrf[sel] = np.where(enough, np.sum(np.where(used, amp, 0.0)[:, 1:], axis=1) / a1,
+                                0.0)
     return gci / sr, h1h2, hrf
 
 
