@@ -26,27 +26,40 @@ NFFT_SINS = 4096
 _BLOCK = 256
 
 
+def _wrap(p: np.ndarray) -> np.ndarray:
+    """Angles wrapped to [-pi, pi)."""
+    return p - (2 * np.pi) * np.floor((p + np.pi) / (2 * np.pi))
+
+
 def n_harmonics(f0: np.ndarray, *, sr: int = FS) -> np.ndarray:
     """COVAREP's harmonic count ``round((fs/2 - F0/2) / F0)`` per frame (at least 1)."""
     f0 = np.asarray(f0, dtype=np.float64)
     return np.maximum(np.round((sr / 2 - f0 / 2) / f0).astype(np.int64), 1)
 
 
-def _peaks(logm: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Strict interior maxima of each row with quadratic interpolation.
+def _peaks(power: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Strict interior maxima of each row of a power spectrum, with the quadratic
+    interpolation of the log amplitude (VOICEBOX ``findpeaks(log|S|, 'q')``).
 
     Returns
     -------
     row, pos, val : np.ndarray [shape=(p,)], sorted by (row, pos); ``pos`` in 0-based
-    fractional bins, ``val`` the parabola's peak value
+    fractional bins, ``val`` the parabola's peak value (natural log amplitude)
     """
-    c = logm[:, 1:-1]
-    lft, rgt = logm[:, :-2], logm[:, 2:]
-    row, col = np.nonzero((c > lft) & (c > rgt))
-    x0, x1, x2 = lft[row, col], c[row, col], rgt[row, col]
+    c = power[:, 1:-1]
+    # the log is monotonic: the maxima of the power are those of the log amplitude
+    row, col = np.nonzero((c > power[:, :-2]) & (c > power[:, 2:]))
+    col = col + 1
+    tiny = np.float32(1e-37)
+    x0 = 0.5 * np.log(np.maximum(power[row, col - 1], tiny).astype(np.float64))
+    x1 = 0.5 * np.log(np.maximum(power[row, col], tiny).astype(np.float64))
+    x2 = 0.5 * np.log(np.maximum(power[row, col + 1], tiny).astype(np.float64))
     b = 0.5 * (x2 - x0)
-    a = x1 - b - x0  # > 0 at a strict maximum
-    return row, col + 1 + 0.5 * b / a, x1 + 0.25 * b * b / a
+    a = x1 - b - x0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        off = np.where(a > 0, 0.5 * b / np.where(a > 0, a, 1.0), 0.0)
+        val = np.where(a > 0, x1 + 0.25 * b * b / np.where(a > 0, a, 1.0), x1)
+    return row, col + off, val
 
 
 def harmonics(x: np.ndarray, centres: np.ndarray, f0: np.ndarray, *, sr: int = FS,
@@ -80,20 +93,20 @@ def harmonics(x: np.ndarray, centres: np.ndarray, f0: np.ndarray, *, sr: int = F
     for s in range(0, m, _BLOCK):
         sl = slice(s, min(s + _BLOCK, m))
         spec = pitch_adaptive_spectra(x, centres[sl], f0[sl], sr=sr, nfft=nfft)
-        mag = np.abs(spec).astype(np.float64)
-        logm = np.log(np.maximum(mag, 1e-300))
+        power = spec.real * spec.real + spec.imag * spec.imag
         r = sl.stop - sl.start
+        rr = np.arange(r)[:, None]
         step = (nfft * f0[sl] / sr)[:, None]  # F0 in bins
         target = h * step
         # default: the bin nearest h F0
         freq = target.copy()
-        amp = mag[np.arange(r)[:, None], np.clip(np.round(target).astype(np.int64), 0,
-                                                 n_bins - 1)]
+        amp = np.sqrt(power[rr, np.clip(np.round(target).astype(np.int64), 0, n_bins - 1)]
+                      ).astype(np.float64)
         # the peak nearest each target (MATLAB's min keeps the first, lower one on a tie)
-        row, pos, val = _peaks(logm)
+        row, pos, val = _peaks(power)
         if len(row):
             key = row * float(2 * nfft) + pos
-            tk = (np.arange(r)[:, None] * float(2 * nfft) + target).ravel()
+            tk = (rr * float(2 * nfft) + target).ravel()
             j = np.searchsorted(key, tk)
             jl, jr = np.clip(j - 1, 0, len(key) - 1), np.clip(j, 0, len(key) - 1)
             rows_t = np.repeat(np.arange(r), H)
@@ -104,13 +117,15 @@ def harmonics(x: np.ndarray, centres: np.ndarray, f0: np.ndarray, *, sr: int = F
             hit = dist < step / 2
             freq = np.where(hit, pos[best].reshape(r, H), freq)
             amp = np.where(hit, np.exp(val[best].reshape(r, H)), amp)
-        # phase: the unwrapped phase interpolated linearly at the harmonic frequency
-        ph = np.unwrap(np.angle(spec).astype(np.float64), axis=1)
+        # phase: the spectrum's unwrapped phase interpolated linearly at the harmonic
+        # frequency; between two neighbouring bins the unwrapped phase steps by the
+        # wrapped difference, so only those two bins' phases are needed
         f_c = np.clip(freq, 0.0, n_bins - 1.0)
         i0 = np.minimum(np.floor(f_c).astype(np.int64), n_bins - 2)
         fr = f_c - i0
-        rr = np.arange(r)[:, None]
-        phase = ph[rr, i0] * (1.0 - fr) + ph[rr, i0 + 1] * fr
+        p0 = np.angle(spec[rr, i0]).astype(np.float64)
+        p1 = np.angle(spec[rr, i0 + 1]).astype(np.float64)
+        phase = p0 + fr * _wrap(p1 - p0)
         own = h <= max_h[sl, None]
         out[sl] = np.where(own, amp * np.exp(1j * phase), 0.0)
         out_f[sl] = np.where(own, freq * (sr / nfft), 0.0)
