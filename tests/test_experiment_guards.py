@@ -199,3 +199,29 @@ def test_metrics_json_carries_the_warnings(tone_cohort: pd.DataFrame, tmp_path: 
     res = run_experiment(load_config(raw=raw), out=tmp_path / "run")
     m = json.loads((res.run_dir / "metrics.json").read_text())
     assert any("constant predictor" in w for w in m["warnings"])
+
+
+@pytest.mark.parametrize("n_classes", [2, 4])
+def test_linear_svm_on_a_shared_gram_matrix_equals_libsvm_linear(n_classes: int) -> None:
+    """The precomputed-Gram path gives libsvm's linear-kernel decisions, dense or sparse,
+    and one Gram matrix serves every C of the same rows."""
+    import scipy.sparse as sp
+    from sklearn.svm import SVC
+
+    from vocalmind.models.classical import linear_gram
+
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(90, 300))
+    y = np.array(list("abcd"[:n_classes]) * 90)[:90]
+    X[:, 0] += (y == "a") * 1.0
+    Xt = rng.normal(size=(20, 300))
+    for C in (0.001, 1.0):
+        ref = SVC(kernel="linear", C=C, class_weight="balanced", break_ties=True).fit(X, y)
+        for data, test in ((X, Xt), (sp.csr_matrix(X), sp.csr_matrix(Xt))):
+            m = SVMClassifier(C=C, random_state=0).fit(data, y)
+            assert m.solver_ == "libsvm-gram"
+            np.testing.assert_allclose(m.decision_function(test), ref.decision_function(Xt),
+                                       atol=1e-9)
+            assert (m.predict(test) == ref.predict(Xt)).all()
+    assert linear_gram(X.copy()) is linear_gram(X)  # equal content: computed once
+    assert SVMClassifier(solver="liblinear").fit(X, y).solver_ == "liblinear"
