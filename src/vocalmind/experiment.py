@@ -139,23 +139,21 @@ def check_speaker_normalisation(cfg: ExperimentConfig, manifest: pd.DataFrame) -
     Raises
     ------
     ConfigError
-        Speaker normalisation on, and the primary label constant within every subject that
-        has more than one labelled row (and at least one such subject).
+        Speaker normalisation on, and the primary label constant within every subject (one
+        value per person; also when each person has a single recording).
     """
     if not speaker_normalised(cfg):
         return
     label = cfg.task.primary
     rows = manifest[manifest[label].notna()]
     per_subject = rows.groupby(rows["subject"].astype(str))[label].nunique()
-    size = rows.groupby(rows["subject"].astype(str)).size()
-    multi = per_subject[size > 1]
-    if len(multi) and (multi <= 1).all():
+    if len(per_subject) and (per_subject <= 1).all():
         key = ("features.speaker_normalization" if cfg.model.name not in DEEP_FAMILIES
                else "model.params.speaker_norm")
         raise ConfigError(
             f"per-speaker normalisation ({key}: true) with label {label!r}, which is constant "
-            f"within every subject ({len(multi)} subjects with several recordings, each with "
-            "one value): normalising each speaker's inputs by that speaker's own statistics "
+            f"within every subject ({len(per_subject)} subjects, each with one value): "
+            "normalising each speaker's inputs by that speaker's own statistics "
             "removes whatever differs between people, here the label itself, and leaves a "
             f"constant predictor. Set {key}: false")
 
