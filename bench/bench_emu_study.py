@@ -32,8 +32,11 @@ def main() -> None:
     rows = []
     for name in args.only:
         score, rec = name.split("-")
+        # a feature cache of this run only: the shared one is keyed by the package version,
+        # not by the clinical code, and would return features of an older implementation
         cfg = load_config(ROOT / "examples" / f"emu-clinical-{score}-{rec}-mlp.yaml",
-                          overrides=[f"corpus.root={root}"])
+                          overrides=[f"corpus.root={root}",
+                                     f"features.cache_dir={out / 'feature-cache'}"])
         t0 = time.perf_counter()
         res = run_experiment(cfg, out=out / name, force=True)
         m = res.metrics

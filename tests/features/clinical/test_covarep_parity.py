@@ -2,9 +2,12 @@
 
 Targets are issue 11's. Where a descriptor does not reach its target yet, the test asserts
 the figure it reached when last measured (``REACHED``, rounded down by ~0.02 for
-floating-point differences between machines), so that agreement can only improve; the
-gaps are listed in docs/benchmarks.md ("Clinical set vs COVAREP"). Figures:
-:mod:`vocalmind.features.clinical.parity`.
+floating-point differences between machines), so that agreement can only improve; where
+it does, the figure reached (``FLOORS``, rounded down the same way) when that is stricter
+than the target. The 16 kHz EMO-DB recordings are also held to the targets for the
+glottal descriptors (``EMODB_GLOTTAL``): on the two 8 kHz EMU recordings these depend on
+the reference's sox dither draw (docs/benchmarks.md, "Clinical set vs COVAREP", lists the
+gaps and this noise ceiling). Figures: :mod:`vocalmind.features.clinical.parity`.
 """
 
 from __future__ import annotations
@@ -38,6 +41,22 @@ REACHED: dict[str, float] = {
     "HMPDM_23": 0.2, "HMPDM_24": 0.28,
 }
 
+#: where the target is met: the figure reached (measured, then rounded down), if stricter
+FLOORS: dict[str, float] = {
+    "F0": 0.96, "VUV": 0.92, "peakSlope": 0.97,
+    **{f"MCEP_{i}": 0.97 for i in range(8)}, "MCEP_8": 0.96, "MCEP_9": 0.96,
+    "MCEP_10": 0.96, "MCEP_13": 0.96, "MCEP_14": 0.95, "MCEP_15": 0.95, "MCEP_16": 0.94,
+    "MCEP_17": 0.93, "MCEP_18": 0.93, **{f"MCEP_{i}": 0.92 for i in range(19, 23)},
+    **{f"HMPDM_{i}": 0.97 for i in (8, 9, 10, 11, 13)}, "HMPDM_12": 0.96, "HMPDM_14": 0.96,
+    "HMPDM_15": 0.95, "HMPDM_16": 0.92, "HMPDM_17": 0.91, "HMPDM_18": 0.92,
+    **{f"HMPDD_{i}": 0.96 for i in range(13)}, "HMPDD_0": 0.97, "HMPDD_9": 0.97,
+    "HMPDD_4": 0.95, "HMPDD_5": 0.95,
+}
+#: the glottal descriptors on the 5 EMO-DB recordings: issue target, or the figure reached
+#: (rounded down) where it is below (PSP)
+EMODB_GLOTTAL: dict[str, float] = {"NAQ": 0.93, "QOQ": 0.92, "H1H2": 0.9, "MDQ": 0.91,
+                                   "PSP": 0.85, "Rd": 0.93}
+
 pytestmark = pytest.mark.realdata
 
 
@@ -65,7 +84,7 @@ def test_pairs_cover_the_reference(pairs):
 @pytest.mark.parametrize("name", sorted(TARGETS))
 def test_descriptor_agreement(pairs, table, name):
     fig, target = TARGETS[name]
-    need = min(target, REACHED.get(name, target))
+    need = REACHED[name] if name in REACHED else max(target, FLOORS.get(name, target))
     if name in parity.random_filled(pairs):
         pytest.skip(f"{name}: COVAREP leaves it empty (0 or random), nothing to compare")
     val = table.loc[name, fig]
@@ -76,6 +95,15 @@ def test_reached_floors_are_below_targets():
     # a floor above its target would hide a met target; keep the table honest
     for name, floor in REACHED.items():
         assert floor < TARGETS[name][1], name
+    for name, floor in FLOORS.items():
+        assert name not in REACHED and floor >= TARGETS[name][1], name
+
+
+def test_glottal_descriptors_on_emodb(pairs):
+    # 16 kHz studio speech: the glottal descriptors meet the issue's targets (PSP: close)
+    table = parity.parity_table([p for p in pairs if p.name.startswith("emodb")])
+    for name, need in EMODB_GLOTTAL.items():
+        assert table.loc[name, "r"] >= need, (name, table.loc[name, "r"], need)
 
 
 def test_utterance_level_spearman(pairs):
@@ -86,3 +114,4 @@ def test_utterance_level_spearman(pairs):
 def test_hrf_is_output_and_agrees(table):
     # HRF has no target in the issue; COVAREP computes it, vocalmind outputs it on request
     assert table.loc["HRF", "r"] >= 0.8  # 0.819 when last measured
+    assert table.loc["Rd_conf", "r"] >= 0.96  # 0.987 when last measured
