@@ -17,10 +17,12 @@ Methods (details and the remaining differences from COVAREP in each module's doc
 each following COVAREP's own code (``COVAREP_feature_extraction``): polarity by RESKEW;
 F0 and voicing by SRH on COVAREP's frames (:mod:`.f0`); GCIs by SEDREAMS; glottal flow by
 GCI-synchronous IAIF; NAQ, QOQ, PSP, H1-H2 per GCI as ``get_vq_params``, MDQ, peakSlope
-(:mod:`.glottal`); Rd by mean squared phase (:mod:`.rd`); MCEP from COVAREP's
-sinusoidal-analysis frames, true envelopes and mel warping (:mod:`.mcep`); HMPDM / HMPDD in
-COVAREP's encoding (:mod:`.hmpd`); creak by a rule (:mod:`.creak`; NOT COVAREP's trained
-network, and it does not agree with it); formants by LPC and Peak-to-RMS
+(:mod:`.glottal`); COVAREP's peak-picked harmonics of its sinusoidal-analysis frames
+(:mod:`.sins`), feeding Rd by mean squared phase (:mod:`.rd`, with COVAREP's conjugation
+quirk) and HMPDM / HMPDD in COVAREP's encoding (:mod:`.hmpd`); MCEP from the
+sinusoidal-analysis frames, true envelopes and mel warping (:mod:`.mcep`); creak by a rule
+(:mod:`.creak`; NOT COVAREP's trained network, whose weights are GPL-3, and it does not
+agree with it); formants by LPC and Peak-to-RMS
 (:mod:`.formants`); MFCC deltas (:mod:`.mfcc`). Agreement with the real COVAREP, descriptor
 by descriptor, is measured by :mod:`.parity` (docs/benchmarks.md, "Clinical set vs
 COVAREP").
@@ -30,7 +32,7 @@ COVAREP) is available as an extra column (``descriptor_matrix(..., hrf=True)``) 
 one of the 120 descriptors: the set keeps document 002's 1,200 statistics, so that feature
 tables, models and configs built on it stay valid.
 
-Long recordings are processed in 30 s windows (``descriptors.WINDOW_S``) with the global
+Long recordings are processed in 20 s windows (``descriptors.WINDOW_S``) with the global
 quantities computed over the whole recording; the result equals one-window processing to
 1e-6, with memory bounded by the window (docs/benchmarks.md).
 

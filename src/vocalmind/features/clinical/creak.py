@@ -2,8 +2,11 @@
 
 COVAREP's ``detect_creaky_voice`` (Kane, Drugman & Gobl 2013) feeds H2-H1 of a resonator
 output, residual peak prominence and Ishi's power-peak / periodicity features to a trained
-neural network and outputs a creak posterior every 10 ms. That network's weights are not
-reproduced here. This module keeps the same acoustic cues and combines them by fixed rules
+neural network and outputs a creak posterior every 10 ms. That network's weights exist in
+COVAREP (``system_net_creak.mat`` and its ``maxis`` / ``minis`` normalisation files, 36
+inputs: the KD and Ishi features with deltas) but under GPL-3 (COVAREP's GLOAT licence), so
+they cannot be shipped in this MIT package, and its 36-feature front end is not
+re-implemented. This module keeps the same acoustic cues and combines them by fixed rules
 into a creak score in [0, 1] every 10 ms:
 
 * strong, isolated LP-residual peaks (peaks above 35 % of the largest residual peak within

@@ -18,7 +18,8 @@ Methods (all vectorised over GCIs or frames; no per-sample Python loop):
   PSP, solved here with cumulative sums for all fit lengths at once), including its quirk
   at the first GCI (:func:`first_cycle_params`).
 * H1-H2 and HRF (dB) per GCI as ``get_vq_params`` (:func:`vq_harmonics`): 3-period Hamming
-  window of the flow derivative around the GCI.
+  window of the flow derivative around the GCI, harmonic amplitudes from VOICEBOX
+  ``findpeaks`` peaks (width F0 / 2) nearest to ``h F0``.
 * All per-GCI values reach the 10 ms frames as in COVAREP: unmeasurable cycles count as 0,
   linear interpolation through every GCI (``descriptors._gci_to_frames``).
 * MDQ (Kane & Gobl 2013) and peakSlope (Kane & Gobl 2011) with the d'Alessandro wavelet
