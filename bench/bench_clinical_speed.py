@@ -1,6 +1,7 @@
 """Speed and memory of the 1,200 clinical features on one core, over real recordings.
 
-Usage: ``.venv/bin/python bench/bench_clinical_speed.py [--n 30] [--long-minutes 60]``.
+Usage: ``.venv/bin/python bench/bench_clinical_speed.py [--n 30] [--long-minutes 60]
+[--components 2]``.
 Reads EMO-DB (16 kHz) and EMU ``audio_raw`` (8 kHz) from ``../shared/data`` (a corpus that
 is absent is skipped), resamples every recording to 16 kHz beforehand, and times the full
 extraction of the clinical set (descriptors + statistics,
@@ -147,16 +148,103 @@ def creak_check(n: int) -> str:
             f"per file; mean score {np.mean(sc):.3f}")
 
 
+#: (module attribute of descriptors.py, function names) timed by --components
+_COMPONENTS = (
+    ("_hmpd", ("hmpd_covarep",)), ("_mcep", ("env_te", "pitch_adaptive_spectra",
+                                             "mcep_covarep")),
+    ("_sins", ("harmonics",)), ("_rd", ("rd_msp",)),
+    ("_glottal", ("iaif_gci", "cycle_params", "vq_harmonics", "mdq", "peak_slope",
+                  "first_cycle_params", "sedreams_intervals")),
+    ("_f0", ("polarity_moments", "srh_spectra", "srh_search")), ("_creak", ("creak_score",)),
+    ("_formants", ("formants", "peak_to_rms")), ("_mfcc", ("mfcc_deltas", "mel_db")),
+)
+
+
+def component_table(n: int, reps: int = 3) -> str:
+    """CPU seconds per pipeline component (wrapped in-process timers; least of ``reps``
+    passes over 2n EMO-DB and n + n EMU recordings); a markdown table. With ``PYTHONPATH``
+    set to an older checkout's ``src`` it times that code (components it lacks are left
+    out)."""
+    import collections
+    import functools
+
+    import soxr
+
+    from vocalmind.features.clinical import descriptors as dm
+
+    acc: collections.Counter = collections.Counter()
+
+    def timed(name, fn):
+        @functools.wraps(fn)
+        def run(*a, **k):
+            t = time.process_time()
+            try:
+                return fn(*a, **k)
+            finally:
+                acc[name] += time.process_time() - t
+        return run
+
+    saved = []
+    for mod_name, names in _COMPONENTS:
+        mod = getattr(dm, mod_name, None)  # an older checkout may lack a module
+        for name in names:
+            if mod is not None and hasattr(mod, name):
+                saved.append((mod, name, getattr(mod, name)))
+                setattr(mod, name, timed(name, getattr(mod, name)))
+    saved.append((dm, "lpc_residuals", dm.lpc_residuals))
+    dm.lpc_residuals = timed("lpc_residuals", dm.lpc_residuals)
+    try:
+        files = []
+        for sub, k in (("emodb/wav", 2 * n), ("emu/audio_raw/WAVs_structured", n),
+                       ("emu/audio_raw/WAVs_unstructured", n)):
+            folder = DATA / sub
+            files += sorted(folder.glob("*.wav"))[:k] if folder.is_dir() else []
+        if not files:
+            return "components: data absent, skipped"
+        ys = []
+        for f in files:
+            y, sr = sf.read(f, dtype="float32")
+            ys.append(y if sr == 16000 else soxr.resample(y, sr, 16000).astype(np.float32))
+        audio = sum(len(y) for y in ys) / 16000
+        dm.descriptor_matrix(ys[0])
+        best: dict[str, float] = {}
+        for _ in range(reps):
+            acc.clear()
+            t = time.process_time()
+            for y in ys:
+                dm.descriptor_matrix(y)
+            acc["all descriptors"] = time.process_time() - t
+            best = {k: min(v, best.get(k, np.inf)) for k, v in acc.items()}
+    finally:
+        for mod, name, fn in saved:
+            setattr(mod, name, fn)
+    rows = [f"components ({len(files)} recordings, {audio:.1f} s of audio, least of {reps} "
+            "passes):", "", "| component | CPU s | RTF | share |", "|---|---:|---:|---:|"]
+    tot = best["all descriptors"]
+    for k, v in sorted(best.items(), key=lambda kv: -kv[1]):
+        rows.append(f"| {k} | {v:.3f} | {v / audio:.4f} | {100 * v / tot:.0f} % |")
+    rest = tot - sum(v for k, v in best.items() if k != "all descriptors")
+    rows.append(f"| (the rest) | {rest:.3f} | {rest / audio:.4f} | {100 * rest / tot:.0f} % |")
+    return "\n".join(rows)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--n", type=int, default=30, help="recordings per corpus folder")
+    ap.add_argument("--n", type=int, default=30,
+                    help="recordings per corpus folder (0: no speed table)")
     ap.add_argument("--creak-n", type=int, default=3, help="neutral files per male speaker")
     ap.add_argument("--long-minutes", type=float, default=0.0,
                     help="also measure peak memory on one recording this long (minutes)")
+    ap.add_argument("--components", type=int, default=0,
+                    help="also time each pipeline component on 2N EMO-DB and N + N EMU files")
     args = ap.parse_args()
     print("clinical feature set, 1,200 features, one thread; target RTF (CPU) <= 0.02\n")
-    print(speed_table(args.n))
-    print()
+    if args.n > 0:
+        print(speed_table(args.n))
+        print()
+    if args.components > 0:
+        print(component_table(args.components))
+        print()
     if args.long_minutes > 0:
         print(long_recording(args.long_minutes))
         print()
