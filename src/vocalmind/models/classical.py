@@ -279,7 +279,8 @@ class SVMClassifier(ClassifierMixin, BaseEstimator):
 
     def predict(self, X: Any) -> np.ndarray:
         """The SVM's decisions: the arg-max of the decision values."""
-        return self.classes_[_scores(self.decision_function(X)).argmax(axis=1)]
+        best = _scores(self.decision_function(X)).argmax(axis=1)  # checks fitted first
+        return self.classes_[best]
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Calibrated probabilities ``[shape=(n, n_classes)]`` in ``classes_`` order; their
