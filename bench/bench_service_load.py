@@ -159,7 +159,8 @@ def reader(base: str, token: str, pid: int, sid: int, phase: Any, stop: Any, out
     out.put(waits)
 
 
-def run_once(db: str, work: Path, run_dir: Path, seconds: float, drain_s: float) -> dict:
+def run_once(db: str, work: Path, run_dir: Path, seconds: float, drain_s: float,
+             profile: Path | None = None) -> dict:
     data = work / f"data-{db}"
     stop_pg: list[str] = []
     if db == "sqlite":
@@ -229,6 +230,13 @@ def run_once(db: str, work: Path, run_dir: Path, seconds: float, drain_s: float)
         time.sleep(6)
         cpu0 = cpu_seconds(srv.pid)
         phase.value = 1
+        spy = None
+        if profile is not None:  # sample the server's threads while the uploads run
+            spy = subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record",
+                                    "--pid", str(srv.pid), "--threads", "--subprocesses",
+                                    "--rate", "50", "--format", "raw", "--output",
+                                    str(profile.with_suffix(f".{db}.txt"))],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         threads = [threading.Thread(target=upload, args=(k,)) for k in range(len(files))]
         for t in threads:
             t.start()
@@ -238,6 +246,9 @@ def run_once(db: str, work: Path, run_dir: Path, seconds: float, drain_s: float)
             t.join()
         upload_wall = time.perf_counter() - t0
         cpu1 = cpu_seconds(srv.pid)
+        if spy is not None:
+            spy.send_signal(signal.SIGINT)
+            spy.wait(60)
         phase.value = 2
         time.sleep(drain_s)
         stop.set()
@@ -270,11 +281,15 @@ def main() -> None:
     ap.add_argument("--drain", type=float, default=20.0, help="seconds measured after uploads")
     ap.add_argument("--db", nargs="+", default=["sqlite", "postgresql"])
     ap.add_argument("--write-doc", action="store_true")
+    ap.add_argument("--profile", type=Path, default=None,
+                    help="py-spy the server during the uploads into PROFILE.<db>.txt "
+                         "(collapsed stacks per thread)")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="vm-bench-load-"))
     try:
         run_dir = tiny_model(work)
-        results = [run_once(db, work, run_dir, args.seconds, args.drain) for db in args.db]
+        results = [run_once(db, work, run_dir, args.seconds, args.drain, args.profile)
+                   for db in args.db]
     finally:
         shutil.rmtree(work, ignore_errors=True)
     mb = len(tone(100, args.seconds, 0)) * 2 / 1e6
@@ -293,7 +308,8 @@ def main() -> None:
 Goal: a read from another study waits **under 1 s** while 50 uploads run (issue 12; before
 the fix every transaction took SQLite's write lock through upload decoding, and another
 study's `GET /api/auth/me` waited 19 s). A server process with default settings (1 worker
-thread, voice markers on, 2 uploads decoded at a time) gets 50 simultaneous uploads of
+thread, voice markers on, 4 uploads read and 2 decoded at a time, the decoding processes
+at nice 10) gets 50 simultaneous uploads of
 {args.seconds:g} s WAV ({mb:.1f} MB each, distinct), 10 into each of 5 studies, while a rater
 of a sixth study reads in a loop (`GET /api/auth/me`, its participant, its study's
 participant list; wall time per request, measured in a separate client process). "While the worker

@@ -207,3 +207,39 @@ def test_nurse_flow_three_dated_sessions_trend_and_prepost(  # type: ignore[no-u
         page.wait_for_selector("#password-done:has-text('password changed')")
         shot("07-password-changed")
     assert errors == []
+
+
+def test_assessment_page_shows_domain_warnings(  # type: ignore[no-untyped-def]
+        browser_page, tmp_path: Path, tiny_run: Path) -> None:
+    """A recording much longer than the model's training recordings: the assessment on the
+    page lists the domain warning in words (the API's ``result.warnings``)."""
+    page, errors = browser_page
+    app = create_app(make_settings(tmp_path, models=[tiny_run], markers=False))
+    with LiveServer(app) as srv:
+        page.goto(srv.url + "/login")
+        page.fill("#username", "admin")
+        page.fill("#password", ADMIN_PASSWORD)
+        page.click("#login-button")
+        page.wait_for_url(srv.url + "/studies")
+        page.fill("#study-code", "W-1")
+        page.click("#create-study-button")
+        page.wait_for_url("**/studies/1")
+        page.fill("#participant-code", "P001")
+        page.click("#add-participant-button")
+        page.wait_for_selector("#participants-table a:has-text('P001')")
+        page.click("#nav-assess")
+        page.wait_for_selector("#participant option:has-text('P001')", state="attached")
+        for k, seconds in ((1, 1.2), (2, 4.0)):
+            page.select_option("#session", "")
+            wav = tone_wav(tmp_path / f"w{k}.wav", 200, loud=0.4, seconds=seconds, seed=k)
+            page.set_input_files("#file", str(wav))
+            page.click("#upload")
+            page.wait_for_selector(f"#assessment-id:has-text('#{k}')")
+            page.wait_for_selector("#assessment-status:has-text('done')")
+            if k == 1:  # like the training data: no warning
+                assert page.locator("#domain-warnings").count() == 0
+        text = page.inner_text("#domain-warnings")
+        assert "duration 4.0 s is much longer than the training recordings" in text, text
+        assert "differs from the model's training data" in page.inner_text("#assessment-body")
+        page.screenshot(path=str(tmp_path / "domain-warnings.png"), full_page=True)
+    assert errors == []

@@ -136,3 +136,109 @@ def test_reads_do_not_wait_for_a_writer(tmp_path: Path, tiny_run: Path) -> None:
         finally:
             con.execute("ROLLBACK")
             con.close()
+
+
+def test_request_transactions_end_off_the_event_loop(tmp_path: Path, tiny_run: Path) -> None:
+    """A request's commit runs in the finishing threads, never on the event loop (a
+    PostgreSQL commit there stalled every other request), nor in the endpoint thread pool."""
+    import threading
+
+    from service_helpers import login
+    from sqlalchemy import event
+
+    app = create_app(make_settings(tmp_path, models=[tiny_run], worker_threads=0))
+    seen: list[str] = []
+    event.listen(app.state.engine, "commit",
+                 lambda conn: seen.append(threading.current_thread().name))
+    with TestClient(app) as client:
+        sid, pid = setup_study(client)
+        login(client)
+        seen.clear()
+        assert client.get(f"/api/participants/{pid}").status_code == 200
+        assert client.post(f"/api/studies/{sid}/participants",
+                           json={"code": "P002"}).status_code == 201
+    assert seen and all(name.startswith(("vocalmind-commit", "AnyIO worker"))
+                        for name in seen), seen
+    assert any(name.startswith("vocalmind-commit") for name in seen), seen
+    assert "MainThread" not in seen
+
+
+def test_upload_gate_reads_only_a_few_uploads_at_once() -> None:
+    """50 uploads sent together: at most ``n`` are inside the app (being read) at a time;
+    other routes pass the gate untouched."""
+    import asyncio
+
+    from vocalmind.service.main import UploadGate
+
+    inside, most = 0, 0
+
+    async def app(scope: dict, receive: object, send: object) -> None:
+        nonlocal inside, most
+        inside += 1
+        most = max(most, inside)
+        await asyncio.sleep(0.01)
+        inside -= 1
+
+    gate = UploadGate(app, n=4)
+
+    async def main() -> None:
+        await asyncio.gather(*(gate({"type": "http", "path": "/api/recordings"}, None, None)
+                               for _ in range(50)))
+        assert most == 4
+        await asyncio.gather(*(gate({"type": "http", "path": "/api/auth/me"}, None, None)
+                               for _ in range(10)))
+
+    asyncio.run(main())
+    assert most == 10  # reads are never gated
+
+
+def test_upload_checkers_run_below_the_servers_priority(tmp_path: Path, tiny_run: Path) -> None:
+    """The processes that decode and check uploads are niced (they used to take the cores
+    from the event loop and the database while 50 uploads were checked)."""
+    import os
+
+    from vocalmind.service.quality import CHECKER_NICE
+
+    app = create_app(make_settings(tmp_path, models=[tiny_run], worker_threads=0))
+    with TestClient(app) as client:
+        sid, pid = setup_study(client)
+        r = client.post("/api/recordings", files={"file": ("a.wav", tone_wav(
+            tmp_path / "a.wav", 200, seconds=1.5).read_bytes())},
+            data={"participant_id": str(pid)})
+        assert r.status_code == 202, r.text
+        pids = list(app.state.checker_pool._processes)
+        assert pids
+        mine = os.getpriority(os.PRIO_PROCESS, 0)
+        for p in pids:
+            assert os.getpriority(os.PRIO_PROCESS, p) == min(19, mine + CHECKER_NICE)
+
+
+def test_domain_warnings_reach_the_assessment_result(tmp_path: Path, tiny_run: Path) -> None:
+    """A recording unlike the model's training data (1.2 s tones at 16 kHz) is assessed
+    with the same warnings ``vocalmind assess`` gives; a like one has none."""
+    import soundfile as sf
+
+    from _signals import voiced_tone
+    from vocalmind.assess import assess
+
+    app = create_app(make_settings(tmp_path, models=[tiny_run], markers=False))
+    with TestClient(app) as client:
+        sid, pid = setup_study(client)
+        like = tone_wav(tmp_path / "like.wav", 200, seconds=1.2)
+        long = tone_wav(tmp_path / "long.wav", 200, seconds=4.0)
+        narrow = tmp_path / "narrow.wav"  # telephone-like: 8 kHz
+        sf.write(narrow, voiced_tone(200, seconds=1.2, loud=0.3, sr=8000), 8000)
+        got = {}
+        for wav in (like, long, narrow):
+            r = client.post("/api/recordings", files={"file": (wav.name, wav.read_bytes())},
+                            data={"participant_id": str(pid)})
+            assert r.status_code == 202, r.text
+            a = finished(client, r.json()["assessment"]["id"])
+            assert a["status"] == "done", a
+            got[wav.stem] = a["result"]["warnings"]
+        assert got["like"] == []
+        assert any("much longer than the training recordings" in w for w in got["long"])
+        assert any("sample rate 8000 Hz is below" in w for w in got["narrow"]), got
+        for wav in (like, long, narrow):  # the same sentences as the command line's
+            assert got[wav.stem] == assess([wav], tiny_run)[0]["warnings"]
+        assert str(tmp_path) not in str(got)

@@ -297,7 +297,10 @@ def compute_assessment(audio: str | Path, card: dict[str, Any], *,
         ``synthetic`` (a demo model trained on synthetic speech), ``prediction``
         (+ ``probabilities``), or ``prediction: None`` with ``model_note`` saying in words
         why a speaker-normalised model cannot score yet, or why the model abstained
-        ("insufficient quality: ..."); ``clinical`` (scale, score/band,
+        ("insufficient quality: ..."); ``warnings``: sentences on how the recording
+        differs from the model's training data (lower sample rate, narrower bandwidth,
+        much shorter or longer; the recipe's ``domain_warnings``, as ``vocalmind assess``
+        prints them), empty when it does not; ``clinical`` (scale, score/band,
         interval or band probability) or None; ``markers`` {name: {label, unit, value,
         baseline, z}} or None (``markers_error`` says why); and ``disclaimer``.
 
@@ -317,10 +320,14 @@ def compute_assessment(audio: str | Path, card: dict[str, Any], *,
                               "model": card["model"], "trained_on": public_corpus(card["corpus"]),
                               "synthetic": bool(card["info"].get("synthetic"))}
     note = speaker_reference_shortfall(card, 1 + len(reference))
+    result["warnings"] = []
     if note is None:
         pred = assess([audio], run_dir,
                       reference=reference if card["info"].get("speaker_normalization")
                       else None)[0]
+        # how this recording differs from the model's training data (sample rate,
+        # bandwidth, duration): the answer may shift; numbers only, never a path
+        result["warnings"] = [str(w) for w in pred.get("warnings") or []]
         if pred.get("abstained") or pred.get("prediction") is None:
             # the model's own quality gates abstained: say why, keep the markers
             result.update(prediction=None, clinical=None,

@@ -19,6 +19,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import secrets
@@ -26,6 +27,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Annotated
@@ -164,16 +166,43 @@ async def get_db(request: Request) -> AsyncIterator[Session]:
     sessions (``BEGIN IMMEDIATE``), and do slow work (decoding, hashing) between
     transactions, never inside one.
 
-    An *async* dependency on purpose: its commit runs on the event loop right after the
-    endpoint returns. Were it run in the thread pool, a request holding SQLite's write lock
-    could wait for a free thread to commit while every thread waits for that lock.
+    An *async* dependency on purpose: the end of its transaction (commit, or rollback on
+    error, then returning the connection) runs in :data:`FINISHERS`, threads of its own.
+    Not on the event loop: a PostgreSQL commit is a round trip (a disk flush for a write),
+    and every other request would wait through it. Not in the endpoints' thread pool: a
+    request holding SQLite's write lock could then wait for a free thread to commit while
+    every thread waits for that lock. Finishing never waits for a lock, so these threads
+    are always free again after a commit's own time.
     """
     factory = (request.app.state.sessions if request.method in SAFE_METHODS
                else request.app.state.write_sessions)
     db = factory()
     try:
         yield db
-        db.commit()
+    except BaseException:
+        await _finished(db, commit=False)
+        raise
+    await _finished(db, commit=True)
+
+
+#: threads that end request transactions (see :func:`get_db`); shared by all apps of the
+#: process, created lazily by the executor
+FINISHERS = ThreadPoolExecutor(max_workers=8, thread_name_prefix="vocalmind-commit")
+
+
+async def _finished(db: Session, *, commit: bool) -> None:
+    # shielded: a request cancelled meanwhile (client gone) still ends its transaction and
+    # returns its connection
+    await asyncio.shield(asyncio.wrap_future(FINISHERS.submit(_finish, db, commit)))
+
+
+def _finish(db: Session, commit: bool) -> None:
+    """Commit (or roll back) ``db`` and return its connection to the pool."""
+    try:
+        if commit:
+            db.commit()
+        else:
+            db.rollback()
     except BaseException:
         db.rollback()
         raise

@@ -8,7 +8,8 @@ on shutdown.
 
 Two ASGI middlewares wrap every route: :class:`BodyLimit` (a request body over the limit is
 refused from its ``Content-Length`` before it is read) and :class:`SecurityHeaders` (CSP,
-``frame-ancestors 'none'``, ``nosniff``, no referrer, ``no-store`` on API answers). The
+``frame-ancestors 'none'``, ``nosniff``, no referrer, ``no-store`` on API answers); a third,
+:class:`UploadGate`, lets only a few uploads be read at once. The
 OpenAPI description is served only to a logged-in user (``/api/openapi.json``); there is
 no Swagger UI page, so no third-party script ever runs on the service's origin.
 """
@@ -19,6 +20,7 @@ import asyncio
 import json
 import logging
 import secrets
+import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -128,6 +130,33 @@ class BodyLimit:
         await self.app(scope, counted, send)
 
 
+class UploadGate:
+    """ASGI middleware: at most ``n`` upload requests are read at once; the others wait.
+
+    A waiting upload has not been read: its body stays in the client's and the kernel's
+    buffers (TCP flow control), costing the server nothing. Without the gate, 50 uploads
+    sent together are all parsed at once, and each turn of the event loop first serves a
+    chunk of every one of them, so that a short read of another study waits behind them
+    all. One gate per event loop (a test client runs each session on a new loop).
+    """
+
+    def __init__(self, app: Any, n: int) -> None:
+        self.app, self.n = app, n
+        self._gates: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+            weakref.WeakKeyDictionary())
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["path"] not in UPLOAD_PATHS:
+            await self.app(scope, receive, send)
+            return
+        loop = asyncio.get_running_loop()
+        gate = self._gates.get(loop)
+        if gate is None:
+            gate = self._gates[loop] = asyncio.Semaphore(self.n)
+        async with gate:
+            await self.app(scope, receive, send)
+
+
 class SecurityHeaders:
     """ASGI middleware: security headers on every answer, ``no-store`` on API answers."""
 
@@ -227,6 +256,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.store = store
     app.state.worker = worker
     app.state.templates = Jinja2Templates(directory=str(HERE / "templates"))
+    # an upload's next body arrives while the slots decode: two more than the slots
+    app.add_middleware(UploadGate, n=settings.upload_slots + 2)
     app.add_middleware(BodyLimit, max_upload_bytes=settings.max_upload_bytes,
                        max_body_bytes=settings.max_body_bytes)
     app.add_middleware(SecurityHeaders)

@@ -154,3 +154,24 @@ def exit_with_parent(poll_s: float = 1.0) -> None:
         os._exit(0)
 
     threading.Thread(target=watch, daemon=True, name="exit-with-parent").start()
+
+
+#: scheduling priority of the checker processes (Linux nice value): decoding an upload may
+#: wait; answering another request of the server may not
+CHECKER_NICE = 10
+
+
+def start_checker() -> None:
+    """Initializer of a checker process: lower priority, and exit with the server.
+
+    On a busy machine the checkers (decoding and the quality measures, about 0.9 s of CPU
+    per 120 s recording) would otherwise take the cores from the server's event loop and the
+    database, and every read of every study would wait behind them.
+    """
+    import os
+
+    try:
+        os.nice(CHECKER_NICE)
+    except OSError:  # not permitted here: run at the server's priority
+        pass
+    exit_with_parent()

@@ -158,6 +158,25 @@ def _job_inputs(db: Session, job: int, data_dir: Path) -> dict[str, Any]:
     return {"audio": own, "card": card, "reference": reference, "baseline": baseline}
 
 
+def warm_up() -> None:
+    """Import what computing an assessment needs, once, when the worker starts.
+
+    Importing holds the interpreter lock for seconds (scikit-learn, openSMILE, pandas,
+    scipy). Done by the first job instead, it would stall the server's event loop right
+    when the first uploads arrive.
+    """
+    try:
+        import vocalmind.assess  # noqa: F401
+        import vocalmind.audio  # noqa: F401
+        import vocalmind.features.clinical  # noqa: F401
+        import vocalmind.service.assessing  # noqa: F401
+        from vocalmind.features.base import get_feature_set
+
+        get_feature_set("egemaps")
+    except Exception:  # the first job will meet (and report) the same problem
+        log.exception("warming up the assessment worker failed")
+
+
 class Worker:
     """Runs queued assessments in background threads of the server process.
 
@@ -209,6 +228,8 @@ class Worker:
 
         owner = worker_id()
         first = threading.current_thread().name.endswith("-0")
+        if first:
+            warm_up()
         next_chores = time.monotonic() + self.housekeeping_s
         while not self.stopping.is_set():
             if first and self.housekeeping is not None and time.monotonic() >= next_chores:

@@ -34,7 +34,7 @@ from sqlalchemy import func, select
 from vocalmind.service.auth import DB, CurrentUser, participant_access, recording_access
 from vocalmind.service.models import Assessment, ModelVersion, Participant, Recording
 from vocalmind.service.models import Session as StudySession
-from vocalmind.service.quality import check_upload, exit_with_parent
+from vocalmind.service.quality import check_upload, start_checker
 from vocalmind.service.routers._common import MAX_ID, PathId, assessment_json, recording_json
 from vocalmind.service.routers.sessions import add_session
 from vocalmind.service.storage import CHUNK, TooLargeError
@@ -104,13 +104,14 @@ def checker_pool(app: Any) -> ProcessPoolExecutor:
     Separate processes, so that decoding a long recording never holds the server's
     interpreter lock (other requests would queue behind it). Started on first use with
     ``spawn`` (the server has threads; forking it would copy their locks); each exits by
-    itself if the server dies (:func:`~vocalmind.service.quality.exit_with_parent`).
+    itself if the server dies, and runs at a lower priority than the server
+    (:func:`~vocalmind.service.quality.start_checker`).
     """
     pool = getattr(app.state, "checker_pool", None)
     if pool is None:
         pool = ProcessPoolExecutor(max_workers=app.state.settings.upload_slots,
                                    mp_context=get_context("spawn"),
-                                   initializer=exit_with_parent)
+                                   initializer=start_checker)
         app.state.checker_pool = pool
     return pool
 

@@ -222,6 +222,11 @@ const vm = (() => {
     } else {
       box.append(el("p", `${r.label} (${r.model}, trained on ${r.trained_on}): ${r.prediction}`, { id: "prediction" }));
     }
+    if (r.warnings && r.warnings.length) {
+      const list = el("ul", null, { id: "domain-warnings", class: "notice" });
+      for (const w of r.warnings) list.append(el("li", w));
+      box.append(el("p", "This recording differs from the model's training data, so the answer may shift:", { class: "warning" }), list);
+    }
     if (r.probabilities) {
       const t = el("table", null, { id: "probabilities" });
       table(t, [["cls", "class"], ["p", "probability", (p) => num(p, 2)]],
