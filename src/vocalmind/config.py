@@ -550,6 +550,20 @@ def _md(text: str) -> str:
     return text.replace("``", "`").replace("|", "\\|")
 
 
+def _flow(value: Any) -> str:
+    """A value as a YAML flow literal, keys in their own order (independent of any YAML
+    representer another module may have registered)."""
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {_flow(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_flow(v) for v in value) + "]"
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
 def _type_text(annotation: Any) -> str:
     """A type annotation in words a YAML author reads (``one of: a, b``, ``list of str``)."""
     import types
@@ -595,8 +609,7 @@ def _default_text(info: Any) -> str:
         return "**required**"
     if isinstance(value, BaseModel):
         return "(section)"
-    return "`" + yaml.safe_dump(value, default_flow_style=True).strip().removesuffix(
-        "\n...").removesuffix("...").strip() + "`"
+    return f"`{_flow(value)}`"
 
 
 def _section_models(annotation: Any) -> type[BaseModel] | None:
@@ -688,7 +701,7 @@ def config_reference() -> str:
     out += ["## Models (`model.name`)", "",
             "| model | kind | task | default `model.params` |", "|---|---|---|---|"]
     for name, (task, _, defaults) in CLASSICAL_MODELS.items():
-        params = yaml.safe_dump(defaults, default_flow_style=True).strip()
+        params = _flow(defaults)
         out.append(f"| `{name}` | classical (scikit-learn pipeline; `model.tune`) | {task} | "
                    f"`{params}` |")
     out.append("| `mlp` | searched network (`model.params`: search space, strategy, cv) | "
