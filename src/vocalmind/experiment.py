@@ -394,8 +394,22 @@ def fit_estimator(est: Any, X: Any, y: Any, groups: np.ndarray,
             calibrate = bool(est.get_params().get(key, False)) and key not in grid
             if calibrate:
                 est.set_params(**{key: False})
-            gs = GridSearchCV(est, grid, cv=cv, scoring=scoring, n_jobs=1, refit=True)
-            gs.fit(X, y, groups=groups)
+            import tempfile
+
+            from joblib import Memory
+
+            with tempfile.TemporaryDirectory(prefix="vocalmind-tune-") as tmp:
+                # The steps before the model (imputation, scaling, selection) do not depend
+                # on the tuned model parameters: fitted once per inner fold and reused by
+                # every candidate (the pipeline's memory), not refitted per candidate.
+                tuned = all(k.startswith("model__") for k in grid)
+                if tuned and len(est.steps) > 1:
+                    est.set_params(memory=Memory(tmp, verbose=0))
+                gs = GridSearchCV(est, grid, cv=cv, scoring=scoring, n_jobs=1, refit=True)
+                gs.fit(X, y, groups=groups)
+                # no reference to the cache folder survives it (models are saved)
+                gs.set_params(estimator__memory=None)
+                gs.best_estimator_.set_params(memory=None)
             if calibrate:
                 gs.set_params(**{f"estimator__{key}": True})
                 gs.best_estimator_.set_params(**{key: True}).fit(X, y)
