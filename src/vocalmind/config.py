@@ -509,8 +509,9 @@ def config_to_dict(cfg: ExperimentConfig) -> dict[str, Any]:
 # --------------------------------------------------------------------------- reference page
 
 
-def _doc_params(obj: Any) -> dict[str, str]:
-    """``name -> text`` from the numpydoc ``Parameters`` section of ``obj``'s docstring."""
+def _doc_params(obj: Any, section: str = "Parameters") -> dict[str, str]:
+    """``name -> text`` from a numpydoc section (``Parameters``, ``Attributes``) of ``obj``'s
+    docstring."""
     import inspect
     import re
 
@@ -519,7 +520,7 @@ def _doc_params(obj: Any) -> dict[str, str]:
     out: dict[str, str] = {}
     try:
         start = next(i for i, ln in enumerate(lines[:-1])
-                     if ln.strip() == "Parameters" and set(lines[i + 1].strip()) == {"-"})
+                     if ln.strip() == section and set(lines[i + 1].strip()) == {"-"})
     except StopIteration:
         return out
     current = None
@@ -708,6 +709,22 @@ def config_reference() -> str:
                "either | |")
     for name in sorted(DEEP_FAMILIES):
         out.append(f"| `{name}` | deep family (`model.training`, `model.search`) | either | |")
+    out.append("")
+
+    from vocalmind.training.engine import TrainConfig
+    from vocalmind.training.estimator import DeepEstimator
+
+    out += ["## Deep training settings (`model.training`)", "",
+            "Keys of `model.training` for the deep families (any other key is refused at "
+            "load, naming the closest one).", "",
+            "| key | default | meaning |", "|---|---|---|"]
+    # the engine's own description where the estimator only forwards the setting
+    docs = {**_doc_params(DeepEstimator), **_doc_params(TrainConfig, "Attributes")}
+    for p in inspect.signature(DeepEstimator.__init__).parameters.values():
+        if p.name in ("self", "family", "task", "params", "seed") or p.default is p.empty:
+            continue
+        out.append(f"| `{p.name}` | `{_flow(p.default)}` | "
+                   f"{_md(docs.get(p.name, '')).replace(chr(10), ' ')} |")
     out.append("")
 
     from vocalmind.corpora.readers import available_corpora, corpus_spec
