@@ -18,7 +18,6 @@ import pandas as pd
 
 from vocalmind.corpora.manifest import SCORE_COLUMNS
 from vocalmind.errors import InputError, ManifestError, VocalmindError
-from vocalmind.files import atomic_path
 
 __all__ = ["row_durations", "summarize", "summary_plots"]
 
@@ -136,12 +135,6 @@ def summarize(
     }
 
 
-def _save(fig: Any, path: Path) -> Path:
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=100, bbox_inches="tight")
-    return path
-
-
 def label_order(column: str, values: Sequence[str]) -> list[str]:
     """Values of a label column in a meaningful order: bands by severity, binaries 0 then 1,
     anything else alphabetically.
@@ -203,16 +196,14 @@ def summary_plots(
         score with its screening cut-off) and ``<corpus>-subjects.png`` (rows per subject,
         integer axis).
     """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-    from matplotlib.ticker import MaxNLocator
-
+    from vocalmind.figures import (
+        plot_duration_histogram,
+        plot_label_balance,
+        plot_rows_per_subject,
+        plot_score_histogram,
+        save_figure,
+    )
     from vocalmind.scales import SCALES
-
-    def figure(width: float, height: float) -> tuple[Any, Any]:
-        fig = Figure(figsize=(width, height), dpi=100, layout="constrained")
-        FigureCanvasAgg(fig)
-        return fig, fig.subplots()
 
     d = np.asarray(durations, dtype=float)
     if d.shape != (len(manifest),):
@@ -220,16 +211,7 @@ def summary_plots(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     prefix = _prefix(manifest)
-    written: list[Path] = []
-
-    fig, ax = figure(6, 4)
-    ok = d[np.isfinite(d)]
-    ax.hist(ok, bins=min(40, max(5, ok.size // 5)) if ok.size else 5, color="#4c72b0")
-    ax.set_xlabel("duration (s)")
-    ax.set_ylabel("recordings / segments")
-    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_title(f"{ok.size} readable rows, {ok.sum() / 60:.1f} min in all")
-    written.append(_save(fig, out / f"{prefix}-durations.png"))
+    written = [save_figure(plot_duration_histogram(d), out / f"{prefix}-durations.png")]
 
     for label in (c for c in CATEGORICAL_LABELS if c in manifest and manifest[c].notna().any()):
         values = manifest[label].dropna()
@@ -237,13 +219,8 @@ def summary_plots(
             values = values.map(lambda v: f"{v:g}" if isinstance(v, float) else str(v))
         counts = values.astype(str).value_counts()
         order = label_order(label, counts.index.tolist())
-        fig, ax = figure(max(6, 0.6 * len(order) + 2), 4)
-        ax.bar(order, [int(counts[o]) for o in order], color="#dd8452")
-        ax.set_ylabel("rows")
-        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_title(f"label balance: {label}")
-        ax.tick_params(axis="x", rotation=45)
-        written.append(_save(fig, out / f"{prefix}-labels-{label}.png"))
+        fig = plot_label_balance({o: int(counts[o]) for o in order}, label=label)
+        written.append(save_figure(fig, out / f"{prefix}-labels-{label}.png"))
 
     for score in SCORE_COLUMNS:
         if score not in manifest or not manifest[score].notna().any():
@@ -251,28 +228,11 @@ def summary_plots(
         v = pd.to_numeric(manifest[score], errors="coerce").dropna()
         by_subject = v.groupby(manifest.loc[v.index, "subject"].astype(str)).mean() \
             if "subject" in manifest else v
-        fig, ax = figure(6, 4)
-        lo, hi = math.floor(by_subject.min()), math.ceil(by_subject.max())
-        ax.hist(by_subject, bins=np.arange(lo, hi + 2) - 0.5, color="#8172b2")
         scale = SCALES.get(score)
-        if scale is not None:
-            ax.axvline(scale.positive_at - 0.5, color="black", linestyle="--", linewidth=1,
-                       label=f"screening cut-off (>= {scale.positive_at:g})")
-            ax.legend(fontsize=8)
-        ax.set_xlabel(f"{score} score (mean per subject)")
-        ax.set_ylabel("subjects")
-        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_title(f"{score}: {len(by_subject)} subjects")
-        written.append(_save(fig, out / f"{prefix}-scores-{score}.png"))
+        fig = plot_score_histogram(by_subject.to_numpy(), score=score,
+                                   cutoff=None if scale is None else scale.positive_at)
+        written.append(save_figure(fig, out / f"{prefix}-scores-{score}.png"))
 
     per = manifest["subject"].astype(str).value_counts().sort_values(ascending=False)
-    fig, ax = figure(max(6, min(20, 0.15 * len(per))), 4)
-    ax.bar(range(len(per)), per.to_numpy(), color="#55a868")
-    if len(per) <= 40:
-        ax.set_xticks(range(len(per)), per.index.tolist(), rotation=90)
-    ax.set_xlabel("subject")
-    ax.set_ylabel("rows")
-    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_title(f"recordings per subject ({len(per)} subjects)")
-    written.append(_save(fig, out / f"{prefix}-subjects.png"))
+    written.append(save_figure(plot_rows_per_subject(per), out / f"{prefix}-subjects.png"))
     return written

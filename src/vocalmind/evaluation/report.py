@@ -44,8 +44,9 @@ from vocalmind.evaluation.metrics import (
     mean_baseline,
     screening_metrics,
 )
-from vocalmind.evaluation.plots import figure_png, report_figures
+from vocalmind.evaluation.plots import report_figures
 from vocalmind.evaluation.protocols import PROTOCOLS, Protocol, make_protocol
+from vocalmind.figures import figure_png
 from vocalmind.files import atomic_path, write_json, write_table, write_text
 from vocalmind.scales import SCALES, Scale
 

@@ -563,19 +563,14 @@ def iter_train(model: nn.Module, train: UnitDataset, val: UnitDataset | None, *,
         torch.set_num_threads(old_threads)
 
 
-def _save_fig(fig: Any, path: Path) -> Path:
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=100)
-    return path
-
-
 def save_training_plots(model: nn.Module, history: Sequence[dict[str, Any]], ds: UnitDataset, *,
                         tasks: Sequence[TaskSpec], out_dir: str | Path, batch_size: int = 16,
                         sequences: bool = False) -> list[Path]:
     """Write loss/metric curves, ROC curves and a 2-D PCA of the embeddings.
 
     ``ds`` is the validation set (or the training set when there is none); the figure
-    titles say which. Uses matplotlib's object API (no global backend change).
+    titles say which. The figures are :mod:`vocalmind.figures`' (object API, no global
+    backend change), written atomically by its ``save_figure``.
 
     Returns
     -------
@@ -583,32 +578,21 @@ def save_training_plots(model: nn.Module, history: Sequence[dict[str, Any]], ds:
         ``loss.png``, ``metric.png`` (when validation metrics exist), ``roc_<task>.png``
         per classification task, ``embedding_<task>.png`` per task.
     """
-    from matplotlib.figure import Figure
     from sklearn.decomposition import PCA
-    from sklearn.metrics import roc_curve
+
+    from vocalmind.figures import (
+        plot_embedding_scatter,
+        plot_learning_curve,
+        plot_roc_curves,
+        plot_validation_metrics,
+        save_figure,
+    )
 
     out_dir = Path(out_dir)
-    written: list[Path] = []
     h = pd.DataFrame(list(history))
-    fig = Figure(figsize=(5, 3.5))
-    ax = fig.subplots()
-    for col in ("train_loss", "val_loss"):
-        if col in h:
-            ax.plot(h["epoch"], h[col], marker="o", label=col.replace("_", " "))
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("loss")
-    ax.legend()
-    written.append(_save_fig(fig, out_dir / "loss.png"))
-    mcols = [c for c in h.columns if c.startswith("val_") and c != "val_loss"]
-    if mcols:
-        fig = Figure(figsize=(5, 3.5))
-        ax = fig.subplots()
-        for c in mcols:
-            ax.plot(h["epoch"], h[c], marker="o", label=c[4:])
-        ax.set_xlabel("epoch")
-        ax.set_ylabel("validation metric (bacc / MAE)")
-        ax.legend()
-        written.append(_save_fig(fig, out_dir / "metric.png"))
+    written = [save_figure(plot_learning_curve(h), out_dir / "loss.png")]
+    if any(c.startswith("val_") and c != "val_loss" for c in h.columns):
+        written.append(save_figure(plot_validation_metrics(h), out_dir / "metric.png"))
     if len(ds) == 0:
         return written
     which = "validation" if ds.augment is None else "training"
@@ -625,25 +609,12 @@ def save_training_plots(model: nn.Module, history: Sequence[dict[str, Any]], ds:
             logits = out[t.name][ok]
             p = np.exp(logits - logits.max(1, keepdims=True))
             p /= p.sum(1, keepdims=True)
-            fig = Figure(figsize=(4.5, 4))
-            ax = fig.subplots()
-            classes = [1] if t.n_classes == 2 else range(t.n_classes)
-            for c in classes:
-                yc = (y[ok] == c).astype(int)
-                if 0 < yc.sum() < len(yc):
-                    fpr, tpr, _ = roc_curve(yc, p[:, c])
-                    ax.plot(fpr, tpr, label=f"class {c}")
-            ax.plot([0, 1], [0, 1], "k:", lw=0.8)
-            ax.set_xlabel("false positive rate")
-            ax.set_ylabel("true positive rate")
-            ax.set_title(f"ROC {t.name} ({which} units)")
-            ax.legend(fontsize=7)
-            written.append(_save_fig(fig, out_dir / f"roc_{t.name}.png"))
-        fig = Figure(figsize=(4.5, 4))
-        ax = fig.subplots()
-        sc = ax.scatter(xy[ok, 0], xy[ok, 1], c=y[ok], s=12,
-                        cmap="tab10" if t.kind == "classification" else "viridis")
-        fig.colorbar(sc, ax=ax, label=t.name)
-        ax.set_title(f"PCA of embeddings ({which} units)")
-        written.append(_save_fig(fig, out_dir / f"embedding_{t.name}.png"))
+            names = [f"class {c}" for c in range(t.n_classes)]
+            fig = plot_roc_curves([names[int(c)] for c in y[ok]], p, names,
+                                  title=f"ROC {t.name} ({which} units)")
+            written.append(save_figure(fig, out_dir / f"roc_{t.name}.png"))
+        fig = plot_embedding_scatter(xy[ok], y[ok], label=t.name,
+                                     categorical=t.kind == "classification",
+                                     title=f"PCA of embeddings ({which} units)")
+        written.append(save_figure(fig, out_dir / f"embedding_{t.name}.png"))
     return written
