@@ -316,6 +316,7 @@ def plot_bootstrap_intervals(
                         label=None if shown_baseline else "baseline")
                 shown_baseline = True
         ax.set_yticks(y, group)
+        ax.set_ylabel("metric")
         ax.set_ylim(-0.7, len(group) - 0.3)
         ax.grid(axis="x", alpha=0.3)
         if group[0] in _UNIT_METRICS:
