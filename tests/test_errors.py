@@ -46,7 +46,6 @@ ALLOWED: dict[str, str] = {
     "config.py": "pydantic model validators (pydantic wraps ValueError into ConfigError via "
                  "load_config); owned by the config helper",
     "analysis/importance.py": "owned by the analysis/report helper (issue 13)",
-    "evaluation/plots.py": "owned by the figures helper (issue 13)",
     "features/clinical/": "owned by the clinical-parity helper (issue 11)",
     "service/storage.py": "owned by the service helper (issue 12); an internal hash check",
 }
