@@ -158,6 +158,23 @@ def plot_confusion_matrix(cm: Any, classes: Sequence[Any]) -> Figure:
     return fig
 
 
+def _importance_bars(data: pd.DataFrame, column: str, *, err_column: str | None,
+                     xlabel: str, title: str, width: float, layout: str | None,
+                     zero_line: bool) -> Figure:
+    """Horizontal bars of ``data[column]`` per ``feature``, drawn in table order (first at
+    the bottom), ``err_column`` as error bars when the table has it."""
+    fig, ax = new_figure(width, 1 + 0.3 * max(len(data), 1), layout=layout)
+    err = data[err_column] if err_column is not None and err_column in data else None
+    ax.barh(data["feature"].astype(str), data[column], xerr=err, color="tab:blue")
+    if zero_line:
+        ax.axvline(0, color="0.5", lw=0.8)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("feature")
+    ax.tick_params(axis="y", labelsize=7)
+    ax.set_title(title, fontsize=9)
+    return fig
+
+
 def plot_model_importance(table: pd.DataFrame, *, top_k: int = 10, score: str = "score",
                           model: str = "model") -> Figure:
     """Horizontal bars of the evaluated model's held-out permutation importance.
@@ -168,15 +185,11 @@ def plot_model_importance(table: pd.DataFrame, *, top_k: int = 10, score: str = 
     """
     data = table.dropna(subset=["permutation_mean"]).sort_values(
         "permutation_mean", ascending=False).head(top_k).iloc[::-1]
-    fig, ax = new_figure(6.4, 1 + 0.3 * max(len(data), 1))
-    err = data["permutation_std"] if "permutation_std" in data else None
-    ax.barh(data["feature"].astype(str), data["permutation_mean"], xerr=err, color="tab:blue")
-    ax.axvline(0, color="0.5", lw=0.8)
-    ax.set_xlabel(f"drop in held-out {score} when shuffled (mean over outer folds)")
-    ax.set_ylabel("feature")
-    ax.tick_params(axis="y", labelsize=7)
-    ax.set_title(f"permutation importance of the evaluated {model} model", fontsize=9)
-    return fig
+    return _importance_bars(
+        data, "permutation_mean", err_column="permutation_std",
+        xlabel=f"drop in held-out {score} when shuffled (mean over outer folds)",
+        title=f"permutation importance of the evaluated {model} model", width=6.4,
+        layout="constrained", zero_line=True)
 
 
 def plot_per_class(per_class: Mapping[str, Mapping[str, float]]) -> Figure:
@@ -366,23 +379,19 @@ def plot_correlation_heatmap(
 
 def plot_importance(table: pd.DataFrame, *, column: str = "impurity",
                     top_k: int | None = None) -> Figure:
-    """Horizontal bars of ``column`` (``impurity`` or ``permutation_mean``) per feature.
+    """Horizontal bars of ``column`` (``impurity`` or ``permutation_mean``) per feature from
+    ``rf_importance``, largest on top.
 
     Permutation bars carry their standard deviation as error bars.
     """
     data = table.dropna(subset=[column]).sort_values(column, ascending=False)
     if top_k is not None:
         data = data.head(top_k)
-    data = data.iloc[::-1]  # largest on top
-    fig, ax = new_figure(6, 1 + 0.3 * max(len(data), 1), layout=None)
-    err = (data["permutation_std"] if column == "permutation_mean" and "permutation_std" in data
-           else None)
-    ax.barh(data["feature"].astype(str), data[column], xerr=err, color="tab:blue")
-    ax.set_xlabel(column.replace("_", " "))
-    ax.set_ylabel("feature")
-    ax.tick_params(axis="y", labelsize=7)
-    ax.set_title("random-forest importance", fontsize=9)
-    return fig
+    return _importance_bars(
+        data.iloc[::-1], column,
+        err_column="permutation_std" if column == "permutation_mean" else None,
+        xlabel=column.replace("_", " "), title="random-forest importance", width=6,
+        layout=None, zero_line=False)
 
 
 def plot_paired_lines(
