@@ -158,3 +158,37 @@ def test_long_recordings_are_streamed_with_identical_functionals(name: str) -> N
         np.clip(y, -1.0, 32767 / 32768), sr).to_numpy(dtype=np.float64).reshape(-1)
     assert streamed.shape == whole.shape == (len(fs.names()),)
     assert np.array_equal(streamed, whole, equal_nan=True)
+
+
+def test_streamed_path_clips_full_scale_samples_block_by_block() -> None:
+    """The streamed path clips each block itself (no whole-signal copy): samples at and
+    beyond full scale give the functionals of the package path on the clipped signal."""
+    from vocalmind.features import opensmile_sets as oss
+
+    sr = 16_000
+    t = np.arange(int((oss.STREAM_ABOVE_S + 2.25) * sr)) / sr
+    y = (1.3 * np.sin(2 * np.pi * 180 * t) * (np.sin(2 * np.pi * 0.5 * t) > 0)).astype(np.float32)
+    assert y.max() > 1.0 and y.min() < -1.0
+    fs = get_feature_set("egemaps")
+    before = y.copy()
+    streamed = fs.process_signal(y, sr)
+    assert np.array_equal(y, before)  # the caller's signal is not clipped in place
+    whole = oss._smile(fs._config).process_signal(
+        np.clip(y, -1.0, 32767 / 32768), sr).to_numpy(dtype=np.float64).reshape(-1)
+    assert np.array_equal(streamed, whole, equal_nan=True)
+
+
+def test_functionals_levels_are_sized_for_the_whole_recording() -> None:
+    """The include handed to openSMILE as bufferModeConf holds every 10 ms frame of the
+    recording (no doubling while it fills), in one-minute steps."""
+    from vocalmind.features import opensmile_sets as oss
+
+    sr = 16_000
+    for seconds in (61.0, 600.0, 3600.0):
+        text = Path(oss._full_levels(int(seconds * sr), sr)).read_text()
+        conf = dict(line.split(" = ") for line in text.splitlines())
+        n = int(conf["writer.levelconf.nT"])
+        assert seconds * 100 < n <= seconds * 100 + 10 + oss._LEVEL_QUANTUM
+        assert n % oss._LEVEL_QUANTUM == 0
+        assert conf["writer.levelconf.isRb"] == "0" and conf["writer.levelconf.growDyn"] == "1"
+    assert oss._full_levels(600 * sr, sr) == oss._full_levels(600 * sr - 5, sr)  # one file per size

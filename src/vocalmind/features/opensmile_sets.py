@@ -30,9 +30,20 @@ time through a ring-buffered input level while openSMILE runs in a thread
 (:func:`_streamed_functionals`), instead of being handed over whole: the package's own
 path keeps the float copy, an int16 copy, a bytes copy and openSMILE's growing input
 level of the entire signal at once (eGeMAPS on 60 minutes peaked at ~2.6 GB). The
-functionals are identical (same configuration, same samples, same order; tested); what
-still grows with the length are openSMILE's own frame-level buffers, which its
-whole-recording functionals need.
+functionals are identical (same configuration, same samples, same order; tested).
+
+What still grows with the length is openSMILE's own frame-level data: the functionals
+are computed over the whole recording (``frameMode = full``: percentiles, ranges and
+slopes need every frame), so the levels they read (``bufferModeConf`` in the shipped
+configurations: eGeMAPS's ten smoothed low-level-descriptor levels, 56 values a frame)
+keep every 10 ms frame with its time record (a ``TimeMetaInfo`` of 64 bytes per frame and
+level), about 1.4 KB a frame or 50 MB per 10 minutes for eGeMAPS, and at the end each
+functionals component copies its input level once more. Every other level (wave,
+frames, spectra) is a ring buffer of a few frames. The streamed path sizes those levels
+for the whole recording at the start (:func:`_full_levels`) instead of letting openSMILE
+double them as they fill (each doubling reallocates inside openSMILE's thread arena,
+which keeps the freed halves), and clips the signal one block at a time instead of
+copying it whole. Measured in docs/benchmarks.md (section ``egemaps-memory``).
 """
 
 from __future__ import annotations
@@ -90,26 +101,57 @@ channels=\\cm[channels{{1}}:channel size]
 """
 
 
-@functools.lru_cache(maxsize=4)
-def _ring_source(sr: int) -> str:
-    """An openSMILE input include like the package's external wave input, but with a ring
-    buffer of :data:`_RING_S` seconds instead of a level that grows with the recording."""
+_FULL_LEVELS = """writer.levelconf.growDyn = 1
+writer.levelconf.isRb = 0
+writer.levelconf.nT = {n}
+"""
+#: frame period of the levels the functionals read, in the shipped configurations (seconds)
+_LLD_STEP_S = 0.010
+#: :func:`_full_levels` sizes come in steps of this many frames (one minute at 10 ms)
+_LEVEL_QUANTUM = 6000
+
+
+@functools.cache
+def _include_file(name: str, text: str) -> str:
+    """Path of a temporary openSMILE include holding ``text`` (written once per process)."""
     folder = Path(tempfile.mkdtemp(prefix="vocalmind-opensmile-"))
-    path = folder / f"ring_wave_input_{sr}.conf.inc"
-    path.write_text(_RING_SOURCE.format(n=int(_RING_S * sr)), encoding="ascii")
+    path = folder / name
+    path.write_text(text, encoding="ascii")
     return str(path)
 
 
+def _full_levels(n_samples: int, sr: int) -> str:
+    """An include for ``bufferModeConf`` (the levels whole-recording functionals read):
+    non-ring levels allocated at the start for every 10 ms frame of an ``n_samples``-long
+    signal at ``sr`` Hz, rounded up to :data:`_LEVEL_QUANTUM` frames. ``growDyn`` stays on,
+    so a configuration with a shorter frame step still runs (its levels then grow as
+    before). The stored frames, and so the functionals, are the same; only the allocation
+    pattern differs."""
+    frames = int(np.ceil(n_samples / sr / _LLD_STEP_S)) + 10
+    n = -(-frames // _LEVEL_QUANTUM) * _LEVEL_QUANTUM
+    return _include_file(f"full_levels_{n}.conf.inc", _FULL_LEVELS.format(n=n))
+
+
+def _ring_source(sr: int) -> str:
+    """An openSMILE input include like the package's external wave input, but with a ring
+    buffer of :data:`_RING_S` seconds instead of a level that grows with the recording."""
+    return _include_file(f"ring_wave_input_{sr}.conf.inc", _RING_SOURCE.format(n=int(_RING_S * sr)))
+
+
 def _streamed_functionals(smile: Any, y: np.ndarray, sr: int) -> np.ndarray | None:
-    """Functionals of ``y [shape=(n,), float32 in [-1, 1)]`` with openSMILE reading it as a
-    stream: ``smile.run()`` in a thread, the signal written one block at a time as the ring
-    buffer frees space. Returns None when openSMILE produced no row (signal too short).
-    Mirrors :meth:`opensmile.Smile._extract` (same options, int16 input, sink callback)."""
+    """Functionals of ``y [shape=(n,), float32]`` with openSMILE reading it as a stream:
+    ``smile.run()`` in a thread, the signal written one block at a time as the ring buffer
+    frees space, each block clipped to [-1, 32767/32768] (so no whole-signal copy). Returns
+    None when openSMILE produced no row (signal too short). Mirrors
+    :meth:`opensmile.Smile._extract` (same options, int16 input, sink callback), plus the
+    ring-buffered source and the pre-sized functionals input levels (:func:`_full_levels`;
+    an option a configuration does not reference is ignored by openSMILE)."""
     from opensmile.core.config import config as smile_config
 
     rows: list[np.ndarray] = []
     options = smile._options()
     options.update(source=_ring_source(sr), sampleRate=sr, nBits=16)
+    options.setdefault("bufferModeConf", _full_levels(y.size, sr))
     engine = smile._smile(options=options)
     engine.external_sink_set_callback_ex(smile_config.EXTERNAL_OUTPUT_COMPONENT,
                                          smile._sink_callback(rows, [], []))
@@ -128,7 +170,8 @@ def _streamed_functionals(smile: Any, y: np.ndarray, sr: int) -> np.ndarray | No
         source = smile_config.EXTERNAL_SOURCE_COMPONENT
         for start in range(0, y.size, step):
             # as the package does: scale by 32768 and truncate to int16
-            block = (y[start:start + step] * np.float32(32768)).astype(np.int16).tobytes()
+            block = np.clip(y[start:start + step], np.float32(-1.0), np.float32(32767 / 32768))
+            block = (block * np.float32(32768)).astype(np.int16).tobytes()
             while not engine.external_audio_source_write_data(source, block):
                 if failed or not worker.is_alive():
                     break
@@ -231,11 +274,13 @@ class OpenSmileSet(FeatureSet):
         if y.size == 0:
             raise FeatureError(f"{self.name}: empty signal")
         # opensmile scales by 32768 and casts to int16: a sample at +1.0 would wrap to -32768
-        y = np.clip(y.astype(np.float32, copy=False), -1.0, 32767 / 32768)
+        # (the streamed path clips block by block: no whole-signal copy)
+        y = y.astype(np.float32, copy=False)
         if y.size > STREAM_ABOVE_S * sr:  # bounded copies of a long recording
             streamed = _streamed_functionals(_smile(self._config), y, sr)
             out = (np.full(len(self.names()), np.nan) if streamed is None else streamed)
         else:
+            y = np.clip(y, -1.0, 32767 / 32768)
             with warnings.catch_warnings():
                 # "Segment too short, filling with NaN" is turned into a FeatureError below
                 warnings.simplefilter("ignore", UserWarning)
