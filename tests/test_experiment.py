@@ -294,3 +294,25 @@ def test_deep_model_is_assessed_through_its_recipe(manifest_path: Path, tmp_path
     assert out[1]["abstained"] and out[1]["reason"].startswith("insufficient quality: silent")
     X, rows = got[0]
     assert list(X["start"]) == [0.0, 0.6] and set(X["file"]) == {str(clip.resolve())}
+
+
+def test_mlp_pipeline_fills_statistics_undefined_for_some_recordings(tmp_path: Path) -> None:
+    """A selected feature that is NaN for some rows (a clinical statistic with no frame to
+    describe) is filled with the training fold's median, not refused by the network."""
+    from vocalmind.experiment import make_estimator
+
+    cfg = load_config(raw=_cfg(tmp_path / "unused.csv", task={"label": "phq9"},
+                               selection={"alpha": 0.05, "covariates": []},
+                               model={"name": "mlp", "params": {
+                                   "strategy": "random", "n_trials": 1, "cv": 2,
+                                   "fixed_params": {"epochs": 5}}}))
+    rng = np.random.default_rng(0)
+    y = rng.normal(10, 4, 40)
+    X = pd.DataFrame({"signal": y + rng.normal(0, 0.5, 40), "noise": rng.normal(size=40)})
+    X.loc[::4, "signal"] = np.nan  # undefined for a quarter of the recordings
+    groups = np.repeat(np.arange(20), 2)
+    est = make_estimator(cfg, "regression")
+    est.fit(X, y, model__groups=groups)
+    assert "signal" in est.named_steps["select"].feature_names_[est.named_steps["select"].support_]
+    pred = est.predict(X)
+    assert pred.shape == (40,) and np.isfinite(pred).all()

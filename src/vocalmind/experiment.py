@@ -335,12 +335,18 @@ def make_estimator(cfg: ExperimentConfig, task: str, *, run_dir: Path | None = N
         return _with_selection(make_classical(name, params=cfg.model.params, seed=cfg.seed),
                                cfg)
     if name == "mlp":
+        from sklearn.impute import SimpleImputer
         from sklearn.pipeline import Pipeline
 
         from vocalmind.models.mlp import MLPSearch
 
         params = {"random_state": cfg.seed, "progress": False, **cfg.model.params}
-        return _with_selection(Pipeline([("model", MLPSearch(task=task, **params))]), cfg)
+        # statistics undefined for a recording (e.g. no creaky frame) are NaN by design; the
+        # selection may keep such a column, so fill it with the training fold's median, as
+        # the classical pipelines do, rather than let the network refuse the fold
+        return _with_selection(Pipeline([
+            ("impute", SimpleImputer(strategy="median", keep_empty_features=True)),
+            ("model", MLPSearch(task=task, **params))]), cfg)
     if name in DEEP_FAMILIES:
         from vocalmind.training.estimator import DeepEstimator
 
