@@ -87,3 +87,38 @@ def test_put_get_and_damaged_entries(tmp_path: Path) -> None:
     assert not list(c.directory.rglob("*.part"))  # no temporary files left
     c.path(k).write_bytes(b"garbage")
     assert c.get(k) is None
+
+
+def test_changed_feature_code_is_never_served_from_the_cache(tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """The key carries the digest of the set's source: a cached vector computed by an earlier
+    implementation of the set is not returned after its code changed (same version)."""
+    import importlib
+    import sys
+
+    import soundfile as sf
+
+    from vocalmind.features.base import source_digest
+    from vocalmind.features.extract import extract_features
+
+    src = tmp_path / "pkg_fs_under_test.py"
+    body = ("import numpy as np\nfrom vocalmind.features.base import FeatureSet\n"
+            "class ConstSet(FeatureSet):\n    name = 'const'\n"
+            "    def names(self):\n        return ['v']\n"
+            "    def process_signal(self, y, sr):\n        return np.array([{v}])\n")
+    src.write_text(body.format(v=1.0))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    wav = tmp_path / "a.wav"
+    sf.write(wav, 0.1 * np.sin(np.arange(16000) / 5.0), 16000)
+    mod = importlib.import_module("pkg_fs_under_test")
+    try:
+        first = extract_features([wav], mod.ConstSet(), cache_dir=tmp_path / "cache")
+        src.write_text(body.format(v=2.0))
+        source_digest.cache_clear()
+        mod = importlib.reload(mod)
+        second = extract_features([wav], mod.ConstSet(), cache_dir=tmp_path / "cache")
+    finally:
+        sys.modules.pop("pkg_fs_under_test", None)
+        source_digest.cache_clear()
+    assert float(np.asarray(first.features)[0, 0]) == 1.0
+    assert float(np.asarray(second.features)[0, 0]) == 2.0  # recomputed, not the stale 1.0

@@ -6,9 +6,13 @@ caching and failure handling once for every set; a set supplies only this.
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import importlib.util
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from typing import Any
+from pathlib import Path
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -26,6 +30,9 @@ class FeatureSet(ABC):
     name: str = ""
     #: input sample rate the set expects (Hz); the engine resamples to it
     sample_rate: int = 16_000
+    #: modules whose source computes the set (default: the module defining the class; a
+    #: package means every file in it); their digest keys the cache (:meth:`code_digest`)
+    code_modules: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, **params: Any) -> None:
         self.params = dict(params)
@@ -33,6 +40,15 @@ class FeatureSet(ABC):
     def settings(self) -> dict[str, Any]:
         """All settings that change the output (JSON-serialisable)."""
         return {"name": self.name, **self.params}
+
+    def code_digest(self) -> str:
+        """SHA-256 (hex) of the source files that compute this set.
+
+        Part of the feature cache key, so features computed by an earlier implementation
+        are never served after the code changed (the package version alone does not move
+        between releases).
+        """
+        return source_digest(self.code_modules or (type(self).__module__,))
 
     @abstractmethod
     def names(self) -> list[str]:
@@ -108,3 +124,22 @@ def _load_builtin_sets() -> None:
         except ModuleNotFoundError as e:
             if e.name != mod:
                 raise
+
+
+@functools.lru_cache(maxsize=64)
+def source_digest(modules: tuple[str, ...]) -> str:
+    """SHA-256 (hex) over the source of ``modules`` (a package: all ``.py`` files under it),
+    read once per process."""
+    h = hashlib.sha256()
+    for mod in modules:
+        spec = importlib.util.find_spec(mod)
+        origin = Path(spec.origin) if spec is not None and spec.origin else None
+        if origin is None or not origin.is_file():
+            h.update(f"{mod}:unknown".encode())
+            continue
+        files = (sorted(origin.parent.rglob("*.py"))
+                 if spec.submodule_search_locations is not None else [origin])
+        for f in files:
+            h.update(f.relative_to(origin.parent).as_posix().encode())
+            h.update(f.read_bytes())
+    return h.hexdigest()

@@ -1,9 +1,10 @@
 """An opt-in on-disk cache of feature vectors, keyed by content and every setting.
 
 The key hashes (SHA-256) the recording's *content* (not its path), the segment bounds, the
-feature set's settings, the preprocessing settings and ``vocalmind.__version__``; so a
-renamed file still hits, an edited file or a changed setting misses, and an upgrade of
-vocalmind starts afresh. (audinterface's cache keys on the index alone and silently serves
+feature set's settings and the digest of the source that computes it
+(:meth:`FeatureSet.code_digest`), the preprocessing settings and ``vocalmind.__version__``;
+so a renamed file still hits, an edited file, a changed setting or changed feature code
+misses, and an upgrade of vocalmind starts afresh. (audinterface's cache keys on the index alone and silently serves
 stale features after a settings change; this is the bug avoided.)
 
 Values are ``.npy`` files written atomically (temporary name, then rename), so an

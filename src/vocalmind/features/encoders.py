@@ -70,6 +70,9 @@ class _EncoderSet(FeatureSet):
         name, sha = self._weights()
         return [{"name": name, "sha256": sha}]
 
+    #: the set and the encoder code it runs
+    code_modules = ("vocalmind.features.encoders", "vocalmind.encoders")
+
     def settings(self) -> dict[str, Any]:
         return {**super().settings(), "weights_sha256": self._weights()[1]}
 

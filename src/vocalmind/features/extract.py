@@ -338,6 +338,7 @@ def extract_features(
     names = fs.names()
     n_features = len(names)
     fs_settings, pp_settings = fs.settings(), pp.settings()
+    keyed_settings = {**fs_settings, "code": fs.code_digest()}
 
     keys = [(f, _nan_to_none(s), _nan_to_none(e)) for f, s, e in table[KEY].itertuples(index=False)]
     position = {k: i for i, k in enumerate(keys)}
@@ -355,7 +356,7 @@ def extract_features(
             except OSError:
                 todo.append(k)  # unreadable here: the worker reports the real AudioError
                 continue
-            ck = cache_key(digest, start=k[1], end=k[2], feature_settings=fs_settings,
+            ck = cache_key(digest, start=k[1], end=k[2], feature_settings=keyed_settings,
                            preprocess_settings=pp_settings)  # fmt: skip
             cache_keys[i] = ck
             hit = cache.get(ck, n_features=n_features)

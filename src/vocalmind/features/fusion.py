@@ -75,6 +75,16 @@ class FusionSet(FeatureSet):
     def settings(self) -> dict[str, Any]:
         return {"name": self.name, "sets": [p.settings() for p in self.parts]}
 
+    def code_digest(self) -> str:
+        """Digest over this module's and every part's code digest."""
+        import hashlib
+
+        from vocalmind.features.base import source_digest
+
+        own = source_digest((type(self).__module__,))
+        return hashlib.sha256("".join([own, *(p.code_digest() for p in self.parts)])
+                              .encode()).hexdigest()
+
     def names(self) -> list[str]:
         return [n for p in self.parts for n in _prefixed(p.name, p.names())]
 
