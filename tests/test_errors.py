@@ -38,16 +38,11 @@ RAW = {"ValueError", "TypeError"}
 ALLOWED: dict[str, str] = {
     # Protocol-mandated: the callers are libraries that expect exactly these built-ins.
     "files.py": "json.dumps(default=...) hook must raise TypeError for unserialisable objects "
-                "(json's protocol); the table-suffix ValueError is owned by the config/CLI "
-                "helper (issue 13) and not yet converted",
+                "(json's protocol)",
     "service/routers/participants.py": "pydantic field validator: pydantic turns a ValueError "
                                        "into a 422 response naming the field",
-    # Owned by other helpers in this round; listed so the scan passes until they convert them.
-    "config.py": "pydantic model validators (pydantic wraps ValueError into ConfigError via "
-                 "load_config); owned by the config helper",
-    "analysis/importance.py": "owned by the analysis/report helper (issue 13)",
-    "features/clinical/": "owned by the clinical-parity helper (issue 11)",
-    "service/storage.py": "owned by the service helper (issue 12); an internal hash check",
+    "config.py": "pydantic model validators: pydantic expects ValueError and wraps it, and "
+                 "load_config turns that into a ConfigError naming the key",
 }
 
 

@@ -142,7 +142,9 @@ def write_table(df: pd.DataFrame, path: str | Path, *, index: bool = False) -> P
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in {".csv", ".parquet"}:
-        raise ValueError(f"{path}: unsupported table format {suffix!r}; use .csv or .parquet")
+        from vocalmind.errors import ConfigError
+
+        raise ConfigError(f"{path}: unsupported table format {suffix!r}; use .csv or .parquet")
     with atomic_path(path) as tmp:
         if suffix == ".csv":
             df.to_csv(tmp, index=index)

@@ -24,7 +24,7 @@ from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
 from sklearn.metrics import balanced_accuracy_score, mean_squared_error
 from sklearn.model_selection import GroupKFold
 
-from vocalmind.errors import ConfigError
+from vocalmind.errors import ConfigError, InputError
 
 
 def rf_importance(
@@ -83,11 +83,13 @@ def rf_importance(
         X = pd.DataFrame(np.asarray(X), columns=[f"x{i}" for i in range(np.shape(X)[1])])
     x = X.to_numpy(dtype=float)
     if not np.isfinite(x).all():
-        raise ValueError("X contains NaN or inf; impute or drop those features first")
+        raise InputError("held-out permutation importance: X contains NaN or inf; impute or drop "
+                         "those features first")
     yv = np.asarray(y).ravel()
     g = np.asarray(groups)
     if not (len(x) == len(yv) == len(g)):
-        raise ValueError(f"X, y and groups differ in length: {len(x)}, {len(yv)}, {len(g)}")
+        raise InputError(f"held-out permutation importance: X, y and groups differ in length: "
+                         f"{len(x)}, {len(yv)}, {len(g)}")
     n_groups = len(np.unique(g))
     if n_groups < 2:
         raise ConfigError(f"need >= 2 subjects for held-out permutation importance; got {n_groups}")

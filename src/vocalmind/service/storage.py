@@ -25,6 +25,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from vocalmind.errors import InputError
+
 __all__ = ["AudioStore", "Spooled", "TooLargeError"]
 
 CHUNK = 1 << 20
@@ -175,4 +177,4 @@ class AudioStore:
     @staticmethod
     def _check_sha(sha256: str) -> None:
         if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
-            raise ValueError(f"not a lower-case hex SHA-256: {sha256[:80]!r}")
+            raise InputError(f"storage: not a lower-case hex SHA-256: {sha256[:80]!r}")

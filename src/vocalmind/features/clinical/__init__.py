@@ -50,6 +50,7 @@ from typing import Any
 
 import numpy as np
 
+from vocalmind.errors import ConfigError
 from vocalmind.features.base import FeatureSet, register
 from vocalmind.features.clinical.descriptors import (
     MIN_VOICED_FRAMES,
@@ -79,10 +80,10 @@ class ClinicalSet(FeatureSet):
 
     def __init__(self, *, min_voiced_frames: int = MIN_VOICED_FRAMES, **params: Any) -> None:
         if params:
-            raise ValueError(f"unknown clinical parameters {sorted(params)}; "
+            raise ConfigError(f"unknown clinical parameters {sorted(params)}; "
                              "the only one is min_voiced_frames")
         if not isinstance(min_voiced_frames, int) or min_voiced_frames < 1:
-            raise ValueError(f"min_voiced_frames must be a positive int, got "
+            raise ConfigError(f"clinical set: min_voiced_frames must be a positive int, got "
                              f"{min_voiced_frames!r}")
         super().__init__(min_voiced_frames=min_voiced_frames)
 

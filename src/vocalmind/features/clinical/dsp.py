@@ -12,6 +12,8 @@ import numpy as np
 import scipy.fft as sfft
 from scipy import signal
 
+from vocalmind.errors import ParameterError
+
 #: analysis sample rate of the whole pipeline (Hz)
 FS = 16_000
 #: descriptor frame step (s) and the time of the first frame centre (s), as COVAREP
@@ -181,7 +183,7 @@ def _residual_ola(x: np.ndarray, x_lpc: np.ndarray | None, orders: tuple[int, ..
     :func:`lpc_residual_cross`), in blocks of ``_RES_BLOCK`` frames so that each block's
     frames, autocorrelations and residuals stay in the processor's cache."""
     if win % hop:
-        raise ValueError(f"win ({win}) must be a multiple of hop ({hop})")
+        raise ParameterError(f"LP residual frames: win ({win}) must be a multiple of hop ({hop})")
     n = len(x)
     n_fr = max(int(np.ceil((n - win) / hop)) + 1, 1)
     pad = n_fr * hop + win - n
@@ -326,7 +328,7 @@ def centred_window(lengths: np.ndarray, half: int, kind: str = "blackman") -> np
     ``0.54 + 0.46 cos(2 pi t)`` (Hamming) for ``|t| = |n - half| / length <= 1/2``
     """
     if kind not in ("blackman", "hamming"):
-        raise ValueError(f"unknown window kind {kind!r}; use 'blackman' or 'hamming'")
+        raise ParameterError(f"window table: unknown window kind {kind!r}; use 'blackman' or 'hamming'")
     L = np.asarray(lengths, dtype=np.float64)
     out = np.zeros((len(L), 2 * half), dtype=np.float32)
     if len(L) == 0:
