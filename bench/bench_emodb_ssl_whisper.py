@@ -41,7 +41,7 @@ def render(runs: dict[str, dict]) -> str:
         "softmax weights over them, each hidden dimension batch-normalised, 4 s segments, a "
         "segment head, LSTM + self-attention over the segments of a recording; the encoder is "
         "frozen and its states cached once per segment; subject-grouped early stopping inside "
-        "each training fold. The example holds the last row's settings (mean + standard "
+        "each training fold. The example holds the settings of the row marked \"the example now\" (mean + standard "
         "deviation over the frames, no conv block, refit on every training speaker for the "
         "early-stopped epoch count, weight EMA 0.99, label smoothing 0.1); each row's "
         "arguments are overrides of that file. Leave-one-speaker-out, 535 recordings, metrics "
