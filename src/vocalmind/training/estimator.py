@@ -322,10 +322,7 @@ class DeepEstimator(BaseEstimator):
         aug = self._augmenter()
         train_ds = UnitDataset(train_units, train_t, augment=aug)
         val_ds = UnitDataset(val_units, val_t) if val_units.item_rows else None
-        cw = None
-        if self.class_weight == "balanced":
-            cw = {t.name: balanced_class_weights(train_ds.targets[:, j], t.n_classes)
-                  for j, t in enumerate(self.tasks_) if t.kind == "classification"}
+        cw = self._class_weights(train_ds)
         self.n_params_ = (sum(p.numel() for p in self.model_.parameters()),
                           sum(p.numel() for p in self.model_.parameters() if p.requires_grad))
         self.history_ = yield from iter_train(
@@ -338,6 +335,14 @@ class DeepEstimator(BaseEstimator):
         if self.run_dir is not None:
             self.save(Path(self.run_dir) / "model.pt")
 
+    def _class_weights(self, ds: UnitDataset) -> dict[str, np.ndarray] | None:
+        """Balanced cross-entropy weights per classification task, from ``ds``'s targets
+        (None when ``class_weight`` is None)."""
+        if self.class_weight != "balanced":
+            return None
+        return {t.name: balanced_class_weights(ds.targets[:, j], t.n_classes)
+                for j, t in enumerate(self.tasks_) if t.kind == "classification"}
+
     def _refit_all(self, units: Units, item_targets: np.ndarray, X: pd.DataFrame,
                    aug: Any) -> None:
         """Retrain from scratch on every training subject for the epoch count that early
@@ -349,10 +354,7 @@ class DeepEstimator(BaseEstimator):
         self.model_ = self._build()
         all_items = list(range(len(units.item_rows)))
         ds = UnitDataset(self._perturbed(X, units, all_items, units), item_targets, augment=aug)
-        cw = None
-        if self.class_weight == "balanced":
-            cw = {t.name: balanced_class_weights(ds.targets[:, j], t.n_classes)
-                  for j, t in enumerate(self.tasks_) if t.kind == "classification"}
+        cw = self._class_weights(ds)
         config = dataclasses.replace(self._config(), epochs=self.refit_epoch_, patience=0)
         train_model(self.model_, ds, None, tasks=self.tasks_, config=config,
                     class_weights=cw, scales=self.scales_,
