@@ -20,6 +20,16 @@ train only the head, which makes the family trainable on two CPU cores. Freeze m
 not trained, run without gradients), ``"last"`` (only the last transformer layer is
 fine-tuned), ``"all"`` (all transformer layers fine-tuned; the convolutional feature
 encoder stays frozen, as in document 003).
+
+Per-speaker normalisation (``speaker_norm=True``, frozen encoder only) is the deep analogue
+of standardising features per speaker: each hidden dimension of each layer's frozen states
+is standardised with that speaker's mean and standard deviation over all frames of all of
+the speaker's segments (:meth:`SSLAttention.set_speakers`; padding at the end of a tail
+segment is left out of the statistics). It reads no label, so test speakers are normalised
+with statistics of their own unlabelled recordings, as the feature baseline's per-speaker
+normalisation does at test time. A speaker with fewer than ``speaker_norm_min_segments``
+segments is refused (:class:`~vocalmind.errors.SpeakerError`): the statistics of a few
+utterances would mostly reflect what was said and how, not who said it.
 """
 
 from __future__ import annotations
@@ -28,10 +38,11 @@ import math
 import os
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 
-from vocalmind.errors import EncoderWeightsError, InputError, ParameterError
+from vocalmind.errors import EncoderWeightsError, InputError, ParameterError, SpeakerError
 from vocalmind.models import check_heads, make_heads
 from vocalmind.models.cnn_lstm import AttentionPool
 
@@ -117,6 +128,17 @@ class WhisperBackbone(nn.Module):
         return SimpleNamespace(last_hidden_state=states[-1], hidden_states=tuple(states))
 
 
+def _valid_frames(seg: torch.Tensor, n_frames: int) -> torch.Tensor:
+    """Which of ``n_frames`` encoder frames of each segment ``(n, samples)`` hold audio, not
+    the zero padding at the end of a tail segment: ``(n, n_frames)`` bool (a frame counts
+    when it starts before the last non-zero sample)."""
+    n, samples = seg.shape
+    nz = seg != 0
+    last = torch.where(nz.any(dim=1), samples - nz.flip(1).float().argmax(dim=1), 0)
+    valid_n = torch.clamp(torch.ceil(last.double() * n_frames / samples).long(), 1, n_frames)
+    return torch.arange(n_frames)[None, :] < valid_n[:, None]
+
+
 def _is_whisper(path: str | Path) -> bool:
     return str(path).startswith("whisper:")
 
@@ -174,6 +196,10 @@ class SSLAttention(nn.Module):
         CNN (default: True for Whisper, whose states carry large per-dimension offsets common
         to every input - without it the segment vectors collapse and the head learns
         nothing; False for wav2vec 2.0 and its kin, as before)
+    speaker_norm : standardise each layer's frozen states per speaker (module doc); the
+        speakers' statistics are given by :meth:`set_speakers` before training or
+        prediction (the estimator does it from the rows' subjects)
+    speaker_norm_min_segments : fewest segments a speaker needs for its statistics
 
     Examples
     --------
@@ -195,7 +221,8 @@ class SSLAttention(nn.Module):
                  freeze: str = "frozen", cnn_channels: tuple[int, ...] = (80, 80, 80),
                  kernel_size: int = 3, pooling: str = "attention", lstm_hidden: int = 64,
                  dropout: float = 0.2, normalize_input: bool | None = None,
-                 max_layer: int | None = None, state_norm: bool | None = None) -> None:
+                 max_layer: int | None = None, state_norm: bool | None = None,
+                 speaker_norm: bool = False, speaker_norm_min_segments: int = 10) -> None:
         super().__init__()
         if layers not in LAYER_MODES:
             raise ParameterError(f"SSLAttention: layers={layers!r}: choose one of {LAYER_MODES}")
@@ -206,6 +233,18 @@ class SSLAttention(nn.Module):
                                  "(e.g. top2: the two top blocks are fine-tuned)")
         if pooling not in POOLINGS:
             raise ParameterError(f"SSLAttention: pooling={pooling!r}: choose one of {POOLINGS}")
+        if speaker_norm and freeze != "frozen":
+            raise ParameterError(f"SSLAttention: speaker_norm needs freeze='frozen' (the "
+                                 f"statistics are of the frozen states); got {freeze!r}")
+        if int(speaker_norm_min_segments) < 1:
+            raise ParameterError("SSLAttention: speaker_norm_min_segments must be >= 1; got "
+                                 f"{speaker_norm_min_segments}")
+        self.speaker_norm = bool(speaker_norm)
+        self.speaker_norm_min_segments = int(speaker_norm_min_segments)
+        # segment key -> speaker, speaker -> (mean, std) each (n_states, hidden); not weights:
+        # recomputed from the audio at every fit and prediction, never saved
+        self._segment_speaker: dict[bytes, str] = {}
+        self._speaker_stats: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
         whisper = _is_whisper(encoder_path)
         if whisper:
             self.encoder = WhisperBackbone(str(encoder_path)[len("whisper:"):],
@@ -292,12 +331,17 @@ class SSLAttention(nn.Module):
             return out.last_hidden_state.unsqueeze(0)
         return torch.stack(out.hidden_states, dim=0)
 
-    def _frozen_states(self, seg: torch.Tensor) -> torch.Tensor:
-        """:meth:`_states` through the process-wide segment cache (frozen encoder only)."""
+    def _segment_keys(self, seg: torch.Tensor) -> list[tuple]:
+        """Cache key of each segment ``(n, samples)``: encoder settings + a digest of its bytes."""
         import hashlib
 
-        keys = [(self._cache_tag, hashlib.blake2b(s.detach().cpu().numpy().tobytes(),
+        return [(self._cache_tag, hashlib.blake2b(s.detach().cpu().numpy().tobytes(),
                                                   digest_size=16).digest()) for s in seg]
+
+    def _frozen_states(self, seg: torch.Tensor, keys: list[tuple] | None = None
+                       ) -> torch.Tensor:
+        """:meth:`_states` through the process-wide segment cache (frozen encoder only)."""
+        keys = self._segment_keys(seg) if keys is None else keys
         todo = [i for i, k in enumerate(keys) if _FROZEN_CACHE.get(k) is None]
         if todo:
             fresh = self._states(seg[todo]).to(torch.float16).cpu()
@@ -306,9 +350,96 @@ class SSLAttention(nn.Module):
         return torch.stack([_FROZEN_CACHE.get(k) for k in keys], dim=1).to(
             device=seg.device, dtype=torch.float32)
 
+    def set_speakers(self, sequences: list[np.ndarray | torch.Tensor], speakers: list[str], *,
+                     batch_size: int = 16, eps: float = 1e-3) -> None:
+        """Compute each speaker's statistics of the frozen states (``speaker_norm``).
+
+        Parameters
+        ----------
+        sequences : segment sequences ``(n_segments, samples)`` at 16 kHz, as the model reads
+            them (one unit each); every segment of a speaker enters its statistics
+        speakers : speaker of each sequence
+        batch_size : segments encoded at once (states go to the shared cache)
+        eps : floor of the standard deviation (a constant dimension stays finite)
+
+        Speakers given again are recomputed; segments already registered keep working, so
+        training and test speakers can be set by separate calls. No label is read.
+
+        Raises
+        ------
+        SpeakerError
+            A speaker with fewer than ``speaker_norm_min_segments`` segments.
+        ParameterError
+            The model was built without ``speaker_norm``.
+        """
+        if not self.speaker_norm:
+            raise ParameterError("SSLAttention.set_speakers: the model was built without "
+                                 "speaker_norm=True")
+        if len(sequences) != len(speakers):
+            raise InputError(f"SSLAttention.set_speakers: {len(sequences)} sequences but "
+                             f"{len(speakers)} speakers")
+        by_spk: dict[str, list[torch.Tensor]] = {}
+        for a, spk in zip(sequences, speakers, strict=True):
+            t = torch.as_tensor(np.asarray(a, dtype=np.float32))
+            by_spk.setdefault(str(spk), []).extend(t.reshape(-1, t.shape[-1]))
+        short = {k: len(v) for k, v in by_spk.items() if len(v) < self.speaker_norm_min_segments}
+        if short:
+            raise SpeakerError(
+                f"ssl_attention speaker_norm: speaker(s) {short} have fewer than "
+                f"{self.speaker_norm_min_segments} segments (speaker_norm_min_segments); give "
+                "more recordings of each speaker, lower speaker_norm_min_segments, or train "
+                "without speaker_norm")
+        was_training = self.training
+        self.eval()
+        try:
+            with torch.no_grad():
+                for spk, segs in by_spk.items():
+                    total = s1 = s2 = None
+                    for i in range(0, len(segs), batch_size):
+                        seg = torch.stack(segs[i:i + batch_size])
+                        keys = self._segment_keys(seg)
+                        h = self._frozen_states(seg, keys).double()  # (L, n, frames, hidden)
+                        valid = _valid_frames(seg, h.shape[2])  # (n, frames)
+                        w = valid.to(h.dtype)[None, :, :, None]
+                        n = w.sum(dim=(1, 2))  # (1, 1)
+                        a1, a2 = (w * h).sum(dim=(1, 2)), (w * h * h).sum(dim=(1, 2))
+                        total = n if total is None else total + n
+                        s1 = a1 if s1 is None else s1 + a1
+                        s2 = a2 if s2 is None else s2 + a2
+                        for k in keys:
+                            self._segment_speaker[k[1]] = spk
+                    mean = s1 / total
+                    sd = (s2 / total - mean * mean).clamp_min(0).sqrt().clamp_min(eps)
+                    self._speaker_stats[spk] = (mean.float(), sd.float())
+        finally:
+            self.train(was_training)
+
+    def _speaker_normalise(self, states: torch.Tensor, keys: list[tuple]) -> torch.Tensor:
+        """Frozen states ``(L, n, frames, hidden)`` standardised with each segment's speaker's
+        statistics."""
+        means, sds = [], []
+        for k in keys:
+            spk = self._segment_speaker.get(k[1])
+            if spk is None:
+                raise SpeakerError("ssl_attention speaker_norm: a segment of no known speaker; "
+                                   "give every speaker's recordings to set_speakers first (the "
+                                   "estimator does it from the rows' 'subject' column)")
+            m, s = self._speaker_stats[spk]
+            means.append(m)
+            sds.append(s)
+        mu = torch.stack(means, dim=1).to(states.device)[:, :, None, :]  # (L, n, 1, hidden)
+        sd = torch.stack(sds, dim=1).to(states.device)[:, :, None, :]
+        return (states - mu) / sd
+
     def _encode(self, seg: torch.Tensor) -> torch.Tensor:
         """Segments ``(n, samples)`` -> combined hidden states ``(n, frames, hidden)``."""
-        states = self._frozen_states(seg) if self.freeze == "frozen" else self._states(seg)
+        if self.freeze != "frozen":
+            states = self._states(seg)
+        elif self.speaker_norm:
+            keys = self._segment_keys(seg)
+            states = self._speaker_normalise(self._frozen_states(seg, keys), keys)
+        else:
+            states = self._frozen_states(seg)
         if self.layer_mode == "last":
             return states[0]
         if self.layer_mode == "sum":

@@ -319,6 +319,9 @@ class DeepEstimator(BaseEstimator):
             val_units = vunits
             val_t = self._item_targets(vunits, self._encode_more(validation[1], len(Xv)))
         self.model_ = self._build()
+        self._set_speakers(self.model_, units, groups)
+        if validation is not None:
+            self._set_speakers(self.model_, val_units, self._row_speakers(Xv))
         aug = self._augmenter()
         train_ds = UnitDataset(train_units, train_t, augment=aug)
         val_ds = UnitDataset(val_units, val_t) if val_units.item_rows else None
@@ -331,9 +334,34 @@ class DeepEstimator(BaseEstimator):
             sequences=self.family == "ssl_attention")
         self.refit_epoch_ = None
         if self.refit and val_ds is not None and validation is None:
-            self._refit_all(units, item_targets, X, aug)
+            self._refit_all(units, item_targets, X, aug, groups)
         if self.run_dir is not None:
             self.save(Path(self.run_dir) / "model.pt")
+
+    def _speaker_norm(self) -> bool:
+        """Whether the model standardises its frozen states per speaker (ssl_attention)."""
+        return self.family == "ssl_attention" and bool(self.model_params_.get("speaker_norm"))
+
+    def _row_speakers(self, X: pd.DataFrame) -> np.ndarray:
+        """Speaker of each row of ``X`` (its ``subject`` column), for ``speaker_norm``."""
+        if "subject" not in X.columns:
+            raise ConfigError("ssl_attention with speaker_norm needs a 'subject' column in the "
+                              "rows it trains on and predicts: each speaker's states are "
+                              "standardised with statistics of that speaker's own recordings")
+        return X["subject"].astype(str).to_numpy()
+
+    def _set_speakers(self, model: torch.nn.Module, units: Units, groups: np.ndarray) -> None:
+        """Give ``model`` the per-speaker statistics of ``units`` (``speaker_norm`` only):
+        every unit's speaker is its item's first row's group; no label is read."""
+        if not self._speaker_norm() or not units.item_rows:
+            return
+        speakers = [str(groups[units.item_rows[int(it)][0]]) for it in units.item]
+        old = torch.get_num_threads()
+        torch.set_num_threads(self.n_threads)  # the encoder may run here (first pass)
+        try:
+            model.set_speakers(units.arrays, speakers)  # type: ignore[operator]
+        finally:
+            torch.set_num_threads(old)
 
     def _class_weights(self, ds: UnitDataset) -> dict[str, np.ndarray] | None:
         """Balanced cross-entropy weights per classification task, from ``ds``'s targets
@@ -344,7 +372,7 @@ class DeepEstimator(BaseEstimator):
                 for j, t in enumerate(self.tasks_) if t.kind == "classification"}
 
     def _refit_all(self, units: Units, item_targets: np.ndarray, X: pd.DataFrame,
-                   aug: Any) -> None:
+                   aug: Any, groups: np.ndarray) -> None:
         """Retrain from scratch on every training subject for the epoch count that early
         stopping chose (the epoch of the lowest validation loss); no validation set, so
         the last epoch's weights (or their moving average) are kept."""
@@ -352,6 +380,7 @@ class DeepEstimator(BaseEstimator):
         self.refit_epoch_ = int(np.argmin(losses)) + 1
         seed_everything(self.seed)
         self.model_ = self._build()
+        self._set_speakers(self.model_, units, groups)
         all_items = list(range(len(units.item_rows)))
         ds = UnitDataset(self._perturbed(X, units, all_items, units), item_targets, augment=aug)
         cw = self._class_weights(ds)
@@ -468,6 +497,8 @@ class DeepEstimator(BaseEstimator):
         old = torch.get_num_threads()
         torch.set_num_threads(self.n_threads)
         try:
+            if self._speaker_norm():
+                self._set_speakers(self.model_, units, self._row_speakers(X))
             raw = predict_units(self.model_, UnitDataset(units), batch_size=self.batch_size,
                                 sequences=self.family == "ssl_attention")
         finally:
