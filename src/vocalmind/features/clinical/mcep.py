@@ -24,6 +24,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from vocalmind.errors import ParameterError
 from vocalmind.features.clinical.dsp import FS, centred_window, frames_at, zero_phase_spectrum
 
 NFFT = 1024
@@ -80,22 +81,38 @@ def pitch_adaptive_spectra(x: np.ndarray, centres: np.ndarray, f0: np.ndarray, *
 
 
 @lru_cache(maxsize=4)
-def _cosine_pair(n_fft: int) -> tuple[np.ndarray, np.ndarray]:
-    """Real-even DFT pair as matrices: log spectrum -> cepstrum, cepstrum -> log spectrum.
+def _folded_cosines(n_fft: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The real-even DFT pair between a half log spectrum (bins 0..N/2) and its cepstrum
+    (quefrencies 0..N/2 - 1), split by the parity of the quefrency.
 
-    ``fwd`` [shape=(n_fft // 2 + 1, n_fft // 2)]: ``A @ fwd`` = ``irfft(A)[:n_fft // 2]``;
-    ``inv`` [shape=(n_fft // 2, n_fft // 2 + 1)]: ``c @ inv`` = ``rfft(c_even).real`` for an
-    even cepstrum ``c_even`` whose quefrencies 0..n_fft/2 - 1 are ``c`` (and 0 at n_fft/2).
+    ``cos(2 pi (N/2 - k) q / N) = (-1)^q cos(2 pi k q / N)``: bins ``k`` and ``N/2 - k``
+    enter even quefrencies through their sum and odd ones through their difference, so
+    each product runs over the lower N/4 + 1 bins only (half the multiply-adds of the
+    plain N/2 + 1-bin products, the same values up to rounding).
+
+    Returns
+    -------
+    fwd_even, fwd_odd : [shape=(N/4 + 1, N/4)] ``S @ fwd_even`` = ``irfft(A)[0::2]`` and
+        ``D @ fwd_odd`` = ``irfft(A)[1::2]`` (quefrencies below N/2), with ``S_k = A_k +
+        A_{N/2-k}`` (``S_{N/4} = A_{N/4}``) and ``D_k = A_k - A_{N/2-k}`` (``D_{N/4} = 0``)
+    inv_even, inv_odd : [shape=(N/4, N/4 + 1)] for an even cepstrum ``c`` (0 at N/2):
+        ``E = c[0::2] @ inv_even``, ``O = c[1::2] @ inv_odd``; ``rfft(c).real`` is ``E + O``
+        on bins 0..N/4 and ``E - O`` mirrored on bins N/2 - k
     """
-    n_bins = n_fft // 2 + 1
-    k = np.arange(n_bins)[:, None]
+    if n_fft % 4:
+        raise ParameterError(f"true envelope: DFT length {n_fft} is not a multiple of 4")
+    n_low = n_fft // 4 + 1
+    k = np.arange(n_low)[:, None]
     q = np.arange(n_fft // 2)[None, :]
     cos = np.cos(2.0 * np.pi * k * q / n_fft)
-    wk = np.full((n_bins, 1), 2.0)
-    wk[0] = wk[-1] = 1.0
+    wk = np.full((n_low, 1), 2.0)
+    wk[0] = 1.0
+    fwd = wk * cos / n_fft  # the middle bin N/4 pairs with itself: weight 2, once
     wq = np.full((1, n_fft // 2), 2.0)
     wq[0, 0] = 1.0
-    return wk * cos / n_fft, np.ascontiguousarray((wq * cos).T)
+    inv = (wq * cos).T
+    out = (fwd[:, 0::2], fwd[:, 1::2], inv[0::2], inv[1::2])
+    return tuple(np.ascontiguousarray(a) for a in out)
 
 
 def env_te(log_amp: np.ndarray, order: np.ndarray, *, n_iter: int = TE_ITER,
@@ -139,8 +156,9 @@ def env_te(log_amp: np.ndarray, order: np.ndarray, *, n_iter: int = TE_ITER,
         col = np.arange(n_bins)[None, :]
         edge = (col < slim[:, None]) | (col >= n_bins - slim[:, None] + 1)
         A_all = np.where(edge, pE, A_all)
-    fwd, inv = _cosine_pair(n)
-    # weights of the full N-point energy from the half spectrum, and (-1)^k / N
+    fe, fo, be, bo = _folded_cosines(n)
+    h = n // 4  # bins 0..h pair with n/2..h
+    # (-1)^k / N with the weights of the full N-point spectrum: the cepstrum at N/2
     wk = np.full(n_bins, 2.0)
     wk[0] = wk[-1] = 1.0
     alt = wk * (-1.0) ** np.arange(n_bins) / n
@@ -149,31 +167,58 @@ def env_te(log_amp: np.ndarray, order: np.ndarray, *, n_iter: int = TE_ITER,
     for s in range(0, m, 512):
         sel = idx[s : s + 512]
         oo = o[sel]
+        r = len(sel)
         q = int(oo.max()) + 1
-        inside = (np.arange(q)[None, :] <= oo[:, None]).astype(np.float64)
+        qe = (q + 1) // 2
+        # quefrencies in the order 0, 2, 4, ..., 1, 3, ...: the even and odd halves are
+        # contiguous column blocks (strided operands would leave BLAS)
+        qf = np.concatenate([np.arange(0, q, 2), np.arange(1, q, 2)])[None, :]
+        inside = (qf <= oo[:, None]).astype(np.float64)
         # right half of hamming(2 o + 1): 0.54 + 0.46 cos(pi j / o), j = 0..o
-        jj = np.arange(q)[None, :] / np.maximum(oo[:, None], 1)
+        jj = qf / np.maximum(oo[:, None], 1)
         win = (0.54 + 0.46 * np.cos(np.pi * jj)) * inside
         A = A_all[sel]
-        f, b = fwd[:, :q], inv[:q]
-        cc = np.zeros((len(sel), q))
-        for _ in range(n_iter):
-            cca = A @ f  # real cepstrum, quefrencies 0..q-1
-            ccp = cca * inside
-            ccp[:, 1:] *= 2.0
-            # energy of 2 cca beyond the order, up to N/2 - 1, by Parseval
-            total = (A * A) @ wk / n
+        # the cepstrum's doubling (q > 0) and the envelope's halving are powers of two,
+        # exact when folded into the transforms: cc2 = [c0, 2 c1, ...] directly
+        f_e, f_o = fe[:, :qe] * 2.0, fo[:, : q - qe] * 2.0
+        f_e[:, 0] *= 0.5
+        b_e, b_o = be[:qe] * 0.5, bo[: q - qe] * 0.5
+        b_e[0] *= 2.0
+        cc = np.zeros((r, q))
+        cc2 = np.empty((r, q))
+        S, D = np.empty((r, h + 1)), np.empty((r, h + 1))
+        V_e, V_o = np.empty((r, h + 1)), np.empty((r, h + 1))
+        V = np.empty_like(A)
+        for it in range(n_iter):
+            # real cepstrum (x2 for q > 0), quefrencies 0..q-1 (even, then odd), from the
+            # folded spectrum
+            mirror = A[:, n_bins - 1 : h - 1 : -1]  # bins n/2 .. h
+            np.add(A[:, : h + 1], mirror, out=S)
+            S[:, h] = A[:, h]
+            np.subtract(A[:, : h + 1], mirror, out=D)
+            np.matmul(S, f_e, out=cc2[:, :qe])
+            np.matmul(D, f_o, out=cc2[:, qe:])
+            ccp = cc2 * inside
+            # energy of 2 c beyond the order, up to N/2 - 1, by Parseval
+            total = (2.0 * np.einsum("ij,ij->i", A, A) - A[:, 0] ** 2 - A[:, -1] ** 2) / n
             c_half = A @ alt
-            inner = cca[:, 0] ** 2 + 2.0 * np.sum((cca * inside)[:, 1:] ** 2, axis=1)
+            e2 = np.einsum("ij,ij->i", ccp, ccp)
+            p0 = ccp[:, 0] ** 2
+            inner = p0 + 0.5 * (e2 - p0)
             e_out = 2.0 * np.sqrt(np.maximum(0.5 * (total - inner - c_half**2), 0.0))
-            e_in = np.sqrt(np.sum(ccp * ccp, axis=1))
+            e_in = np.sqrt(e2)
             lam = (e_in + e_out) / np.maximum(e_in, 1e-20)
-            cc = cc + lam[:, None] * win * (ccp - cc)
-            # cc already holds 2 c_q for q > 0: V = sum_q cc_q cos(2 pi k q / N)
-            cc_half = cc.copy()
-            cc_half[:, 1:] *= 0.5
-            V = cc_half @ b
-            A = np.maximum(A, V)
+            ccp -= cc
+            ccp *= win
+            ccp *= lam[:, None]
+            cc += ccp
+            # V = sum_q cc_q cos(2 pi k q / N), cc holding 2 c_q for q > 0
+            np.matmul(cc[:, :qe], b_e, out=V_e)
+            np.matmul(cc[:, qe:], b_o, out=V_o)
+            np.add(V_e, V_o, out=V[:, : h + 1])
+            np.subtract(V_e[:, :h], V_o[:, :h], out=V[:, n_bins - 1 : h : -1])
+            if it + 1 < n_iter:
+                np.maximum(A, V, out=A)
         env[sel] = V
     return env
 
