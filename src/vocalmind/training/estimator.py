@@ -99,6 +99,10 @@ class DeepEstimator(BaseEstimator):
     ``freq_masks``/``freq_mask_width``/``time_masks``/``time_mask_frac`` (SpecAugment-style
     masks, log-mel families), ``speed_perturb``/``pitch_perturb`` (copies of the training
     rows made once), ``input: whisper`` with ``whisper_model``/``whisper_layer``.
+    ssl_attention's ``speaker_norm: true`` (a model setting) standardises the frozen encoder
+    states per speaker: the speakers are ``groups`` in :meth:`fit` and ``X["subject"]`` at
+    prediction (required there), each speaker's statistics come from all of its rows in the
+    table given (test speakers: their own unlabelled recordings), never from labels.
 
     Attributes
     ----------
