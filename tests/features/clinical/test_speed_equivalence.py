@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from vocalmind.features.clinical import mcep
+from vocalmind.features.clinical import glottal, mcep
 
 from .conftest import SR, creaky, vowel
 
@@ -85,3 +85,21 @@ def test_true_envelope_equals_plain_products(speech):
     assert np.abs(got - ref).max() <= 1e-9 * np.abs(ref).max()
     # and the test can fail: one iteration less moves the envelope far beyond that
     assert np.abs(mcep.env_te(log_amp, order, n_iter=mcep.TE_ITER - 1) - ref).max() > 1e-3
+
+
+def test_first_cycle_without_psp_keeps_naq_qoq():
+    """COVAREP's first "cycle" (sample 0 to the first GCI) reports NAQ and QOQ only: its
+    PSP, whose DFT basis grows with that cycle's length, is no longer computed."""
+    rng = np.random.default_rng(1)
+    n = 12000
+    g = np.cumsum(rng.standard_normal(n)) * 1e-3
+    dg = np.diff(g, prepend=0.0)
+    start, stop = np.array([0]), np.array([5321])  # one long cycle
+    naq, qoq, psp = glottal._cycle_chunk(g, dg, start, stop, sr=SR, psp=False)
+    naq_f, qoq_f, psp_f = glottal._cycle_chunk(g, dg, start, stop, sr=SR)
+    assert np.array_equal(naq, naq_f) and np.array_equal(qoq, qoq_f)
+    assert np.isnan(psp).all() and np.isfinite(psp_f).all()
+    gci = np.array([5321, 5321 + 133])
+    got = glottal.first_cycle_params(g, dg, gci, sr=SR)
+    t0 = 133.0
+    assert got == (float(naq_f[0] * 5321 / t0), float(qoq_f[0] * 5321 / t0), 0.0)

@@ -312,8 +312,9 @@ def _psp_dft_basis(width: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _cycle_chunk(g: np.ndarray, dg: np.ndarray, start: np.ndarray, stop: np.ndarray,
-                 *, sr: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """NAQ, QOQ, PSP of cycles ``start[i] .. stop[i]`` (all of similar length)."""
+                 *, sr: int, psp: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """NAQ, QOQ, PSP of cycles ``start[i] .. stop[i]`` (all of similar length); PSP is NaN
+    unless ``psp`` (its DFT basis grows with the longest cycle)."""
     n = len(g)
     t0 = (stop - start).astype(float)
     lens = stop - start + 1
@@ -345,6 +346,8 @@ def _cycle_chunk(g: np.ndarray, dg: np.ndarray, start: np.ndarray, stop: np.ndar
     t2 = right_c.min(axis=1)
     t2 = np.where(t2 > width, lens - 3, t2)
     qoq = (t2 - t1) / t0
+    if not psp:
+        return naq, qoq, np.full(len(t0), np.nan)
     # PSP: normalised pulse, 2048-point spectrum, parabola fit against the box pulse; only
     # 96 bins are used, so they are computed directly (one matrix product, no FFT)
     lo = np.min(np.where(inside, seg, np.inf), axis=1, keepdims=True)
@@ -539,7 +542,8 @@ def first_cycle_params(g: np.ndarray, dg: np.ndarray, gci: np.ndarray, *, sr: in
     if not 20 < sr / t0 < 500:
         return 0.0, 0.0, 0.0
     seg = float(gci[0])
-    naq, qoq, _ = _cycle_chunk(g, dg, np.array([0]), gci[:1], sr=sr)
+    # from sample 0: a cycle that long has no PSP in COVAREP's report (0 above)
+    naq, qoq, _ = _cycle_chunk(g, dg, np.array([0]), gci[:1], sr=sr, psp=False)
     return float(naq[0] * seg / t0), float(qoq[0] * seg / t0), 0.0
 
 
