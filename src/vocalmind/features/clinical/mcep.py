@@ -127,7 +127,9 @@ def env_te(log_amp: np.ndarray, order: np.ndarray, *, n_iter: int = TE_ITER,
     top ones are first replaced by a true envelope of half the order. Differences: a fixed
     number of iterations (COVAREP stops each frame when the envelope is within 2 dB of every
     spectral peak, at most 200 iterations), and the transforms are products with the first
-    ``o + 1`` cosine basis vectors (the energy beyond the order by Parseval's theorem).
+    ``o + 1`` cosine basis vectors (the energy beyond the order by Parseval's theorem),
+    folded on the bin pairs ``k``, ``N/2 - k`` (:func:`_folded_cosines`; the spectrum is
+    held as its two halves, the upper one reversed, so that every pass is contiguous).
 
     Parameters
     ----------
@@ -158,10 +160,9 @@ def env_te(log_amp: np.ndarray, order: np.ndarray, *, n_iter: int = TE_ITER,
         A_all = np.where(edge, pE, A_all)
     fe, fo, be, bo = _folded_cosines(n)
     h = n // 4  # bins 0..h pair with n/2..h
-    # (-1)^k / N with the weights of the full N-point spectrum: the cepstrum at N/2
-    wk = np.full(n_bins, 2.0)
-    wk[0] = wk[-1] = 1.0
-    alt = wk * (-1.0) ** np.arange(n_bins) / n
+    # (-1)^k / N with the weights of the full N-point spectrum, folded: the cepstrum at N/2
+    alt = np.where(np.arange(h + 1) % 2, -2.0, 2.0) / n
+    alt[0] = 1.0 / n
     env = np.empty_like(A_all)
     idx = np.argsort(o, kind="stable")
     for s in range(0, m, 512):
@@ -177,7 +178,11 @@ def env_te(log_amp: np.ndarray, order: np.ndarray, *, n_iter: int = TE_ITER,
         # right half of hamming(2 o + 1): 0.54 + 0.46 cos(pi j / o), j = 0..o
         jj = qf / np.maximum(oo[:, None], 1)
         win = (0.54 + 0.46 * np.cos(np.pi * jj)) * inside
+        # the spectrum as two contiguous halves: bins 0..h and bins n/2..h (reversed);
+        # bin h is in both
         A = A_all[sel]
+        lo = np.ascontiguousarray(A[:, : h + 1])
+        hi = np.ascontiguousarray(A[:, n_bins - 1 : h - 1 : -1])
         # the cepstrum's doubling (q > 0) and the envelope's halving are powers of two,
         # exact when folded into the transforms: cc2 = [c0, 2 c1, ...] directly
         f_e, f_o = fe[:, :qe] * 2.0, fo[:, : q - qe] * 2.0
@@ -188,20 +193,20 @@ def env_te(log_amp: np.ndarray, order: np.ndarray, *, n_iter: int = TE_ITER,
         cc2 = np.empty((r, q))
         S, D = np.empty((r, h + 1)), np.empty((r, h + 1))
         V_e, V_o = np.empty((r, h + 1)), np.empty((r, h + 1))
-        V = np.empty_like(A)
+        V_lo, V_hi = np.empty((r, h + 1)), np.empty((r, h + 1))
         for it in range(n_iter):
             # real cepstrum (x2 for q > 0), quefrencies 0..q-1 (even, then odd), from the
             # folded spectrum
-            mirror = A[:, n_bins - 1 : h - 1 : -1]  # bins n/2 .. h
-            np.add(A[:, : h + 1], mirror, out=S)
-            S[:, h] = A[:, h]
-            np.subtract(A[:, : h + 1], mirror, out=D)
+            np.add(lo, hi, out=S)
+            S[:, h] = lo[:, h]
+            np.subtract(lo, hi, out=D)  # 0 at bin h
             np.matmul(S, f_e, out=cc2[:, :qe])
             np.matmul(D, f_o, out=cc2[:, qe:])
             ccp = cc2 * inside
             # energy of 2 c beyond the order, up to N/2 - 1, by Parseval
-            total = (2.0 * np.einsum("ij,ij->i", A, A) - A[:, 0] ** 2 - A[:, -1] ** 2) / n
-            c_half = A @ alt
+            total = (2.0 * (np.einsum("ij,ij->i", lo, lo) + np.einsum("ij,ij->i", hi, hi)
+                            - lo[:, h] ** 2) - lo[:, 0] ** 2 - hi[:, 0] ** 2) / n
+            c_half = S @ alt
             e2 = np.einsum("ij,ij->i", ccp, ccp)
             p0 = ccp[:, 0] ** 2
             inner = p0 + 0.5 * (e2 - p0)
@@ -215,11 +220,14 @@ def env_te(log_amp: np.ndarray, order: np.ndarray, *, n_iter: int = TE_ITER,
             # V = sum_q cc_q cos(2 pi k q / N), cc holding 2 c_q for q > 0
             np.matmul(cc[:, :qe], b_e, out=V_e)
             np.matmul(cc[:, qe:], b_o, out=V_o)
-            np.add(V_e, V_o, out=V[:, : h + 1])
-            np.subtract(V_e[:, :h], V_o[:, :h], out=V[:, n_bins - 1 : h : -1])
+            np.add(V_e, V_o, out=V_lo)
+            np.subtract(V_e, V_o, out=V_hi)
+            V_hi[:, h] = V_lo[:, h]
             if it + 1 < n_iter:
-                np.maximum(A, V, out=A)
-        env[sel] = V
+                np.maximum(lo, V_lo, out=lo)
+                np.maximum(hi, V_hi, out=hi)
+        env[sel, : h + 1] = V_lo
+        env[sel, h + 1 :] = V_hi[:, h - 1 :: -1]
     return env
 
 
