@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from vocalmind.features.clinical import glottal, mcep
+from vocalmind.features.clinical import glottal, hmpd, mcep, sins
 
 from .conftest import SR, creaky, vowel
 
@@ -103,3 +103,19 @@ def test_first_cycle_without_psp_keeps_naq_qoq():
     got = glottal.first_cycle_params(g, dg, gci, sr=SR)
     t0 = 133.0
     assert got == (float(naq_f[0] * 5321 / t0), float(qoq_f[0] * 5321 / t0), 0.0)
+
+
+def test_hmpd_blocks_of_any_size_agree(speech, monkeypatch):
+    """HMPD filters each DFT bin along time in blocks of bins sized by the run's length;
+    the values do not depend on the blocking (16-bin blocks were the former fixed size)."""
+    centres = np.arange(800, len(speech) - 800, 160)
+    f0 = np.clip(np.interp(centres, [0, len(speech)], [90.0, 240.0]), 50.0, 500.0)
+    harm, _ = sins.harmonics(speech, centres, f0, sr=SR)
+    frames = np.arange(len(centres))
+    pdm, pdd = hmpd.hmpd_covarep(harm, f0, frames, sr=SR)
+    assert max(hmpd._BIN_BLOCK, hmpd._BLOCK_ELEMS // len(centres)) > 16  # blocks changed
+    monkeypatch.setattr(hmpd, "_BLOCK_ELEMS", 1)  # every block 16 bins
+    pdm16, pdd16 = hmpd.hmpd_covarep(harm, f0, frames, sr=SR)
+    assert np.abs(np.angle(np.exp(1j * (pdm - pdm16)))).max() <= 1e-12
+    assert np.array_equal(pdd, pdd16)
+    assert np.isfinite(pdd).all() and np.ptp(pdm) > 0.1  # real values compared

@@ -53,8 +53,12 @@ LOG_HB = 8
 #: forward-backward box of PDM_FRAMES + 1 taps; the PDD's median (4), trend filter (2 x 4)
 #: and deviation filter (2 x 4) reach 20
 REACH = PDM_FRAMES
-#: DFT bins filtered together along time (cache-sized blocks)
+#: DFT bins filtered together along time: cache-sized blocks of about _BLOCK_ELEMS
+#: (bin, frame) values, at least _BIN_BLOCK bins (short runs take more bins per block,
+#: so that the per-call overhead of the ~40 array operations per block stays small:
+#: 22 % less CPU on EMO-DB's runs of ~170 frames than 16 bins, measured)
 _BIN_BLOCK = 16
+_BLOCK_ELEMS = 24576
 
 
 def _wrap(p: np.ndarray) -> np.ndarray:
@@ -291,8 +295,9 @@ def hmpd_covarep(harm: np.ndarray, f0: np.ndarray, frame_index: np.ndarray, *,
     pdd = np.empty((n_bins, m))
     # every step up to the compression works bin by bin along time: blocks of bins keep
     # the temporaries in the processor's cache (3-4x faster than whole-array passes)
-    for b0 in range(0, n_bins, _BIN_BLOCK):
-        b1 = min(b0 + _BIN_BLOCK, n_bins)
+    step = max(_BIN_BLOCK, _BLOCK_ELEMS // m)
+    for b0 in range(0, n_bins, step):
+        b1 = min(b0 + step, n_bins)
         pb = pe[b0:b1].astype(np.float64)
         c64, s64 = np.cos(pb), np.sin(pb)
         c, s = c64.astype(np.float32), s64.astype(np.float32)
