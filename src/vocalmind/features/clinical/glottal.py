@@ -478,7 +478,7 @@ def vq_harmonics(dg: np.ndarray, gci: np.ndarray, *, sr: int = FS,
         # peaks up to a harmonic spacing beyond the highest harmonic used
         nb = min(int(np.ceil((f_max + 2 * ff.max()) / df)) + 2, nfft // 2 + 1)
         mag = np.abs(sfft.rfft(frames * win, nfft, axis=1)[:, :nb])
-        db = 20 * np.log10(np.maximum(mag, 1e-12)).astype(np.float64)
+        db = 20 * np.log10(np.maximum(mag, 1e-12)).astype(np.float64, copy=False)
         ctr, lft, rgt = db[:, 1:-1], db[:, :-2], db[:, 2:]
         row, k = np.nonzero((ctr > lft) & (ctr >= rgt))
         x0, x1, x2 = lft[row, k], ctr[row, k], rgt[row, k]
