@@ -135,20 +135,25 @@ def test_interrupted_run_leaves_no_finished_folder(manifest_path: Path, tmp_path
 
 def test_no_subject_leaks_into_tuning(manifest_path: Path, tmp_path: Path,
                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every inner tuning split is grouped by subject, inside the outer training fold."""
-    from sklearn.model_selection import GridSearchCV
+    """Every inner tuning split is grouped by subject, inside the outer training fold, and
+    the grid runs on the one search runner (its records in the run folder)."""
+    from vocalmind.training import search
 
     seen: list[tuple[set, set]] = []
-    orig = GridSearchCV.fit
+    orig = search.EstimatorCVObjective.__init__
 
-    def spy(self, X, y=None, *, groups=None, **kw):  # type: ignore[no-untyped-def]
-        for tr, va in self.cv.split(X, y, groups):
+    def spy(self, estimator, X, y, groups, splits, *a, **k):  # type: ignore[no-untyped-def]
+        for tr, va in splits:
             seen.append((set(np.asarray(groups)[tr]), set(np.asarray(groups)[va])))
-        return orig(self, X, y, groups=groups, **kw)
+        orig(self, estimator, X, y, groups, splits, *a, **k)
 
-    monkeypatch.setattr(GridSearchCV, "fit", spy)
-    run_experiment(load_config(raw=_cfg(manifest_path)), out=tmp_path / "run")
+    monkeypatch.setattr(search.EstimatorCVObjective, "__init__", spy)
+    res = run_experiment(load_config(raw=_cfg(manifest_path)), out=tmp_path / "run")
     assert seen and all(not (a & b) for a, b in seen)
+    trials = pd.read_csv(res.run_dir / "search" / "fold_0" / "trials.csv")
+    assert set(trials["state"]) == {"COMPLETE"} and len(trials) == len(
+        _cfg(manifest_path)["model"]["tune"]["grid"]["C"])
+    assert all("model__C" in p for p in res.metrics["tuned_params_per_fold"])
 
 
 def test_study_pipeline_selection_mlp_importance(manifest_path: Path, tmp_path: Path) -> None:

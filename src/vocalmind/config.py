@@ -231,12 +231,6 @@ class ExperimentConfig(_Strict):
         "fields, e.g. {min_snr_db: 10}); empty = the documented defaults")
 
 
-#: model-block keys each kind of family may use (anything else is a contradiction)
-_BLOCKS = {
-    "classical": {"tune"},
-    "mlp": set(),
-    "deep": {"training", "pretrain", "search"},
-}
 _BLOCK_HINTS = {
     "tune": "model.tune is a grid search for classical models (svm, logreg, ...)",
     "training": "model.training holds deep-model training settings (epochs, lr ...)",
@@ -244,33 +238,6 @@ _BLOCK_HINTS = {
     "search": "model.search is the ASHA search of deep families; classical models use "
               "model.tune, the mlp searches its own architecture (model.params)",
 }
-
-
-def _family_kind(name: str) -> str | None:
-    from vocalmind.models import DEEP_FAMILIES, MODEL_FAMILIES
-    from vocalmind.models.classical import CLASSICAL_MODELS
-
-    if name in CLASSICAL_MODELS:
-        return "classical"
-    if name == "mlp":
-        return "mlp"
-    if name in DEEP_FAMILIES:
-        return "deep"
-    return None if name not in MODEL_FAMILIES else "other"
-
-
-def _known_params(kind: str, name: str) -> set[str]:
-    import inspect
-
-    if kind == "classical":
-        from vocalmind.models.classical import CLASSICAL_MODELS
-
-        return set(CLASSICAL_MODELS[name][1]().get_params())
-    if kind == "mlp":
-        from vocalmind.models.mlp import MLPSearch
-
-        return set(inspect.signature(MLPSearch.__init__).parameters) - {"self"}
-    return set()
 
 
 def _close(key: str, allowed: set[str]) -> str:
@@ -289,22 +256,22 @@ def semantic_problems(cfg: ExperimentConfig) -> list[str]:
     """
     out: list[str] = []
     m = cfg.model
-    kind = _family_kind(m.name)
-    if kind is None:
-        from vocalmind.models import MODEL_FAMILIES
-        from vocalmind.models.classical import CLASSICAL_MODELS
+    from vocalmind.models import MODEL_FAMILIES
 
-        known = sorted(set(MODEL_FAMILIES) | set(CLASSICAL_MODELS))
+    family = MODEL_FAMILIES.get(m.name)
+    if family is None:
+        known = sorted(MODEL_FAMILIES)
         return [f"model.name: unknown model {m.name!r}{_close(m.name, set(known))}; "
                 f"known: {', '.join(known)} (see `vocalmind models list`)"]
+    kind = family.kind
     used = {"tune": m.tune is not None, "training": bool(m.training),
             "pretrain": m.pretrain is not None, "search": m.search is not None}
     for block, on in used.items():
-        if on and block not in _BLOCKS.get(kind, set()):
+        if on and block not in family.blocks:
             out.append(f"model.{block}: not used by model {m.name!r} ({kind}); "
                        f"{_BLOCK_HINTS[block]}: remove it")
     if kind in ("classical", "mlp"):
-        allowed = _known_params(kind, m.name)
+        allowed = family.param_names()
         for k in m.params:
             if k not in allowed:
                 out.append(f"model.params.{k}: {m.name!r} has no parameter {k!r}"
@@ -346,12 +313,8 @@ def semantic_problems(cfg: ExperimentConfig) -> list[str]:
             if k not in allowed:
                 out.append(f"model.training.{k}: unknown training setting{_close(k, allowed)}; "
                            f"allowed: {', '.join(sorted(allowed))}")
-        from vocalmind.models import model_class
-        from vocalmind.training.data import DATA_DEFAULTS
-
         # model.params: the family's constructor arguments plus its data settings
-        accepted = (set(inspect.signature(model_class(m.name)).parameters) - {"self", "heads"}
-                    ) | set(DATA_DEFAULTS.get(m.name, {}))
+        accepted = family.param_names()
         for k in m.params:
             if k not in accepted:
                 out.append(f"model.params.{k}: {m.name!r} has no parameter {k!r}"
@@ -696,19 +659,19 @@ def config_reference() -> str:
             "- `subject`: all of a subject's recordings are pooled into one unit (one person, "
             "one prediction).", ""]
 
-    from vocalmind.models import DEEP_FAMILIES
-    from vocalmind.models.classical import CLASSICAL_MODELS
+    from vocalmind.models import list_models
 
+    kinds = {"classical": "classical (scikit-learn pipeline; `model.tune`)",
+             "mlp": "searched network (`model.params`: search space, strategy, cv)",
+             "deep": "deep family (`model.training`, `model.search`, `model.pretrain`)"}
     out += ["## Models (`model.name`)", "",
-            "| model | kind | task | default `model.params` |", "|---|---|---|---|"]
-    for name, (task, _, defaults) in CLASSICAL_MODELS.items():
-        params = _flow(defaults)
-        out.append(f"| `{name}` | classical (scikit-learn pipeline; `model.tune`) | {task} | "
-                   f"`{params}` |")
-    out.append("| `mlp` | searched network (`model.params`: search space, strategy, cv) | "
-               "either | |")
-    for name in sorted(DEEP_FAMILIES):
-        out.append(f"| `{name}` | deep family (`model.training`, `model.search`) | either | |")
+            "From the model-family registry (`vocalmind models list`). Deep families also "
+            "take the data settings listed with their defaults.", "",
+            "| model | kind | input | tasks | default `model.params` |", "|---|---|---|---|---|"]
+    for fam in list_models():
+        params = _flow(fam.defaults()).replace("|", "\\|")
+        out.append(f"| `{fam.name}` | {kinds[fam.kind]} | {fam.input_kind} | "
+                   f"{', '.join(fam.tasks)} | `{params}` |")
     out.append("")
 
     from vocalmind.training.engine import TrainConfig

@@ -25,6 +25,12 @@ card that is truncated or not JSON is reported as such instead of a traceback. B
 card holds the hashes, the SHA-256 of ``model.json`` alone identifies the whole model (what
 the service records).
 
+Writing
+-------
+A run is built under ``<folder>.partial`` (:func:`partial_run_dir`) and renamed into place
+only when complete; a run that fails or is interrupted removes its ``.partial`` folder, so
+nothing half-written is left that looks like a run. :func:`save_model` writes ``model/``.
+
 This module imports nothing from the rest of vocalmind except :mod:`vocalmind.errors` and
 :mod:`vocalmind.files` at import time: it is a foundation the experiment runner, ``assess``,
 the Ray batch scorer and the service all build on.
@@ -34,11 +40,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from vocalmind.errors import ModelError, ModelIntegrityError
-from vocalmind.files import write_json
+from vocalmind.errors import ConfigError, ModelError, ModelIntegrityError
+from vocalmind.files import check_writable, write_json
 
 __all__ = [
     "MODEL_CARD",
@@ -50,6 +60,9 @@ __all__ = [
     "write_model_card",
     "verify_model_dir",
     "load_model",
+    "new_run_dir",
+    "partial_run_dir",
+    "save_model",
 ]
 
 #: the model card's file name, inside ``model/``
@@ -233,3 +246,73 @@ def load_model(run_dir: str | Path) -> tuple[Any, dict[str, Any]]:
     else:
         raise ModelIntegrityError(model_dir / MODEL_CARD, f"unknown model kind {kind!r}")
     return est, info
+
+
+def new_run_dir(out: str | Path | None, name: str, *, force: bool = False) -> Path:
+    """The folder a new run will be renamed to: ``out``, or ``runs/<name>-<time>``.
+
+    Checked before any work (hours of extraction must not end on an unwritable folder).
+
+    Raises
+    ------
+    ConfigError
+        The folder exists and ``force`` is False, or it cannot be written.
+    """
+    run_dir = Path(out) if out else Path("runs") / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    check_writable(run_dir, what="run folder", folder=True)
+    if run_dir.exists():
+        if not force:
+            raise ConfigError(f"{run_dir} already exists; choose another --out or pass --force")
+        shutil.rmtree(run_dir)
+    return run_dir
+
+
+@contextmanager
+def partial_run_dir(final_dir: Path) -> Iterator[Path]:
+    """Build a run in ``<final_dir>.partial``; rename it to ``final_dir`` on success.
+
+    Any exception (or interruption) removes the ``.partial`` folder and propagates.
+    """
+    run_dir = final_dir.with_name(final_dir.name + ".partial")
+    if run_dir.exists():
+        shutil.rmtree(run_dir)
+    run_dir.mkdir(parents=True)
+    try:
+        yield run_dir
+        if final_dir.exists():
+            shutil.rmtree(final_dir)
+        run_dir.rename(final_dir)
+    except BaseException:
+        # a failed or interrupted run leaves nothing behind that looks like a run
+        shutil.rmtree(run_dir, ignore_errors=True)
+        raise
+
+
+def save_model(est: Any, model_dir: Path, *, recipe: Any, info: dict[str, Any]) -> Path:
+    """Write a fitted model, its input recipe and the model card into ``model_dir``.
+
+    Parameters
+    ----------
+    est : a fitted estimator: a deep one (it has ``save``) goes to ``model.pt``, anything
+        else to ``model.joblib``
+    model_dir : the run's ``model/`` folder (created)
+    recipe : the fitted :class:`~vocalmind.recipe.Recipe` (``recipe.save(model_dir)``)
+    info : what the card says beside ``kind`` and the file hashes (model, task, label,
+        classes, corpus, training size ...)
+    """
+    model_dir.mkdir(parents=True, exist_ok=True)
+    recipe.save(model_dir)
+    if hasattr(est, "save"):
+        est.save(model_dir / "model.pt")
+        kind = "deep"
+    else:
+        import joblib
+
+        from vocalmind.files import atomic_path
+
+        with atomic_path(model_dir / "model.joblib") as tmp:
+            joblib.dump(est, tmp)
+        kind = "sklearn"
+    # the card hashes every file the model loads: assess refuses changes
+    write_model_card(model_dir, {"kind": kind, **info})
+    return model_dir

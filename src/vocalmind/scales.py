@@ -71,6 +71,25 @@ SDS = Scale("sds", 25, 100, (25, 50, 60, 70), ("normal", "mild", "moderate", "se
 
 SCALES: dict[str, Scale] = {s.name: s for s in (PHQ8, PHQ9, GAD7, HAMD17, SDS)}
 
+#: Labels whose results are about depression or anxiety: a scale's total, its bands and its
+#: screening binary. Every output about them carries :data:`NOT_A_DIAGNOSIS`.
+CLINICAL_LABELS: frozenset[str] = frozenset(
+    name for s in SCALES for name in (s, f"{s}_band", f"{s}_binary")
+)
+#: the notice every clinical output carries (reports, run folders, assess, the service)
+NOT_A_DIAGNOSIS = "Research measurement, not a diagnosis."
+
+
+def is_clinical_label(label: str) -> bool:
+    """True if ``label`` is a depression/anxiety scale or a band/screen derived from one.
+
+    Examples
+    --------
+    >>> is_clinical_label("phq9_binary"), is_clinical_label("emotion")
+    (True, False)
+    """
+    return label in CLINICAL_LABELS
+
 
 def get_scale(name: str) -> Scale:
     """Look a scale up by name (``phq8``, ``phq9``, ``gad7``, ``hamd``, ``sds``)."""

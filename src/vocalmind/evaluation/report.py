@@ -48,13 +48,8 @@ from vocalmind.evaluation.plots import report_figures
 from vocalmind.evaluation.protocols import PROTOCOLS, Protocol, make_protocol
 from vocalmind.figures import figure_png
 from vocalmind.files import atomic_path, write_json, write_table, write_text
-from vocalmind.scales import SCALES, Scale
+from vocalmind.scales import CLINICAL_LABELS, NOT_A_DIAGNOSIS, SCALES, Scale
 
-#: Labels whose results are about depression or anxiety (need the not-a-diagnosis notice).
-CLINICAL_LABELS: frozenset[str] = frozenset(
-    name for s in SCALES for name in (s, f"{s}_band", f"{s}_binary")
-)
-NOT_A_DIAGNOSIS = "Research measurement, not a diagnosis."
 _IMAGE_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg",
                 ".svg": "image/svg+xml"}
 _TEMPLATE = "report_template.html"

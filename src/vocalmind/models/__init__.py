@@ -1,4 +1,5 @@
-"""Model families: one registry naming every family, its input kind and its tasks.
+"""Model families: one registry naming every family, its kind, input kind, tasks, default
+parameters and estimator factory.
 
 Importing this package does not import torch or scikit-learn; the modules are imported
 when a family is built. Deep families (``melcnn``, ``cnn_lstm``, ``wavelet``,
@@ -38,6 +39,14 @@ __all__ = ["ModelFamily", "MODEL_FAMILIES", "DEEP_FAMILIES", "list_models", "get
            "build_model"]
 
 
+#: which ``model.*`` blocks of a config each kind of family uses
+FAMILY_BLOCKS: dict[str, frozenset[str]] = {
+    "classical": frozenset({"tune"}),
+    "mlp": frozenset(),
+    "deep": frozenset({"training", "pretrain", "search"}),
+}
+
+
 @dataclass(frozen=True)
 class ModelFamily:
     """What the registry knows about one model family.
@@ -49,7 +58,11 @@ class ModelFamily:
         ``waveform_segments`` (see the module docstring)
     tasks : the tasks it supports (``classification``, ``regression``, ``multitask``)
     module : dotted module path that implements it
-    deep : True for torch families trained by :mod:`vocalmind.training.engine`
+    kind : ``classical`` (a scikit-learn pipeline, tuned by ``model.tune``), ``mlp`` (a
+        network whose architecture is searched inside the training fold) or ``deep`` (a
+        torch family trained by :mod:`vocalmind.training.engine`)
+    factory : ``"module:callable"`` that builds an unfitted estimator, called as
+        ``factory(name, task, params=..., seed=..., run_dir=..., **training)``
     source : the seed document it follows
     description : one line
     """
@@ -58,53 +71,154 @@ class ModelFamily:
     input_kind: str
     tasks: tuple[str, ...]
     module: str
-    deep: bool
+    kind: str
+    factory: str
     source: str
     description: str
+
+    @property
+    def deep(self) -> bool:
+        """True for torch families trained by :mod:`vocalmind.training.engine`."""
+        return self.kind == "deep"
+
+    @property
+    def blocks(self) -> frozenset[str]:
+        """The ``model.*`` config blocks this family uses (``tune``, ``training`` ...)."""
+        return FAMILY_BLOCKS[self.kind]
+
+    @property
+    def task(self) -> str | None:
+        """The one task of a single-task family (``svr`` -> ``regression``), else None."""
+        single = [t for t in self.tasks if t != "multitask"]
+        return single[0] if len(single) == 1 else None
+
+    def _constructor(self) -> Any:
+        if self.kind == "mlp":
+            from vocalmind.models.mlp import MLPSearch
+
+            return MLPSearch
+        return model_class(self.name)
+
+    def defaults(self) -> dict[str, Any]:
+        """The family's default ``model.params``, read from its implementation (imports it).
+
+        Classical families: the registry defaults of :data:`~vocalmind.models.classical.
+        CLASSICAL_MODELS` (the estimator's own defaults for the rest); ``mlp``:
+        :class:`~vocalmind.models.mlp.MLPSearch`'s constructor; deep families: the network
+        constructor's keyword defaults and the data settings of
+        :data:`vocalmind.training.data.DATA_DEFAULTS`.
+        """
+        import inspect
+
+        if self.kind == "classical":
+            from vocalmind.models.classical import CLASSICAL_MODELS
+
+            return dict(CLASSICAL_MODELS[self.name][2])
+        out = {p.name: p.default
+               for p in inspect.signature(self._constructor()).parameters.values()
+               if p.default is not p.empty and p.name not in ("heads", "task")}
+        if self.deep:
+            from vocalmind.training.data import DATA_DEFAULTS
+
+            out.update(DATA_DEFAULTS.get(self.name, {}))
+        return out
+
+    def param_names(self) -> set[str]:
+        """Every key ``model.params`` may hold for this family (imports it)."""
+        import inspect
+
+        if self.kind == "classical":
+            from vocalmind.models.classical import CLASSICAL_MODELS
+
+            return set(CLASSICAL_MODELS[self.name][1]().get_params())
+        names = set(inspect.signature(self._constructor()).parameters) - {"self", "heads",
+                                                                          "task"}
+        if self.deep:
+            from vocalmind.training.data import DATA_DEFAULTS
+
+            names |= set(DATA_DEFAULTS.get(self.name, {}))
+        return names
+
+    def make_estimator(self, task: str, *, params: dict[str, Any] | None = None,
+                       seed: int = 0, run_dir: Any = None, **training: Any) -> Any:
+        """A fresh, unfitted estimator of this family for ``task``.
+
+        Parameters
+        ----------
+        task : ``classification`` or ``regression``
+        params : ``model.params`` of the config
+        seed : random state
+        run_dir : where a deep family writes its training records (None: nowhere)
+        **training : ``model.training`` settings (deep families only)
+
+        Raises
+        ------
+        ConfigError
+            A task the family does not support, or training settings on a family without
+            a training block.
+        """
+        if task not in self.tasks:
+            raise ConfigError(f"model {self.name!r} does not do {task}; it does "
+                              f"{', '.join(self.tasks)}")
+        if training and "training" not in self.blocks:
+            raise ConfigError(f"model {self.name!r} takes no model.training settings "
+                              f"(got {sorted(training)})")
+        module, _, attr = self.factory.partition(":")
+        make = getattr(importlib.import_module(module), attr)
+        return make(self.name, task, params=dict(params or {}), seed=seed, run_dir=run_dir,
+                    **training)
 
     def as_dict(self) -> dict[str, Any]:
         """Plain JSON-able dict."""
         d = asdict(self)
         d["tasks"] = list(self.tasks)
+        d["deep"] = self.deep
         return d
 
 
 _CLS = ("classification",)
 _REG = ("regression",)
 _ALL = ("classification", "regression", "multitask")
+_CLASSICAL = "vocalmind.models.classical"
+_CLASSICAL_FACTORY = f"{_CLASSICAL}:make_estimator"
+_DEEP_FACTORY = "vocalmind.training.estimator:DeepEstimator"
+
+
+def _classical(name: str, tasks: tuple[str, ...], description: str) -> ModelFamily:
+    return ModelFamily(name, "features", tasks, _CLASSICAL, "classical", _CLASSICAL_FACTORY,
+                       "-", description)
+
+
+def _deep(name: str, input_kind: str, source: str, description: str) -> ModelFamily:
+    return ModelFamily(name, input_kind, _ALL, f"vocalmind.models.{name}", "deep",
+                       _DEEP_FACTORY, source, description)
+
 
 MODEL_FAMILIES: dict[str, ModelFamily] = {
     f.name: f
     for f in [
-        ModelFamily("svm", "features", _CLS, "vocalmind.models.classical", False, "-",
-                    "linear support vector classifier on a feature table"),
-        ModelFamily("logreg", "features", _CLS, "vocalmind.models.classical", False, "-",
-                    "logistic regression on a feature table"),
-        ModelFamily("rf", "features", _CLS, "vocalmind.models.classical", False, "-",
-                    "random forest classifier on a feature table"),
-        ModelFamily("fusion", "features", _CLS, "vocalmind.models.classical", False, "-",
-                    "linear model over named feature blocks (e.g. Whisper layers, speaker, "
-                    "ComParE): early or late fusion, blocks chosen in-fold"),
-        ModelFamily("svr", "features", _REG, "vocalmind.models.classical", False, "-",
-                    "support vector regression on a feature table"),
-        ModelFamily("ridge", "features", _REG, "vocalmind.models.classical", False, "-",
-                    "ridge regression on a feature table"),
-        ModelFamily("rf_regressor", "features", _REG, "vocalmind.models.classical", False,
-                    "-", "random forest regressor on a feature table"),
+        _classical("svm", _CLS, "linear support vector classifier on a feature table"),
+        _classical("logreg", _CLS, "logistic regression on a feature table"),
+        _classical("rf", _CLS, "random forest classifier on a feature table"),
+        _classical("fusion", _CLS, "linear model over named feature blocks (e.g. Whisper "
+                   "layers, speaker, ComParE): early or late fusion, blocks chosen in-fold"),
+        _classical("svr", _REG, "support vector regression on a feature table"),
+        _classical("ridge", _REG, "ridge regression on a feature table"),
+        _classical("rf_regressor", _REG, "random forest regressor on a feature table"),
         ModelFamily("mlp", "features", ("classification", "regression"),
-                    "vocalmind.models.mlp", False, "002",
-                    "fully connected network on selected features"),
-        ModelFamily("melcnn", "logmel", _ALL, "vocalmind.models.melcnn", True, "004",
-                    "3/4-block 2-D CNN on 128-mel log spectrograms, adaptive pooling or resize"),
-        ModelFamily("cnn_lstm", "logmel_segment", _ALL, "vocalmind.models.cnn_lstm", True,
-                    "000", "residual 1-D CNN + BiLSTM + attention on 40-mel 5 s segments"),
-        ModelFamily("wavelet", "waveform", _ALL, "vocalmind.models.wavelet", True, "001",
-                    "learnable wavelet packets + dilated CNN/attention + BiGRU per band"),
-        ModelFamily("ssl_attention", "waveform_segments", _ALL,
-                    "vocalmind.models.ssl_attention", True, "003",
-                    "local SSL encoder (wav2vec 2.0 / HuBERT / WavLM folder, or Whisper) + "
-                    "1-D CNN/attention pooling per 7 s segment + LSTM/self-attention across "
-                    "segments"),
+                    "vocalmind.models.mlp", "mlp", "vocalmind.models.mlp:make_estimator",
+                    "002", "fully connected network on selected features, architecture "
+                    "searched on subject-grouped inner folds"),
+        _deep("melcnn", "logmel", "004",
+              "3/4-block 2-D CNN on 128-mel log spectrograms, adaptive pooling or resize"),
+        _deep("cnn_lstm", "logmel_segment", "000",
+              "residual 1-D CNN + BiLSTM + attention on 40-mel 5 s segments"),
+        _deep("wavelet", "waveform", "001",
+              "learnable wavelet packets + dilated CNN/attention + BiGRU per band"),
+        _deep("ssl_attention", "waveform_segments", "003",
+              "local SSL encoder (wav2vec 2.0 / HuBERT / WavLM folder, or Whisper) + "
+              "1-D CNN/attention pooling per 7 s segment + LSTM/self-attention across "
+              "segments"),
     ]
 }
 
@@ -115,7 +229,7 @@ _DEEP_CLASSES = {
     "wavelet": "WaveletNet",
     "ssl_attention": "SSLAttention",
 }
-DEEP_FAMILIES: tuple[str, ...] = tuple(_DEEP_CLASSES)
+DEEP_FAMILIES: tuple[str, ...] = tuple(f.name for f in MODEL_FAMILIES.values() if f.deep)
 
 
 def list_models() -> list[ModelFamily]:

@@ -481,6 +481,16 @@ def make_classical(name: str, *, params: dict[str, Any] | None = None,
     return pipe
 
 
+def make_estimator(name: str, task: str, *, params: dict[str, Any] | None = None,
+                   seed: int = 0, run_dir: Any = None) -> Pipeline:
+    """The registry's factory for the classical families (:func:`make_classical`).
+
+    ``task`` was checked by the registry against the family's one task; ``run_dir`` is
+    unused (a classical fit writes no training records).
+    """
+    return make_classical(name, params=params, seed=seed)
+
+
 def grid_key(name: str, param: str) -> str:
     """The ``GridSearchCV`` key of ``param`` in the pipeline of model ``name``.
 

@@ -21,7 +21,6 @@ are research measurements, not diagnoses.
 from __future__ import annotations
 
 import copy
-import logging
 import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
@@ -30,7 +29,7 @@ import numpy as np
 import pandas as pd
 import torch
 from sklearn.base import BaseEstimator, clone
-from sklearn.metrics import accuracy_score, get_scorer, r2_score
+from sklearn.metrics import accuracy_score, r2_score
 from sklearn.model_selection import ParameterGrid, ShuffleSplit
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.multiclass import check_classification_targets
@@ -38,7 +37,6 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from torch import nn
 
 from vocalmind.errors import ConfigError, ModelError, VocalmindError
-from vocalmind.progress import progress_bar
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {
     "relu": nn.ReLU,
@@ -538,59 +536,42 @@ class MLPSearch(BaseEstimator):
         scoring = self.scoring or (
             "neg_mean_squared_error" if self.task == "regression" else "balanced_accuracy"
         )
-        scorer = get_scorer(scoring)
         base = MLPModel(
             task=self.task, random_state=self.random_state, n_threads=self.n_threads,
             **dict(self.fixed_params or {}),
         )
         from vocalmind.evaluation.protocols import InnerGroupSplit  # local, as in _split
+        from vocalmind.training.search import estimator_cv_objective, run_search
 
-        splits = list(InnerGroupSplit(n_splits=int(self.cv), stratify=False, shuffle=False)
-                      .split(x, yv, g))
-        rows: list[dict[str, Any]] = []
-
-        def evaluate(params: dict[str, Any]) -> float:
-            scores = []
-            for tr, va in splits:
-                est = clone(base).set_params(**params).fit(x[tr], yv[tr], groups=g[tr])
-                scores.append(float(scorer(est, x[va], yv[va])))
-            row = {"trial": len(rows), **params, "mean_score": float(np.mean(scores)),
-                   "std_score": float(np.std(scores))}
-            row.update({f"split{i}_score": s for i, s in enumerate(scores)})
-            rows.append(row)
-            return row["mean_score"]
-
+        objective = estimator_cv_objective(
+            base, x, yv, g, scoring=scoring, fit_groups=True,
+            cv=InnerGroupSplit(n_splits=int(self.cv), stratify=False, shuffle=False))
         grid = ParameterGrid(space)
         n = len(grid) if self.strategy == "grid" else min(int(self.n_trials), len(grid))
         if self.strategy != "grid" and int(self.n_trials) < 1:
             raise ConfigError(f"n_trials={self.n_trials!r} must be >= 1")
-        with progress_bar(transient=True, disable=not self.progress) as bar:
-            task_id = bar.add_task(f"MLP search ({self.strategy})", total=n)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)  # divergence is scored, not fatal
-                if self.strategy == "tpe":
-                    import optuna
-
-                    logging.getLogger("optuna").setLevel(logging.WARNING)
-                    sampler = optuna.samplers.TPESampler(seed=int(self.random_state))
-                    study = optuna.create_study(direction="maximize", sampler=sampler)
-
-                    def objective(trial: optuna.Trial) -> float:
-                        params = {k: trial.suggest_categorical(k, v) for k, v in space.items()}
-                        score = evaluate(params)
-                        bar.advance(task_id)
-                        return score
-
-                    study.optimize(objective, n_trials=n)
-                else:
-                    if self.strategy == "grid":
-                        order = np.arange(len(grid))
-                    else:
-                        rng = np.random.default_rng(int(self.random_state))
-                        order = rng.choice(len(grid), size=n, replace=False)
-                    for i in order:
-                        evaluate(grid[int(i)])
-                        bar.advance(task_id)
+        # grid and random run given points (every combination, or n distinct ones drawn
+        # uniformly); tpe lets Optuna's sampler choose. One runner for all three.
+        if self.strategy == "grid":
+            points = [grid[i] for i in range(n)]
+        elif self.strategy == "random":
+            rng = np.random.default_rng(int(self.random_state))
+            points = [grid[int(i)] for i in rng.choice(len(grid), size=n, replace=False)]
+        else:
+            points = []
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # divergence is scored, not fatal
+            run_search(objective, {k: {"type": "categorical", "choices": v}
+                                   for k, v in space.items()},
+                       n_trials=n, policy=None, sampler="tpe", seed=int(self.random_state),
+                       points=points, run_dir=None, progress=self.progress,
+                       description=f"MLP search ({self.strategy})")
+        rows = []
+        for i, h in enumerate(objective.history):
+            row = {"trial": i, **h["params"], "mean_score": float(np.mean(h["scores"])),
+                   "std_score": float(np.std(h["scores"]))}
+            row.update({f"split{j}_score": v for j, v in enumerate(h["scores"])})
+            rows.append(row)
         self.search_results_ = pd.DataFrame(rows)
         best = int(self.search_results_["mean_score"].idxmax())
         self.best_index_ = best
@@ -637,6 +618,22 @@ class MLPSearch(BaseEstimator):
         """``MLPModel.score`` of the refitted best model."""
         check_is_fitted(self, "best_estimator_")
         return self.best_estimator_.score(X, y)
+
+
+def make_estimator(name: str, task: str, *, params: dict[str, Any] | None = None,
+                   seed: int = 0, run_dir: Any = None) -> Any:
+    """The registry's factory for ``mlp``: median imputation, then :class:`MLPSearch`.
+
+    Statistics undefined for a recording (e.g. no creaky frame) are NaN by design and a
+    feature selection may keep such a column, so each training fold fills it with its own
+    median, as the classical pipelines do, rather than let the network refuse the fold.
+    """
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import Pipeline
+
+    kwargs = {"random_state": seed, "progress": False, **(params or {})}
+    return Pipeline([("impute", SimpleImputer(strategy="median", keep_empty_features=True)),
+                     ("model", MLPSearch(task=task, **kwargs))])  # type: ignore[arg-type]
 
 
 def _plain(v: Any) -> Any:

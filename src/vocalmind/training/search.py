@@ -65,6 +65,7 @@ from vocalmind.progress import progress_bar
 
 __all__ = [
     "AshaPolicy",
+    "EstimatorCVObjective",
     "FixedRun",
     "GroupedCVObjective",
     "Objective",
@@ -72,6 +73,7 @@ __all__ = [
     "Report",
     "SearchResult",
     "SearchSpace",
+    "estimator_cv_objective",
     "grouped_cv_objective",
     "run_fixed",
     "run_search",
@@ -523,13 +525,16 @@ def run_fixed(
 class _RunLog:
     """Thread-safe writers for the run folder (trials run in threads when n_jobs > 1)."""
 
-    def __init__(self, run_dir: Path, t0: float) -> None:
+    def __init__(self, run_dir: Path | None, t0: float) -> None:
         self.run_dir = run_dir
         self.t0 = t0
         self.lock = threading.Lock()
-        self._fh = (run_dir / "decisions.jsonl").open("w", encoding="utf-8")
+        self._fh = (None if run_dir is None
+                    else (run_dir / "decisions.jsonl").open("w", encoding="utf-8"))
 
     def decision(self, record: dict[str, Any]) -> None:
+        if self._fh is None:
+            return
         record["t"] = round(time.monotonic() - self.t0, 4)
         line = json.dumps(record, allow_nan=False)
         with self.lock:
@@ -538,7 +543,8 @@ class _RunLog:
 
     def close(self) -> None:
         with self.lock:
-            self._fh.close()
+            if self._fh is not None:
+                self._fh.close()
 
 
 def _finite_or_none(v: float) -> float | None:
@@ -585,17 +591,18 @@ def _make_sampler(sampler: str | optuna.samplers.BaseSampler, seed: int) -> optu
 def asha_trial_objective(
     objective: Callable[[dict[str, Any], Callable[[int, float], bool]], float],
     space: SearchSpace,
-    policy: AshaPolicy,
+    policy: AshaPolicy | None,
     record: Callable[[dict[str, Any]], None],
 ) -> Callable[[optuna.Trial], float]:
-    """Wrap a vocalmind objective as an Optuna objective under an ASHA policy.
+    """Wrap a vocalmind objective as an Optuna objective under an ASHA policy (None: no
+    pruning, every trial runs to its end).
 
     The objective gets ``report(step, value) -> pruned``; every report becomes one
     decision record ``{trial, step, value, rung, pruned}`` handed to ``record`` (the local
     search appends it to ``decisions.jsonl``; the distributed search to a per-task file).
     This is the one place the report protocol and the rung bookkeeping live.
     """
-    max_r = policy.max_resource
+    max_r = policy.max_resource if policy is not None else None
 
     def optuna_objective(trial: optuna.Trial) -> float:
         params = space.suggest(trial)
@@ -612,7 +619,7 @@ def asha_trial_objective(
             trial.report(value, step)
             rung: int | None = None
             pruned = False
-            if max_r is None or step < max_r:
+            if policy is not None and (max_r is None or step < max_r):
                 # Rungs crossed by this step, by the policy's formula; Optuna judges them in
                 # order and stops at the first lost one, so the last crossed is the one that
                 # decided (steps reported every epoch cross at most one).
@@ -669,13 +676,13 @@ def _write_best(run_dir: Path, study: optuna.Study, direction: str) -> None:
     )
 
 
-def _search_result(study: optuna.Study, trials: pd.DataFrame, run_dir: Path) -> SearchResult:
+def _search_result(study: optuna.Study, trials: pd.DataFrame,
+                   run_dir: Path | None) -> SearchResult:
     """The runners' result, or :class:`TooManyFailuresError` when no trial completed."""
     if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
         counts = trials["state"].value_counts().to_dict()
-        raise TooManyFailuresError(
-            f"no trial of the search completed ({counts}); see {run_dir / 'trials.csv'}"
-        )
+        where = f"; see {run_dir / 'trials.csv'}" if run_dir is not None else ""
+        raise TooManyFailuresError(f"no trial of the search completed ({counts}){where}")
     best = study.best_trial
     return SearchResult(
         best_params=dict(best.params),
@@ -691,17 +698,24 @@ def run_search(
     space: SearchSpace | Mapping[str, Any],
     *,
     n_trials: int,
-    policy: AshaPolicy,
+    policy: AshaPolicy | None,
     direction: Literal["maximize", "minimize"] = "maximize",
     seed: int = 0,
-    run_dir: str | Path,
+    run_dir: str | Path | None,
     n_jobs: int = 1,
     sampler: Literal["random", "tpe"] | optuna.samplers.BaseSampler = "random",
+    points: Sequence[Mapping[str, Any]] = (),
     overwrite: bool = False,
     catch: tuple[type[Exception], ...] = (),
     progress: bool = True,
+    description: str = "ASHA search",
 ) -> SearchResult:
     """Search ``space`` for the best ``objective`` value, pruning trials with ASHA.
+
+    The one search runner: the deep families' ``model.search`` (ASHA over epochs), the
+    ``mlp`` architecture search and the classical ``model.tune`` grid (no pruning, the grid
+    as ``points``) all run here; :func:`vocalmind.distributed.run_search_distributed` runs
+    the same trials on an executor.
 
     Parameters
     ----------
@@ -711,15 +725,19 @@ def run_search(
         after that stops the trial by raising :class:`optuna.TrialPruned`.
     space : a :class:`SearchSpace` or the dict :meth:`SearchSpace.from_dict` takes
     n_trials : number of trials (>= 1)
-    policy : the ASHA policy
+    policy : the ASHA policy; None = no pruning (single-score objectives, grids)
     direction : ``"maximize"`` (accuracy, F1 ...) or ``"minimize"`` (loss, MAE ...)
     seed : sampler seed; with ``n_jobs=1`` the same seed gives the same trials
-    run_dir : output folder (created)
+    run_dir : output folder (created); None = keep no records on disk
     n_jobs : trials run in parallel threads (results then depend on timing)
     sampler : ``"random"`` (the paper's ASHA setting), ``"tpe"`` or an Optuna sampler
+    points : parameter sets to run first, in this order (Optuna's enqueued trials; each
+        is checked to be a point of ``space``); a grid search passes every grid point and
+        ``n_trials=len(points)``
     overwrite : allow a ``run_dir`` that already holds a search (its files are replaced)
     catch : exception types that fail a trial without stopping the search
     progress : show a rich progress bar
+    description : the progress bar's label
 
     Returns
     -------
@@ -730,78 +748,78 @@ def run_search(
     Raises
     ------
     ConfigError
-        Bad space, direction, sampler, n_trials or n_jobs; ``run_dir`` holds a search and
-        ``overwrite`` is False; the objective broke the report protocol.
+        Bad space, direction, sampler, n_trials, n_jobs or point; ``run_dir`` holds a search
+        and ``overwrite`` is False; the objective broke the report protocol.
     TooManyFailuresError
         No trial completed.
 
     Notes
     -----
     ``decisions.jsonl`` has one line per report: ``{"trial", "step", "value", "rung",
-    "pruned", "t"}`` where ``rung`` is the rung judged at that step (None between rungs
-    and at ``step >= max_resource``) and ``t`` the seconds since the search started.
+    "pruned", "t"}`` where ``rung`` is the rung judged at that step (None between rungs,
+    without a policy and at ``step >= max_resource``) and ``t`` the seconds since the
+    search started.
     """
     space = _checked_search_args(space, direction, n_trials=n_trials, n_jobs=n_jobs)
-    run_dir = Path(run_dir)
+    checked_points = [space.check_params(pt) for pt in points]
+    out_dir = Path(run_dir) if run_dir is not None else None
     outputs = ("decisions.jsonl", "trials.csv", "best.json", "search.json")
-    if not overwrite and any((run_dir / f).exists() for f in outputs):
-        raise ConfigError(
-            f"{run_dir} already holds a search; choose a new run_dir or pass overwrite=True"
-        )
-    run_dir.mkdir(parents=True, exist_ok=True)
+    if out_dir is not None:
+        if not overwrite and any((out_dir / f).exists() for f in outputs):
+            raise ConfigError(
+                f"{out_dir} already holds a search; choose a new run_dir or pass overwrite=True"
+            )
+        out_dir.mkdir(parents=True, exist_ok=True)
     sampler_obj = _make_sampler(sampler, seed)
-    write_json(
-        run_dir / "search.json",
-        {
-            "space": space.to_dict(),
-            "policy": policy.to_dict(),
-            "direction": direction,
-            "n_trials": n_trials,
-            "n_jobs": n_jobs,
-            "seed": seed,
-            "sampler": sampler if isinstance(sampler, str) else type(sampler).__name__,
-            "optuna": optuna.__version__,
-        },
-    )
+    if out_dir is not None:
+        write_json(
+            out_dir / "search.json",
+            {
+                "space": space.to_dict(),
+                "policy": policy.to_dict() if policy is not None else None,
+                "direction": direction,
+                "n_trials": n_trials,
+                "n_jobs": n_jobs,
+                "seed": seed,
+                "sampler": sampler if isinstance(sampler, str) else type(sampler).__name__,
+                "points": len(checked_points),
+                "optuna": optuna.__version__,
+            },
+        )
     old_verbosity = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # one line per trial is noise here
     study = optuna.create_study(
-        direction=direction, sampler=sampler_obj, pruner=policy.to_pruner()
+        direction=direction, sampler=sampler_obj,
+        pruner=policy.to_pruner() if policy is not None else optuna.pruners.NopPruner(),
     )
-    log = _RunLog(run_dir, time.monotonic())
+    for pt in checked_points:
+        study.enqueue_trial(pt)
+    log = _RunLog(out_dir, time.monotonic())
     optuna_objective = asha_trial_objective(objective, space, policy, log.decision)
 
     def write_outputs(study: optuna.Study) -> None:
+        if out_dir is None:
+            return
         with log.lock:
-            write_table(_trials_table(study, space), run_dir / "trials.csv")
-            _write_best(run_dir, study, direction)
+            write_table(_trials_table(study, space), out_dir / "trials.csv")
+            _write_best(out_dir, study, direction)
 
     try:
-        if progress:
-
-            with progress_bar(transient=True) as bar:
-                task = bar.add_task("ASHA search", total=n_trials)
-                study.optimize(
-                    optuna_objective,
-                    n_trials=n_trials,
-                    n_jobs=n_jobs,
-                    catch=catch,
-                    callbacks=[lambda s, t: write_outputs(s), lambda s, t: bar.advance(task)],
-                )
-        else:
+        with progress_bar(transient=True, disable=not progress) as bar:
+            task = bar.add_task(description, total=n_trials)
             study.optimize(
                 optuna_objective,
                 n_trials=n_trials,
                 n_jobs=n_jobs,
                 catch=catch,
-                callbacks=[lambda s, t: write_outputs(s)],
+                callbacks=[lambda s, t: write_outputs(s), lambda s, t: bar.advance(task)],
             )
     finally:
         optuna.logging.set_verbosity(old_verbosity)
         log.close()
         write_outputs(study)  # also records a trial that failed and stopped the search
 
-    return _search_result(study, _trials_table(study, space), run_dir)
+    return _search_result(study, _trials_table(study, space), out_dir)
 
 
 # --------------------------------------------------------------------------- grouped CV objective
@@ -964,3 +982,102 @@ def grouped_cv_objective(
         if len(va) == 0 or len(tr) == 0:
             raise ConfigError(f"inner fold {k} has an empty train or validation part")
     return GroupedCVObjective(build_and_train, X, y_arr, g_arr, splits)
+
+
+# --------------------------------------------------------------------------- estimator CV objective
+
+
+class EstimatorCVObjective:
+    """A scikit-learn estimator scored on subject-grouped inner folds, as an objective.
+
+    Built by :func:`estimator_cv_objective`. Each trial fits a clone of the estimator with
+    the trial's parameters on every inner training part and scores it on the validation
+    part; the value is the mean score (reported once, at step 1). :attr:`history` keeps one
+    record per finished trial, ``{"params", "scores"}`` (scores per fold, higher is better).
+    Trials must run one at a time (``n_jobs=1``): the fold scores of a trial are collected
+    in order.
+    """
+
+    def __init__(self, estimator: Any, X: Any, y: np.ndarray, groups: np.ndarray,
+                 splits: list[tuple[np.ndarray, np.ndarray]], scoring: str,
+                 fit_groups: bool) -> None:
+        from sklearn.metrics import get_scorer
+
+        self.estimator = estimator
+        self.X, self.y, self.groups = X, y, groups
+        self.scoring = scoring
+        self.scorer = get_scorer(scoring)
+        self.fit_groups = fit_groups
+        self.history: list[dict[str, Any]] = []
+        self._scores: list[float] = []
+        positions = np.arange(len(y))
+        # the folds are checked (grouped, non-empty) by the one grouped-CV objective;
+        # it trains on row positions, which this objective maps back to rows
+        self._cv = GroupedCVObjective(self._fit_score, positions, y, groups, splits)
+
+    @property
+    def splits(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """The inner (train, validation) row positions every trial uses."""
+        return self._cv.splits
+
+    def _fit_score(self, params: dict[str, Any], i_tr: np.ndarray, y_tr: Any,
+                   i_va: np.ndarray, y_va: Any) -> float:
+        from sklearn.base import clone
+        from sklearn.utils import _safe_indexing
+
+        est = clone(self.estimator).set_params(**params)
+        fit_kw = {"groups": self.groups[i_tr]} if self.fit_groups else {}
+        est.fit(_safe_indexing(self.X, i_tr), y_tr, **fit_kw)
+        score = float(self.scorer(est, _safe_indexing(self.X, i_va), y_va))
+        self._scores.append(score)
+        return score
+
+    def __call__(self, params: dict[str, Any], report: Report) -> float:
+        self._scores = []
+        value = self._cv(params, report)
+        self.history.append({"params": dict(params), "scores": list(self._scores)})
+        return value
+
+    def best(self) -> dict[str, Any]:
+        """The first trial with the highest mean score (ties go to the earlier trial, as in
+        scikit-learn's ``GridSearchCV``)."""
+        if not self.history:
+            raise TooManyFailuresError("no trial of the search finished")
+        means = [float(np.mean(h["scores"])) for h in self.history]
+        return self.history[int(np.nanargmax(means))]
+
+
+def estimator_cv_objective(
+    estimator: Any,
+    X: Any,
+    y: Sequence[Any] | np.ndarray,
+    groups: Sequence[Any] | np.ndarray,
+    *,
+    scoring: str,
+    n_splits: int = 3,
+    seed: int = 0,
+    stratify: bool = True,
+    cv: Any = None,
+    fit_groups: bool = False,
+) -> EstimatorCVObjective:
+    """Compose the objective of a scikit-learn estimator's hyper-parameter search.
+
+    Parameters
+    ----------
+    estimator : an unfitted scikit-learn estimator or pipeline (cloned per fit)
+    X, y, groups : the training rows, labels and subject ids (required)
+    scoring : a scikit-learn scorer name (higher is better), e.g. ``"balanced_accuracy"``
+    n_splits, seed, stratify, cv : the inner folds, as in :func:`grouped_cv_objective`
+    fit_groups : pass the inner training part's subject ids to ``fit(..., groups=)`` (for
+        estimators that split by subject themselves, e.g. an early-stopped network)
+
+    Raises
+    ------
+    ConfigError, LeakageError
+        As :func:`grouped_cv_objective`.
+    """
+    g_arr = np.asarray(groups)
+    base = grouped_cv_objective(lambda *a: 0.0, np.arange(len(g_arr)), y, g_arr,
+                                n_splits=n_splits, seed=seed, stratify=stratify, cv=cv)
+    return EstimatorCVObjective(estimator, X, base.y, base.groups, base.splits, scoring,
+                                fit_groups)

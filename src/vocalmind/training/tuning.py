@@ -1,7 +1,7 @@
 """ASHA hyperparameter search for the deep families, nested inside a training fold.
 
 :func:`asha_tune` is what the experiment runner calls when a config has ``model.search``
-(see :func:`vocalmind.experiment.fit_estimator`). The resource ASHA allocates is
+(see :func:`vocalmind.fitting.fit_estimator`). The resource ASHA allocates is
 **epochs**: a trial trains one model per inner fold (folds grouped by subject), all folds
 in lockstep, and after every epoch the mean over folds of the validation score is
 reported, so :func:`vocalmind.training.search.run_search` can stop a poor trial at a rung.
