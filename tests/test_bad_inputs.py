@@ -254,6 +254,33 @@ def test_no_voiced_speech_is_never_a_training_row(cohort: tuple[Path, pd.DataFra
     assert len(quality) == len(m) and "quality_voiced_fraction" in quality
 
 
+def test_no_voiced_speech_is_never_an_extracted_row(cohort: tuple[Path, pd.DataFrame],
+                                                    tmp_path: Path) -> None:
+    """Outside the experiment recipe too: the library's extraction and `features extract`
+    list a recording of white noise as a failure with its reason, never as a row."""
+    from vocalmind.features.extract import extract_features
+
+    d, manifest = cohort
+    noise = tmp_path / "noise.wav"
+    sf.write(noise, (0.3 * RNG.standard_normal(2 * SR)).astype(np.float32), SR)
+    voiced = str(manifest["file"].iloc[0])
+    res = extract_features([voiced, str(noise)], "egemaps", max_failure_fraction=0.5,
+                           progress=False)
+    assert list(res.features.index.get_level_values("file")) == [voiced]
+    assert res.failures[["file", "reason"]].to_dict("records") == [
+        {"file": str(noise), "reason": "no voiced speech (0.00 s voiced; at least 0.01 s needed)"}]
+    # a span of the noise is data (a pause), not screened
+    span = pd.DataFrame({"file": [str(noise)], "start": [0.0], "end": [1.0]})
+    assert len(extract_features(span, "egemaps", progress=False).features) == 1
+    out = tmp_path / "f.parquet"
+    cli = runner.invoke(_app(), ["features", "extract", str(noise), "--set", "egemaps", "-o",
+                                 str(out)])
+    # too many failures (the default allows none): exit 1, the reasons, no feature table
+    assert cli.exit_code == 1 and "Traceback" not in cli.output and not out.exists()
+    assert _flat("1 x no voiced speech") in _flat(cli.output)
+    assert "no voiced speech" in (tmp_path / "f.failures.csv").read_text()
+
+
 # --------------------------------------------------------------------------- manifests
 
 

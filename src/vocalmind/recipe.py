@@ -216,10 +216,11 @@ class Recipe:
                 rows, fs, preprocess=self.preprocess, executor=executor, work_dir=work_dir,
                 cache_dir=cache_dir, max_failure_fraction=max_failure_fraction)
         else:
+            # recordings were screened by the recipe's own gates (build), not here again
             result = extract_features(
                 rows, fs, preprocess=self.preprocess, executor=executor, n_jobs=n_jobs,
                 cache_dir=cache_dir, max_failure_fraction=max_failure_fraction,
-                progress=progress)
+                progress=progress, screen_voiced=False)
         feats = result.features
         keys = pd.MultiIndex.from_frame(rows[KEY].astype({"start": float, "end": float}))
         ok = keys.isin(feats.index)  # rows whose extraction failed are dropped (and listed)

@@ -13,6 +13,7 @@ import pytest
 import soundfile as sf
 from _dist_helpers import SlowStats
 
+from _signals import voiced_tone
 from vocalmind.distributed import extract_sharded, plan_shards
 from vocalmind.distributed.sharded import default_shard_size
 from vocalmind.errors import ConfigError, FeatureError, TooManyFailuresError
@@ -22,10 +23,10 @@ from vocalmind.features.extract import extract_features
 
 @pytest.fixture
 def manifest(tmp_path: Path) -> pd.DataFrame:
-    rng = np.random.default_rng(1)
     rows = []
     for i in range(7):
-        y = (0.1 + 0.02 * i) * rng.standard_normal(16000).astype(np.float32)
+        # voiced audio: whole recordings without voiced speech are failures, not rows
+        y = voiced_tone(110 + 13 * i, seconds=1.0, seed=i, loud=0.1 + 0.02 * i)
         f = tmp_path / f"x{i}.wav"
         sf.write(f, np.clip(y, -1, 1), 16000)
         rows.append({"file": str(f), "start": np.nan, "end": np.nan})

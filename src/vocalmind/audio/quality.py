@@ -52,6 +52,7 @@ __all__ = [
     "VOICING_THRESHOLD",
     "QualityRecord",
     "QualityGates",
+    "SPEECH_PRESENT",
     "measure",
     "measure_file",
     "check",
@@ -201,6 +202,15 @@ class QualityGates:
     def as_dict(self) -> dict[str, Any]:
         """Plain dict of the thresholds."""
         return asdict(self)
+
+
+#: The one gate feature extraction applies to a whole recording: some voiced speech (at
+#: least one voiced 10 ms hop). White noise, hiss and whisper-only audio give feature rows
+#: that look valid and mean nothing; every other gate is off here (the recipe and
+#: ``assess`` apply the configured :class:`QualityGates`).
+SPEECH_PRESENT = QualityGates(min_duration_s=None, max_duration_s=None, min_speech_s=0.01,
+                              max_clipping_fraction=None, max_dc_offset=None,
+                              min_snr_db=None, min_bandwidth_hz=None, allow_truncated=True)
 
 
 def _frames(y: np.ndarray, frame: int, hop: int) -> np.ndarray:

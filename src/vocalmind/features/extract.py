@@ -216,12 +216,24 @@ def _compute_one(
     feature_set: FeatureSet,
     preprocess: PreprocessSettings,
     n_features: int,
+    screen_voiced: bool = False,
 ) -> np.ndarray:
-    """Worker task: features of one (file, start, end). Module-level so that it pickles."""
+    """Worker task: features of one (file, start, end). Module-level so that it pickles.
+
+    With ``screen_voiced``, a whole recording (no span) without any voiced speech fails
+    with :class:`~vocalmind.errors.AudioError` instead of giving a row.
+    """
     file, start, end = item
     y = load_and_preprocess(
         file, start=start, end=end, sr=feature_set.sample_rate, preprocess=preprocess
     )
+    if screen_voiced and start is None and end is None:
+        from vocalmind.audio.quality import SPEECH_PRESENT, check, measure
+        from vocalmind.errors import AudioError
+
+        problems = check(measure(y, sr=feature_set.sample_rate, file=file), SPEECH_PRESENT)
+        if problems:
+            raise AudioError(file, problems[0])
     out = np.asarray(feature_set.process_signal(y, feature_set.sample_rate), dtype=np.float64)
     if out.shape != (n_features,):
         raise FeatureError(
@@ -283,6 +295,7 @@ def extract_features(
     cache_dir: str | Path | None = None,
     max_failure_fraction: float = 0.0,
     progress: bool = True,
+    screen_voiced: bool = True,
 ) -> ExtractionResult:
     """Compute one feature set over many recordings or segments.
 
@@ -306,6 +319,12 @@ def extract_features(
         Largest tolerated fraction of failed items. As soon as more items have failed than
         this allows, the run stops (finished items stay cached).
     progress : bool, show progress bars
+    screen_voiced : bool
+        Fail whole recordings (items without a span) that hold no voiced speech
+        (:data:`vocalmind.audio.quality.SPEECH_PRESENT`; white noise, hiss, whisper-only
+        audio), with the reason ``"no voiced speech"``, instead of returning a row that looks
+        valid. Spans (segments) are not screened: a pause inside a recording is data. The
+        experiment recipe passes False, having screened recordings with its own gates.
 
     Returns
     -------
@@ -339,6 +358,8 @@ def extract_features(
     n_features = len(names)
     fs_settings, pp_settings = fs.settings(), pp.settings()
     keyed_settings = {**fs_settings, "code": fs.code_digest()}
+    if screen_voiced:  # a row cached without the screen may be one it now refuses
+        keyed_settings["screen"] = "voiced"
 
     keys = [(f, _nan_to_none(s), _nan_to_none(e)) for f, s, e in table[KEY].itertuples(index=False)]
     position = {k: i for i, k in enumerate(keys)}
@@ -377,7 +398,8 @@ def extract_features(
 
     if todo:
         ex = executor if executor is not None else get_executor("local", n_jobs=n_jobs, progress=progress)
-        fn = functools.partial(_compute_one, feature_set=fs, preprocess=pp, n_features=n_features)
+        fn = functools.partial(_compute_one, feature_set=fs, preprocess=pp,
+                               n_features=n_features, screen_voiced=screen_voiced)
         results = ex.map(fn, todo, description=f"{fs.name} features")
         try:
             for item, result in results:
