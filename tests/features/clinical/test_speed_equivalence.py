@@ -119,3 +119,15 @@ def test_hmpd_blocks_of_any_size_agree(speech, monkeypatch):
     assert np.abs(np.angle(np.exp(1j * (pdm - pdm16)))).max() <= 1e-12
     assert np.array_equal(pdd, pdd16)
     assert np.isfinite(pdd).all() and np.ptp(pdm) > 0.1  # real values compared
+
+
+def test_harmonics_blocks_of_any_size_agree(speech, monkeypatch):
+    """The harmonics are picked block by block (64 frames, was 256): the same values."""
+    centres = np.arange(800, len(speech) - 800, 160)
+    f0 = np.clip(np.interp(centres, [0, len(speech)], [230.0, 80.0]), 50.0, 500.0)
+    assert len(centres) > 256
+    got = sins.harmonics(speech, centres, f0, sr=SR)
+    monkeypatch.setattr(sins, "_BLOCK", 256)
+    ref = sins.harmonics(speech, centres, f0, sr=SR)
+    assert all(np.array_equal(a, b) for a, b in zip(got, ref, strict=True))
+    assert np.abs(got[0]).max() > 0
