@@ -68,9 +68,7 @@ def fit_estimator(est: Any, X: Any, y: Any, groups: np.ndarray,
         tune = cfg.model.tune
         if tune and tune.grid:
             return _tuned(est, X, y, groups, cfg, task)
-        if "groups" in _fit_params(est.steps[-1][1]):
-            return est.fit(X, y, **{f"{est.steps[-1][0]}__groups": groups})
-        return est.fit(X, y)
+        return est.fit(X, y, **_groups_kw(est, groups))
     if cfg.model.search is not None:
         est = _searched(est, X, y, groups, cfg, task)
     if cfg.model.pretrain is None:
@@ -141,10 +139,17 @@ def _tuned(est: Any, X: Any, y: Any, groups: np.ndarray, cfg: ExperimentConfig,
     final = clone(est).set_params(**best["params"])
     if calibrate:
         final.set_params(**{key: True})
-    final.fit(X, y)
+    final.fit(X, y, **_groups_kw(final, groups))
     final.best_params_ = dict(best["params"])
     final.best_score_ = float(np.mean(best["scores"]))
     return final
+
+
+def _groups_kw(pipe: Any, groups: np.ndarray) -> dict[str, Any]:
+    """Route the subjects to a pipeline's model when its ``fit`` takes ``groups`` (the SVM's
+    subject-grouped calibration, the fusion model's in-fold block choice, the MLP)."""
+    name, model = pipe.steps[-1]
+    return {f"{name}__groups": groups} if "groups" in _fit_params(model) else {}
 
 
 def _plain_choice(v: Any) -> bool:

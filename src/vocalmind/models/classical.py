@@ -29,7 +29,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC, SVR, LinearSVC
 
-from vocalmind.errors import ConfigError
+from vocalmind.errors import ConfigError, ParameterError
 
 #: how an SVM is solved (see SVMClassifier)
 SVM_SOLVERS = ("auto", "liblinear", "libsvm")
@@ -213,8 +213,15 @@ class SVMClassifier(ClassifierMixin, BaseEstimator):
                    gamma=self.gamma, break_ties=True, class_weight=self.class_weight,
                    random_state=self.random_state)
 
-    def fit(self, X: Any, y: Any) -> SVMClassifier:
-        """Fit the SVM (and its calibration) on ``X [shape=(n, n_features)]``."""
+    def fit(self, X: Any, y: Any, groups: Any = None) -> SVMClassifier:
+        """Fit the SVM (and its calibration) on ``X [shape=(n, n_features)]``.
+
+        ``groups`` (subject per row, optional): the calibration folds then hold out whole
+        subjects (:class:`~vocalmind.evaluation.protocols.InnerGroupSplit`), so the
+        temperature is fitted on decision values of speakers the fold's SVM never saw, as
+        at assessment; without them the folds are stratified by class only, and the
+        temperature is that of a speaker-dependent fit (over-confident on new speakers).
+        """
         from sklearn.model_selection import StratifiedKFold
         from sklearn.utils.class_weight import compute_sample_weight
         from sklearn.utils.multiclass import check_classification_targets
@@ -247,21 +254,40 @@ class SVMClassifier(ClassifierMixin, BaseEstimator):
             y_idx = np.searchsorted(self.classes_, y)
             n_min = int(np.min(np.bincount(y_idx)))
             scores = None
-            if n_min >= 2:
-                cv = StratifiedKFold(max(2, min(self.calibration_cv, n_min)), shuffle=True,
-                                     random_state=0 if self.random_state is None
-                                     else self.random_state)
+            seed = 0 if self.random_state is None else self.random_state
+            g = None if groups is None else np.asarray(groups)
+            if g is not None and len(g) != len(y_idx):
+                raise ParameterError(f"SVMClassifier.fit: groups has {len(g)} entries, X has "
+                                     f"{len(y_idx)} rows")
+            splits = None
+            if g is not None and len(np.unique(g)) >= 2:
+                from vocalmind.evaluation.protocols import InnerGroupSplit
+
+                splits = list(InnerGroupSplit(n_splits=max(2, self.calibration_cv),
+                                              stratify=True, seed=seed).split(None, y_idx, g))
+            elif n_min >= 2:
+                splits = list(StratifiedKFold(max(2, min(self.calibration_cv, n_min)),
+                                              shuffle=True, random_state=seed
+                                              ).split(np.zeros(len(y_idx)), y_idx))
+            scored = np.zeros(len(y_idx), dtype=bool)
+            if splits is not None:
                 scores = np.zeros((len(y_idx), len(self.classes_)))
-                for tr, te in cv.split(np.zeros(len(y_idx)), y_idx):
+                for tr, te in splits:
+                    if len(np.unique(y_idx[tr])) < 2:
+                        continue  # a fold whose training part holds one class has no SVM
                     m = clone(svm).fit(part(tr), y[tr])
                     cols = np.searchsorted(self.classes_, m.classes_)
                     scores[np.ix_(te, cols)] = _scores(m.decision_function(part(te, tr)))
+                    scored[te] = True
             weights = (None if self.class_weight is None
                        else compute_sample_weight(self.class_weight, y))
-            # a class with one row leaves no out-of-fold scores: the training scores instead
-            self.temperature_ = fit_temperature(
-                _scores(self.svm_.decision_function(X if K is None else K))
-                if scores is None else scores, y_idx, weights)
+            if scores is None or not scored.any():
+                # a class with one row leaves no out-of-fold scores: the training scores
+                self.temperature_ = fit_temperature(
+                    _scores(self.svm_.decision_function(X if K is None else K)), y_idx, weights)
+            else:
+                self.temperature_ = fit_temperature(
+                    scores[scored], y_idx[scored], None if weights is None else weights[scored])
         return self
 
     def _checked(self, X: Any) -> Any:
