@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from vocalmind.features.clinical import glottal, hmpd, mcep, sins
+from vocalmind.features.clinical import dsp, glottal, hmpd, mcep, sins
 
 from .conftest import SR, creaky, vowel
 
@@ -131,3 +131,33 @@ def test_harmonics_blocks_of_any_size_agree(speech, monkeypatch):
     ref = sins.harmonics(speech, centres, f0, sr=SR)
     assert all(np.array_equal(a, b) for a, b in zip(got, ref, strict=True))
     assert np.abs(got[0]).max() > 0
+
+
+def _frames_padded(x: np.ndarray, centres: np.ndarray, half: int) -> np.ndarray:
+    """Frames cut from the zero-padded signal (the former frames_at, every call)."""
+    xp = np.concatenate([np.zeros(half, x.dtype), x, np.zeros(half + 1, x.dtype)])
+    view = np.lib.stride_tricks.sliding_window_view(xp, 2 * half)
+    return view[np.clip(centres, 0, len(x))]
+
+
+def test_frames_inside_the_signal_are_cut_without_padding(speech):
+    half = 200
+    inside = np.arange(half, len(speech) - half + 1, 97)
+    edges = np.array([0, 5, half - 1, len(speech) - half + 1, len(speech) + 3])
+    for centres in (inside, np.concatenate([inside, edges])):
+        assert np.array_equal(dsp.frames_at(speech, centres, half),
+                              _frames_padded(speech, centres, half))
+
+
+def test_spectra_in_chunks_equal_frame_by_frame(speech):
+    """Pitch-adaptive spectra are computed 256 frames at a time (was 2048): each frame's
+    spectrum is the one it has alone."""
+    centres = np.arange(500, len(speech) - 500, 11)  # > 256 frames, 3 chunks
+    f0 = np.linspace(60.0, 400.0, len(centres))
+    assert len(centres) > 512
+    for nfft in (1024, 4096):
+        spec = mcep.pitch_adaptive_spectra(speech, centres, f0, sr=SR, nfft=nfft)
+        for i in (0, 255, 256, 300, len(centres) - 1):
+            one = mcep.pitch_adaptive_spectra(speech, centres[i : i + 1], f0[i : i + 1],
+                                              sr=SR, nfft=nfft)
+            assert np.array_equal(spec[i], one[0])

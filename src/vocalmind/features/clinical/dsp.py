@@ -84,9 +84,14 @@ def frames_at(x: np.ndarray, centres: np.ndarray, half: int) -> np.ndarray:
     -------
     np.ndarray [shape=(m, 2 * half)]; row ``i`` holds ``x[c - half : c + half]``
     """
+    centres = np.asarray(centres, dtype=np.int64)
+    if len(centres) and centres.min() >= half and centres.max() + half <= len(x):
+        # every frame inside the signal: no padded copy of the whole signal (callers cut
+        # frames chunk by chunk)
+        return np.lib.stride_tricks.sliding_window_view(x, 2 * half)[centres - half]
     xp = np.concatenate([np.zeros(half, x.dtype), x, np.zeros(half + 1, x.dtype)])
     view = np.lib.stride_tricks.sliding_window_view(xp, 2 * half)
-    idx = np.clip(np.asarray(centres, dtype=np.int64), 0, len(x))
+    idx = np.clip(centres, 0, len(x))
     return view[idx]
 
 

@@ -69,10 +69,11 @@ def pitch_adaptive_spectra(x: np.ndarray, centres: np.ndarray, f0: np.ndarray, *
     # the spectra, are then the same whichever frames are analysed together
     half = int(window_lengths(np.array([50.0]), sr=sr)[0] // 2) + 1
     centres = np.asarray(centres, dtype=np.int64)
-    xs = x.astype(np.float32)
+    xs = x.astype(np.float32, copy=False)
     out = np.empty((len(centres), nfft // 2 + 1), dtype=np.complex64)
-    for s in range(0, len(centres), 2048):
-        sl = slice(s, s + 2048)
+    # chunks of 256 frames: a chunk's frames and DFT buffer stay in the processor's cache
+    for s in range(0, len(centres), 256):
+        sl = slice(s, s + 256)
         # a window of L samples has its zero end points at +-(L - 1) / 2
         w = centred_window(L[sl] - 1, half)
         w /= w.sum(axis=1, keepdims=True)

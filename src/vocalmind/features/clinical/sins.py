@@ -92,9 +92,10 @@ def harmonics(x: np.ndarray, centres: np.ndarray, f0: np.ndarray, *, sr: int = F
     out_f = np.zeros((m, H))
     n_bins = nfft // 2 + 1
     h = np.arange(1, H + 1)[None, :]
+    x32 = np.asarray(x).astype(np.float32, copy=False)  # converted once, not per block
     for s in range(0, m, _BLOCK):
         sl = slice(s, min(s + _BLOCK, m))
-        spec = pitch_adaptive_spectra(x, centres[sl], f0[sl], sr=sr, nfft=nfft)
+        spec = pitch_adaptive_spectra(x32, centres[sl], f0[sl], sr=sr, nfft=nfft)
         power = spec.real * spec.real + spec.imag * spec.imag
         r = sl.stop - sl.start
         rr = np.arange(r)[:, None]
