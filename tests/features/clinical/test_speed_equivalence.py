@@ -166,3 +166,26 @@ def test_spectra_in_chunks_equal_frame_by_frame(speech):
             one = mcep.pitch_adaptive_spectra(speech, centres[i : i + 1], f0[i : i + 1],
                                               sr=SR, nfft=nfft)
             assert np.array_equal(spec[i], one[0])
+
+
+def _peak_slope_reference(x: np.ndarray, times: np.ndarray) -> np.ndarray:
+    """peakSlope from the seven bands held together (before: one band at a time)."""
+    bands = np.abs(dsp.wavelet_bands(x, list(range(7)), sr=SR, double=True))
+    half, blk = round(0.02 * SR), round(0.005 * SR)
+    centres = np.round(times * SR).astype(np.int64)
+    n_blk = int(np.ceil((len(x) + 2 * half) / blk)) + 1
+    padded = np.zeros((7, n_blk * blk))
+    padded[:, half : half + len(x)] = bands
+    bmax = padded.reshape(7, n_blk, blk).max(axis=2)
+    cols = np.clip(centres // blk, 0, None)[:, None] + np.arange(2 * half // blk + 1)[None, :]
+    m = bmax[:, np.clip(cols, 0, n_blk - 1)].max(axis=2)
+    logm = np.log10(np.maximum(m[::-1], 1e-12))
+    tc = np.arange(1, 8, dtype=float) - 4.0
+    return (tc @ (logm - logm.mean(axis=0))) / (tc @ tc)
+
+
+def test_peak_slope_one_band_at_a_time(speech):
+    times = 0.005 + 0.01 * np.arange(len(speech) // 160)
+    got = glottal.peak_slope(speech.astype(np.float64), times, sr=SR)
+    assert np.array_equal(got, _peak_slope_reference(speech.astype(np.float64), times))
+    assert np.ptp(got) > 0.1

@@ -618,15 +618,17 @@ def peak_slope(x: np.ndarray, times: np.ndarray, *, sr: int = FS) -> np.ndarray:
     -------
     np.ndarray [shape=(m,)]
     """
-    bands = np.abs(wavelet_bands(x, list(range(7)), sr=sr, double=True))
     half = round(0.02 * sr)
     centres = np.round(times * sr).astype(np.int64)
-    # running max via 10 ms block maxima, then the max over the blocks a frame covers
+    # running max via 10 ms block maxima, then the max over the blocks a frame covers;
+    # one band at a time (no 7-band copies of a long signal)
     blk = round(0.005 * sr)
     n_blk = int(np.ceil((len(x) + 2 * half) / blk)) + 1
-    padded = np.zeros((7, n_blk * blk))
-    padded[:, half : half + len(x)] = bands
-    bmax = padded.reshape(7, n_blk, blk).max(axis=2)
+    padded = np.zeros(n_blk * blk)
+    bmax = np.empty((7, n_blk))
+    for i in range(7):
+        np.abs(wavelet_bands(x, [i], sr=sr, double=True)[0], out=padded[half : half + len(x)])
+        bmax[i] = padded.reshape(n_blk, blk).max(axis=1)
     first = centres // blk  # frame [c - half, c + half) covers blocks first..first+7
     nb = 2 * half // blk
     cols = np.clip(first[:, None] + np.arange(nb + 1)[None, :], 0, n_blk - 1)
