@@ -153,22 +153,15 @@ def env_te(log_amp: np.ndarray, order: np.ndarray, *, n_iter: int = TE_ITER,
     n = 2 * (n_bins - 1)
     o = np.minimum(np.round(1.2 * np.asarray(order, dtype=np.float64)), n // 2 - 1)
     o = o.astype(np.int64)
-    A_all = log_amp.astype(np.float64)
     if m == 0:
-        return A_all
-    if presmooth:
-        pE = env_te(A_all, np.round(o / 2.0).astype(np.int64), n_iter=PRESMOOTH_ITER,
-                    presmooth=False)
-        slim = np.round(0.25 * n / np.maximum(o, 1)).astype(np.int64)
-        col = np.arange(n_bins)[None, :]
-        edge = (col < slim[:, None]) | (col >= n_bins - slim[:, None] + 1)
-        A_all = np.where(edge, pE, A_all)
+        return log_amp.astype(np.float64)
     fe, fo, be, bo = _folded_cosines(n)
     h = n // 4  # bins 0..h pair with n/2..h
     # (-1)^k / N with the weights of the full N-point spectrum, folded: the cepstrum at N/2
     alt = np.where(np.arange(h + 1) % 2, -2.0, 2.0) / n
     alt[0] = 1.0 / n
-    env = np.empty_like(A_all)
+    env = np.empty((m, n_bins))
+    col = np.arange(n_bins)[None, :]
     idx = np.argsort(o, kind="stable")
     for s in range(0, m, _TE_BLOCK):
         sel = idx[s : s + _TE_BLOCK]
@@ -185,7 +178,13 @@ def env_te(log_amp: np.ndarray, order: np.ndarray, *, n_iter: int = TE_ITER,
         win = (0.54 + 0.46 * np.cos(np.pi * jj)) * inside
         # the spectrum as two contiguous halves: bins 0..h and bins n/2..h (reversed);
         # bin h is in both
-        A = A_all[sel]
+        A = log_amp[sel].astype(np.float64)
+        if presmooth:  # block by block: the block's arrays stay in cache
+            pE = env_te(A, np.round(oo / 2.0).astype(np.int64), n_iter=PRESMOOTH_ITER,
+                        presmooth=False)
+            slim = np.round(0.25 * n / np.maximum(oo, 1)).astype(np.int64)
+            edge = (col < slim[:, None]) | (col >= n_bins - slim[:, None] + 1)
+            A = np.where(edge, pE, A)
         lo = np.ascontiguousarray(A[:, : h + 1])
         hi = np.ascontiguousarray(A[:, n_bins - 1 : h - 1 : -1])
         # the cepstrum's doubling (q > 0) and the envelope's halving are powers of two,
