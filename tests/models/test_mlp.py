@@ -122,6 +122,31 @@ def test_search_uses_grouped_inner_folds_and_records_trials(monkeypatch: pytest.
     assert s.predict(X).shape == (60,) and len(s.history_) == 5
 
 
+def test_search_on_the_runner_scores_what_a_plain_loop_scores() -> None:
+    """The architecture search runs on the one search runner; its draws and scores are those
+    of the plain loop it replaced (same seeded draws, folds, fits and scorer)."""
+    from sklearn.base import clone
+    from sklearn.metrics import get_scorer
+    from sklearn.model_selection import ParameterGrid
+
+    from vocalmind.evaluation.protocols import InnerGroupSplit
+
+    X, y, g = _data(42)
+    s = MLPSearch(strategy="random", n_trials=2, cv=2, random_state=5, refit=False,
+                  fixed_params={"epochs": 4}, progress=False).fit(X, y, groups=g)
+    grid = ParameterGrid(STUDY_SPACE)
+    order = np.random.default_rng(5).choice(len(grid), size=2, replace=False)
+    base = MLPModel(task="regression", random_state=5, epochs=4)
+    scorer = get_scorer("neg_mean_squared_error")
+    splits = list(InnerGroupSplit(n_splits=2, stratify=False, shuffle=False).split(X, y, g))
+    for row, i in zip(s.search_results_.itertuples(), order, strict=True):
+        params = grid[int(i)]
+        assert {k: getattr(row, k) for k in params} == params
+        scores = [scorer(clone(base).set_params(**params).fit(X[tr], y[tr], groups=g[tr]),
+                         X[va], y[va]) for tr, va in splits]
+        assert row.mean_score == pytest.approx(np.mean(scores), rel=1e-9)
+
+
 def test_grid_and_tpe_strategies() -> None:
     X, y, g = _data(30)
     space = {"layers": [1, 2], "lr": [1e-2, 1e-3]}
