@@ -134,6 +134,10 @@ def test_models_list_says_what_users_can_follow() -> None:
     assert res.exit_code == 0
     assert "seed doc" not in res.output and "based on" in res.output
     assert "Wang et al. 2023" in " ".join(res.output.split())
+    # the registry's kind of every family (how it is tuned and trained)
+    assert {"classical", "mlp", "deep"} <= set(res.output.split())
+    fams = json.loads(runner.invoke(app, ["models", "list", "--json"]).output)
+    assert {f["name"]: f["kind"] for f in fams}["ssl_attention"] == "deep"
 
 
 def test_tables_are_not_cut_at_80_columns() -> None:

@@ -42,8 +42,8 @@ def list_cmd(
         return
     from vocalmind.cli._output import stdout_console, table
 
-    t = table("name", "input", "tasks", "deep", "description", "based on")
+    t = table("name", "kind", "input", "tasks", "description", "based on")
     for f in fams:
-        t.add_row(f.name, f.input_kind, ", ".join(f.tasks), "yes" if f.deep else "no",
-                  f.description, based_on(f.source))
+        t.add_row(f.name, f.kind, f.input_kind, ", ".join(f.tasks), f.description,
+                  based_on(f.source))
     stdout_console().print(t)
