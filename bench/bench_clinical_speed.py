@@ -131,6 +131,8 @@ def long_recording(minutes: float) -> str:
 
 def creak_check(n: int) -> str:
     """Creak-score frame fraction above threshold on EMO-DB male neutral recordings."""
+    if n <= 0:
+        return "creak check: skipped (--creak-n 0)"
     folder = DATA / "emodb" / "wav"
     files = [f for s in MALE_EMODB for f in sorted(folder.glob(f"{s}*N*.wav"))[:n]] \
         if folder.is_dir() else []
