@@ -117,13 +117,15 @@ def test_hmpd_blocks_of_any_size_agree(speech, monkeypatch):
     monkeypatch.setattr(hmpd, "_BLOCK_ELEMS", 1)  # every block 16 bins
     pdm16, pdd16 = hmpd.hmpd_covarep(harm, f0, frames, sr=SR)
     assert np.abs(np.angle(np.exp(1j * (pdm - pdm16)))).max() <= 1e-12
-    assert np.array_equal(pdd, pdd16)
+    assert np.abs(pdd - pdd16).max() <= 1e-12 * np.abs(pdd).max()
     assert np.isfinite(pdd).all() and np.ptp(pdm) > 0.1  # real values compared
     # the phase distortion is computed in chunks of frames: each frame's own values
     assert len(centres) > hmpd._PD_CHUNK
     monkeypatch.setattr(hmpd, "_PD_CHUNK", 7)
     pdm7, pdd7 = hmpd.hmpd_covarep(harm, f0, frames, sr=SR)
-    assert np.array_equal(pdm7, pdm16) and np.array_equal(pdd7, pdd16)
+    # (the PDD's cepstrum is a matrix product over each chunk: equal up to rounding)
+    assert np.array_equal(pdm7, pdm16)
+    assert np.abs(pdd7 - pdd16).max() <= 1e-12 * np.abs(pdd16).max()
 
 
 def test_harmonics_blocks_of_any_size_agree(speech, monkeypatch):

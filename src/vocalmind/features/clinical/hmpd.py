@@ -330,13 +330,16 @@ def hmpd_covarep(harm: np.ndarray, f0: np.ndarray, frame_index: np.ndarray, *,
         ts /= tn
         z = np.hypot(_filtfilt(box9, c64 * tc + s64 * ts), _filtfilt(box9, s64 * tc - c64 * ts))
         pdd[b0:b1] = np.where(z < 1, np.sqrt(-2.0 * np.log(np.clip(z, 1e-30, 1.0))), 0.0)
-    pdd = pdd.T
     acc = (acc_c + 1j * acc_s).T
     for sl in np.flatnonzero(avg.sum(axis=1) == 0):  # no bin: COVAREP fills it at random
         acc[:, sl] = np.exp(1j * _pseudo_random_phase(frame_index, np.full(m, sl + 1)))
     pdm_c = np.angle(acc)
-    x = pdd.copy()
-    x[:, 0] = x[:, 1]
-    x[x == 0] = 0.001
-    pdd_c = mcep_covarep(np.log(x), order=PDD_ORDER, sr=sr)
+    # the PDD's mel-cepstrum, _PD_CHUNK frames at a time (frame by frame the same values)
+    pdd_c = np.empty((m, PDD_ORDER + 1))
+    for c0 in range(0, m, _PD_CHUNK):
+        c1 = min(c0 + _PD_CHUNK, m)
+        x = pdd[:, c0:c1].T.copy()
+        x[:, 0] = x[:, 1]
+        x[x == 0] = 0.001
+        pdd_c[c0:c1] = mcep_covarep(np.log(x), order=PDD_ORDER, sr=sr)
     return pdm_c, pdd_c
