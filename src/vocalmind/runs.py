@@ -13,6 +13,11 @@ A run folder holds::
         model.joblib   a scikit-learn model, or model.pt for a deep model
         recipe.joblib  the fitted input recipe (:mod:`vocalmind.recipe`)
         training/      training curves and checkpoints (not loaded; not hashed)
+    importance.csv     the evaluated model's permutation importance (feature models, when
+                       ``evaluation.importance_top_k`` is set)
+    search/            one folder per outer fold (``fold_<k>``) and ``final``, for models
+                       whose settings are chosen in-fold (``model.tune``, ``model.search``):
+                       search.json, trials.csv, decisions.jsonl, best.json
     report.html        pictures and tables; figures/ holds the PNGs
 
 Integrity
