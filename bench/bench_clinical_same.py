@@ -30,7 +30,7 @@ import numpy as np  # noqa: E402
 import soundfile as sf  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from tests.features.clinical.conftest import SR, creaky, vowel  # noqa: E402
+from tests.features.clinical.conftest import SR, voice_mix, vowel  # noqa: E402
 
 from vocalmind.features.clinical.descriptors import (  # noqa: E402
     descriptor_matrix,
@@ -43,16 +43,7 @@ DATA = Path(os.environ.get("VOCALMIND_DATA",
 
 def signals() -> dict[str, tuple[np.ndarray, int]]:
     """The compared signals: name -> (samples, sample rate)."""
-    rng = np.random.default_rng(0)
-    parts = []
-    for i in range(6):
-        parts.append(vowel(float(rng.uniform(90, 260)), float(rng.uniform(0.8, 2.0)),
-                           oq=float(rng.uniform(0.4, 0.8)), jitter=0.01, seed=i))
-        parts.append((0.003 * rng.standard_normal(int(rng.uniform(0.1, 0.6) * SR))
-                      ).astype(np.float32))
-        if i % 3 == 0:
-            parts.append(creaky(0.8, seed=i))
-    out = {"synthetic mix": (np.concatenate(parts).astype(np.float32), SR),
+    out = {"synthetic mix": (voice_mix(6, creak_every=3), SR),
            "vowel 120 Hz": (vowel(120.0), SR),
            "vowel 220 Hz": (vowel(220.0, 2.0, oq=0.5, seed=3), SR)}
     for name, path in (("EMO-DB 03a01Fa", DATA / "emodb" / "wav" / "03a01Fa.wav"),

@@ -71,6 +71,21 @@ def creaky(dur: float = 1.5, *, seed: int = 0) -> np.ndarray:
     return (y + 1e-4 * rng.standard_normal(len(y))).astype(np.float32)
 
 
+def voice_mix(n_vowels: int, *, creak_every: int, seed: int = 0) -> np.ndarray:
+    """Vowels at random F0 (90-260 Hz) and open quotient, each followed by a pause of faint
+    noise, with a creaky stretch after every ``creak_every``-th vowel; float32 at ``SR``."""
+    rng = np.random.default_rng(seed)
+    parts = []
+    for i in range(n_vowels):
+        parts.append(vowel(float(rng.uniform(90, 260)), float(rng.uniform(0.8, 2.0)),
+                           oq=float(rng.uniform(0.4, 0.8)), jitter=0.01, seed=i))
+        parts.append((0.003 * rng.standard_normal(int(rng.uniform(0.1, 0.6) * SR))
+                      ).astype(np.float32))
+        if i % creak_every == 0:
+            parts.append(creaky(0.8, seed=i))
+    return np.concatenate(parts).astype(np.float32)
+
+
 @pytest.fixture(scope="session")
 def modal_vowel() -> np.ndarray:
     return vowel(120.0)

@@ -11,22 +11,13 @@ import pytest
 from vocalmind.features.clinical import descriptors
 from vocalmind.features.clinical.descriptors import descriptor_matrix
 
-from .conftest import SR, creaky, vowel
+from .conftest import SR, voice_mix
 
 
 @pytest.fixture(scope="module")
 def long_signal() -> np.ndarray:
     """~20 s of vowels at varying F0 and open quotient, pauses of faint noise, creak."""
-    rng = np.random.default_rng(0)
-    parts = []
-    for i in range(10):
-        parts.append(vowel(float(rng.uniform(90, 260)), float(rng.uniform(0.8, 2.0)),
-                           oq=float(rng.uniform(0.4, 0.8)), jitter=0.01, seed=i))
-        parts.append((0.003 * rng.standard_normal(int(rng.uniform(0.1, 0.6) * SR))
-                      ).astype(np.float32))
-        if i % 4 == 0:
-            parts.append(creaky(0.8, seed=i))
-    return np.concatenate(parts).astype(np.float32)
+    return voice_mix(10, creak_every=4)
 
 
 def test_windows_tile_the_recording():
