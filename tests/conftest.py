@@ -38,3 +38,24 @@ def tone_cohort(tmp_path: Path) -> pd.DataFrame:
                              "gender": "m" if s % 2 else "f",
                              "phq9": float(np.clip(round((f0 - 100) / 20), 0, 27))})
     return make_manifest(rows)
+
+
+def write_tiny_wav2vec2(folder: Path) -> str:
+    """A 2-layer, 32-wide random-weight wav2vec 2.0 model saved with ``save_pretrained``
+    (seeded): the local SSL encoder of the ssl_attention tests. Returns the folder."""
+    import torch
+    from transformers import Wav2Vec2Config, Wav2Vec2Model
+
+    cfg = Wav2Vec2Config(hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                         intermediate_size=64, conv_dim=(32, 32), conv_kernel=(10, 3),
+                         conv_stride=(5, 2), num_conv_pos_embeddings=16,
+                         num_conv_pos_embedding_groups=2)
+    torch.manual_seed(0)
+    Wav2Vec2Model(cfg).save_pretrained(folder)
+    return str(folder)
+
+
+@pytest.fixture(scope="session")
+def tiny_wav2vec2(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """Folder of :func:`write_tiny_wav2vec2`'s model, written once per test session."""
+    return write_tiny_wav2vec2(tmp_path_factory.mktemp("tiny_w2v"))
