@@ -73,3 +73,35 @@ def test_multitask_needs_a_deep_model(manifest_path: Path, tmp_path: Path) -> No
                model={"name": "logreg"})
     with pytest.raises(ConfigError, match="multi-task"):
         run_experiment(load_config(raw=raw), out=tmp_path / "x")
+
+
+def test_a_speaker_normalised_deep_model_needs_the_speakers_at_assessment(
+        manifest_path: Path, tmp_path: Path) -> None:
+    """A deep family that standardises its inputs per speaker (cnn_lstm's speaker_norm) is
+    marked so in its recipe and model card: assess refuses recordings of unknown speakers
+    rather than normalising different people together, and scores a named speaker."""
+    from vocalmind.assess import assess
+    from vocalmind.errors import SpeakerError
+    from vocalmind.recipe import Recipe, speaker_normalised
+    from vocalmind.runs import model_dir_of, speaker_normalised_card
+
+    raw = _raw(manifest_path, model={
+        "name": "cnn_lstm", "params": {"channels": 4, "n_res_blocks": 1, "lstm_hidden": 4,
+                                       "segment_s": 1.0, "speaker_norm": True},
+        "training": {**TRAINING, "epochs": 1}})
+    cfg = load_config(raw=raw)
+    assert speaker_normalised(cfg)
+    ssl = load_config(raw=_raw(manifest_path, model={
+        "name": "ssl_attention", "params": {"encoder_path": "x", "speaker_norm": True}}))
+    assert speaker_normalised(ssl)
+    res = run_experiment(cfg, out=tmp_path / "run")
+    assert res.metrics["speaker_normalization"] is True
+    _, card = load_model(res.run_dir)
+    assert speaker_normalised_card(card)
+    assert Recipe.load(model_dir_of(res.run_dir)).speaker_normalization
+    m = pd.read_csv(manifest_path)
+    files = m.loc[m["subject"] == "S0", "file"].tolist()
+    with pytest.raises(SpeakerError, match="will not pool"):
+        assess(files, res.run_dir)
+    out = assess(files, res.run_dir, speakers=["S0"] * len(files))
+    assert all(r["prediction"] in ("high", "low") for r in out)

@@ -276,7 +276,7 @@ def _model_inputs(recipe: Recipe, rows: pd.DataFrame, quality: pd.DataFrame,
         if len(few):
             spk = few.index[0]
             raise SpeakerError(
-                f"{run_dir}: this model was trained on per-speaker normalised features; "
+                f"{run_dir}: this model was trained on per-speaker normalised inputs; "
                 f"give at least {MIN_REFERENCE_RECORDINGS} usable recordings of each "
                 f"speaker (pass more files or --reference FILE); speaker "
                 f"{'of this call' if spk == _UNNAMED else repr(spk)} has {int(few.iloc[0])}")

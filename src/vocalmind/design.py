@@ -17,7 +17,7 @@ import pandas as pd
 from vocalmind.config import ExperimentConfig
 from vocalmind.errors import ConfigError, ManifestError
 from vocalmind.models import get_family
-from vocalmind.recipe import Recipe
+from vocalmind.recipe import Recipe, speaker_normalised
 from vocalmind.scales import SCALES
 
 __all__ = ["load_manifest", "speaker_normalised", "check_speaker_normalisation",
@@ -72,19 +72,6 @@ def load_manifest(cfg: ExperimentConfig) -> pd.DataFrame:
         raise ManifestError("subject-independent evaluation needs at least 2 subjects; "
                             f"found {manifest['subject'].nunique()}")
     return manifest.reset_index(drop=True)
-
-
-def speaker_normalised(cfg: ExperimentConfig) -> bool:
-    """Whether the config's inputs are standardised per speaker: ``features.
-    speaker_normalization`` for feature models, the ``speaker_norm`` data setting of a deep
-    family (log-mel or Whisper-frame inputs, the kinds it applies to)."""
-    if not get_family(cfg.model.name).deep:
-        return bool(cfg.features.speaker_normalization)
-    from vocalmind.training.data import input_kind, split_params
-
-    _, data = split_params(cfg.model.name, cfg.model.params)
-    return bool(data.get("speaker_norm")) and input_kind(cfg.model.name) in (
-        "logmel", "logmel_segment")
 
 
 def check_speaker_normalisation(cfg: ExperimentConfig, manifest: pd.DataFrame) -> None:

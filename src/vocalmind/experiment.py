@@ -284,6 +284,7 @@ def _model_card(cfg: ExperimentConfig, task: str, final: Any, *, n_train: int,
         "classes": classes,
         "corpus": cfg.corpus.name or cfg.corpus.manifest, "n_train": n_train,
         "n_subjects": n_subjects, "features": cfg.features.model_dump(mode="json"),
+        "speaker_normalization": speaker_normalised(cfg),
         "segmentation": cfg.segmentation.model_dump(mode="json"),
         "feature_names": feature_names,
         "disclaimer": DISCLAIMER if any(is_clinical_label(x) for x in cfg.task.labels)

@@ -90,6 +90,24 @@ def _none(x: Any) -> float | None:
     return None if x is None or (isinstance(x, float) and math.isnan(x)) else float(x)
 
 
+def speaker_normalised(cfg: Any) -> bool:
+    """Whether an :class:`~vocalmind.config.ExperimentConfig`'s model standardises its
+    inputs per speaker: ``features.speaker_normalization`` for feature models; for deep
+    families the ``speaker_norm`` data setting (log-mel or Whisper-frame inputs, the kinds
+    it applies to) or ``ssl_attention``'s ``speaker_norm`` (its frozen encoder states).
+    Such a model needs the speaker of every recording it assesses."""
+    from vocalmind.models import get_family
+
+    if not get_family(cfg.model.name).deep:
+        return bool(cfg.features.speaker_normalization)
+    from vocalmind.training.data import input_kind, split_params
+
+    model, data = split_params(cfg.model.name, cfg.model.params)
+    inputs = bool(data.get("speaker_norm")) and input_kind(cfg.model.name) in (
+        "logmel", "logmel_segment")
+    return inputs or bool(model.get("speaker_norm"))
+
+
 @dataclass
 class Recipe:
     """Every step from a recording to a model input row (see the module docstring).
@@ -139,7 +157,7 @@ class Recipe:
             segmentation=cfg.segmentation.model_dump(mode="json"),
             feature_set=None if deep else fc.set,
             feature_params={} if deep else dict(fc.params),
-            speaker_normalization=(not deep) and fc.speaker_normalization,
+            speaker_normalization=speaker_normalised(cfg),
             gates=dict(getattr(cfg, "quality", None) or {}),
         )
 

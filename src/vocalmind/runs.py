@@ -62,9 +62,11 @@ __all__ = [
     "sha256_file",
     "model_dir_of",
     "read_model_card",
+    "hashed_files",
     "write_model_card",
     "verify_model_dir",
     "load_model",
+    "speaker_normalised_card",
     "new_run_dir",
     "partial_run_dir",
     "save_model",
@@ -128,7 +130,9 @@ def read_model_card(model_dir: str | Path) -> dict[str, Any]:
     return info
 
 
-def _hashed_files(model_dir: Path) -> dict[str, str]:
+def hashed_files(model_dir: Path) -> dict[str, str]:
+    """SHA-256 of every file under ``model_dir`` the model loads (relative path -> hex),
+    sorted: ``training/``, the card itself and atomic writes in progress left out."""
     out: dict[str, str] = {}
     for p in sorted(model_dir.rglob("*")):
         rel = p.relative_to(model_dir)
@@ -162,7 +166,7 @@ def write_model_card(model_dir: str | Path, info: dict[str, Any] | None = None) 
     """
     model_dir = Path(model_dir)
     card = dict(info) if info is not None else read_model_card(model_dir)
-    card["files"] = _hashed_files(model_dir)
+    card["files"] = hashed_files(model_dir)
     return write_json(model_dir / MODEL_CARD, card)
 
 
@@ -207,6 +211,19 @@ def verify_model_dir(model_dir: str | Path) -> dict[str, Any]:
             raise ModelIntegrityError(p, "not listed in model.json; a model file was added "
                                          "after the model was saved")
     return info
+
+
+def speaker_normalised_card(info: dict[str, Any]) -> bool:
+    """Whether the model of a card standardises its inputs per speaker (so it must be given
+    the speaker of every recording, with enough of that speaker's recordings).
+
+    Cards record it as ``speaker_normalization`` (feature models and deep families alike);
+    cards written before that key carry only the feature models' setting under
+    ``features``.
+    """
+    if "speaker_normalization" in info:
+        return bool(info["speaker_normalization"])
+    return bool((info.get("features") or {}).get("speaker_normalization"))
 
 
 def load_model(run_dir: str | Path) -> tuple[Any, dict[str, Any]]:

@@ -421,7 +421,7 @@ def assess_sharded(
     AudioError, FeatureError
         A recording failed (the first failure, in path order, is raised).
     """
-    from vocalmind.runs import load_model
+    from vocalmind.runs import load_model, speaker_normalised_card
 
     if isinstance(shard_size, bool) or not isinstance(shard_size, int) or shard_size < 1:
         raise ConfigError(f"shard_size must be an integer >= 1, got {shard_size!r}")
@@ -430,7 +430,7 @@ def assess_sharded(
     if not files:
         return []
     who = {str(Path(k).resolve()): v for k, v in (speakers or {}).items()}
-    if (info.get("features") or {}).get("speaker_normalization"):
+    if speaker_normalised_card(info):
         # each speaker's recordings are normalised together: one task per speaker
         unknown = [f for f in files if f not in who]
         if unknown:

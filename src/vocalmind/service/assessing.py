@@ -15,13 +15,17 @@ from typing import Any
 import numpy as np
 
 from vocalmind.errors import FeatureError, ModelError
-from vocalmind.experiment import DISCLAIMER
+from vocalmind.runs import (
+    MODEL_CARD,
+    MODEL_DIR,
+    hashed_files,
+    sha256_file,
+    speaker_normalised_card,
+)
+from vocalmind.scales import NOT_A_DIAGNOSIS as DISCLAIMER
 
 __all__ = ["MARKERS", "baseline_stats", "compute_assessment", "model_card", "model_files",
            "public_corpus", "scrub_paths", "verify_model_files", "voice_markers"]
-
-#: folders of ``model/`` that the model never loads (training curves, checkpoints)
-NOT_LOADED = ("training",)
 
 #: Clinical voice markers shown per assessment: name -> (feature of the ``clinical`` set,
 #: label, unit, transform). ``F0_sd`` is the square root of the set's ``F0_var``.
@@ -44,16 +48,9 @@ def _finite(x: float) -> float | None:
     return float(x) if x is not None and math.isfinite(float(x)) else None
 
 
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        while block := f.read(1 << 20):
-            h.update(block)
-    return h.hexdigest()
-
-
 def model_files(run_dir: str | Path) -> dict[str, str]:
-    """SHA-256 of every file under ``run_dir/model`` that a model may load.
+    """SHA-256 of every file under ``run_dir/model`` that a model may load, the model card
+    included (:func:`vocalmind.runs.hashed_files` plus ``model.json``).
 
     Returns
     -------
@@ -61,13 +58,11 @@ def model_files(run_dir: str | Path) -> dict[str, str]:
         path relative to the run folder (``model/model.joblib``) -> SHA-256 (hex), sorted;
         ``model/training/`` (curves, checkpoints) is left out.
     """
-    model_dir = Path(run_dir) / "model"
-    out = {}
-    for p in sorted(model_dir.rglob("*")):
-        rel = p.relative_to(model_dir)
-        if p.is_file() and rel.parts[0] not in NOT_LOADED:
-            out[f"model/{rel.as_posix()}"] = _sha256_file(p)
-    return out
+    model_dir = Path(run_dir) / MODEL_DIR
+    out = {f"{MODEL_DIR}/{k}": v for k, v in hashed_files(model_dir).items()}
+    if (model_dir / MODEL_CARD).is_file():
+        out[f"{MODEL_DIR}/{MODEL_CARD}"] = sha256_file(model_dir / MODEL_CARD)
+    return dict(sorted(out.items()))
 
 
 def fingerprint(files: dict[str, str]) -> str:
@@ -158,7 +153,7 @@ def model_card(run_dir: str | Path) -> dict[str, Any]:
         "classes": info.get("classes"), "features": (info.get("features") or {}).get("set"),
         "n_train": info.get("n_train"), "n_subjects": info.get("n_subjects"),
         "metrics": metrics,
-        "speaker_normalization": bool((info.get("features") or {}).get("speaker_normalization")),
+        "speaker_normalization": speaker_normalised_card(info),
         "files": model_files(run_dir),
     }
     pred_csv = run_dir / "predictions.csv"

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 
-from vocalmind.experiment import DISCLAIMER
+from vocalmind.scales import NOT_A_DIAGNOSIS as DISCLAIMER
 from vocalmind.service.auth import COOKIE, csrf_token, hash_token
 from vocalmind.service.db import as_utc
 from vocalmind.service.models import Token, utcnow
