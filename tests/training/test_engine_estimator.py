@@ -121,18 +121,9 @@ def test_other_families_fit_predict(clips: pd.DataFrame, family: str, params: di
     assert est.predict_proba(clips).shape == (12, 2)
 
 
-def test_ssl_attention_subject_sequences(clips: pd.DataFrame, tmp_path) -> None:
-    import os
-
-    os.environ["HF_HUB_OFFLINE"] = "1"
-    from transformers import Wav2Vec2Config, Wav2Vec2Model
-
-    cfg = Wav2Vec2Config(hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                         intermediate_size=64, conv_dim=(32, 32), conv_kernel=(10, 3),
-                         conv_stride=(5, 2), num_conv_pos_embeddings=16,
-                         num_conv_pos_embedding_groups=2)
-    Wav2Vec2Model(cfg).save_pretrained(tmp_path / "enc")
-    params = {"encoder_path": str(tmp_path / "enc"), "segment_s": 0.5, "sequence": "subject",
+def test_ssl_attention_subject_sequences(clips: pd.DataFrame, tmp_path,
+                                        tiny_wav2vec2: str) -> None:
+    params = {"encoder_path": tiny_wav2vec2, "segment_s": 0.5, "sequence": "subject",
               "max_segments": 3, "cnn_channels": (8, 8, 8), "lstm_hidden": 8,
               "freeze": "last"}
     est = DeepEstimator("ssl_attention", "classification", params=params, epochs=1,

@@ -35,9 +35,26 @@ from typing import Any
 
 from vocalmind.errors import ConfigError, ParameterError
 
-__all__ = ["ModelFamily", "MODEL_FAMILIES", "DEEP_FAMILIES", "list_models", "get_family",
-           "build_model"]
+__all__ = ["ModelFamily", "MODEL_FAMILIES", "DEEP_FAMILIES", "DATA_DEFAULTS", "list_models",
+           "get_family", "build_model"]
 
+#: The data settings each deep family takes in ``model.params``, with their defaults (anything
+#: else in ``params`` goes to the network's constructor); :mod:`vocalmind.training.data`
+#: applies them.
+_RECIPE = {  # SpecAugment-style masks and once-only perturbation: all off by default
+    "freq_masks": 0, "freq_mask_width": 8, "time_masks": 0, "time_mask_frac": 0.05,
+    "speed_perturb": (), "pitch_perturb": ()}
+_INPUT = {"input": "logmel", "whisper_model": "base", "whisper_layer": None}
+DATA_DEFAULTS: dict[str, dict[str, Any]] = {
+    "melcnn": {"n_mels": 128, "n_fft": 1024, "hop_length": 256, "chunk_s": 30.0,
+               "min_s": 0.5, "augment": True, "augment_p": 0.6, "speaker_norm": False,
+               **_INPUT, **_RECIPE},
+    "cnn_lstm": {"n_mels": 40, "n_fft": 400, "hop_length": 160, "segment_s": 5.0,
+                 "augment": False, "augment_p": 0.6, "speaker_norm": False,
+                 **_INPUT, **_RECIPE},
+    "wavelet": {"segment_s": 4.0, "speed_perturb": (), "pitch_perturb": ()},
+    "ssl_attention": {"segment_s": 7.0, "max_segments": 32, "sequence": "row"},
+}
 
 #: which ``model.*`` blocks of a config each kind of family uses
 FAMILY_BLOCKS: dict[str, frozenset[str]] = {
@@ -106,7 +123,7 @@ class ModelFamily:
         CLASSICAL_MODELS` (the estimator's own defaults for the rest); ``mlp``:
         :class:`~vocalmind.models.mlp.MLPSearch`'s constructor; deep families: the network
         constructor's keyword defaults and the data settings of
-        :data:`vocalmind.training.data.DATA_DEFAULTS`.
+        :data:`DATA_DEFAULTS`.
         """
         import inspect
 
@@ -118,8 +135,6 @@ class ModelFamily:
                for p in inspect.signature(self._constructor()).parameters.values()
                if p.default is not p.empty and p.name not in ("heads", "task")}
         if self.deep:
-            from vocalmind.training.data import DATA_DEFAULTS
-
             out.update(DATA_DEFAULTS.get(self.name, {}))
         return out
 
@@ -134,8 +149,6 @@ class ModelFamily:
         names = set(inspect.signature(self._constructor()).parameters) - {"self", "heads",
                                                                           "task"}
         if self.deep:
-            from vocalmind.training.data import DATA_DEFAULTS
-
             names |= set(DATA_DEFAULTS.get(self.name, {}))
         return names
 

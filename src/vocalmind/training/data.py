@@ -84,6 +84,7 @@ from torch.utils.data import Dataset
 
 from vocalmind.audio.processing import SILENCE_DB
 from vocalmind.errors import AudioError, ConfigError, ManifestError
+from vocalmind.models import DATA_DEFAULTS
 from vocalmind.progress import progress_bar
 
 __all__ = [
@@ -98,34 +99,20 @@ SR = 16_000
 SILENCE_PEAK = 10 ** (SILENCE_DB / 20)  # -60 dBFS: the package's one silence rule
 PAD_VALUE = -1.0  # normalised log-mel of silence
 
-#: data settings per family (anything else in ``params`` goes to the model constructor)
-_RECIPE = {  # SpecAugment-style masks and once-only perturbation: all off by default
-    "freq_masks": 0, "freq_mask_width": 8, "time_masks": 0, "time_mask_frac": 0.05,
-    "speed_perturb": (), "pitch_perturb": ()}
-_INPUT = {"input": "logmel", "whisper_model": "base", "whisper_layer": None}
-DATA_DEFAULTS: dict[str, dict[str, Any]] = {
-    "melcnn": {"n_mels": 128, "n_fft": 1024, "hop_length": 256, "chunk_s": 30.0,
-               "min_s": 0.5, "augment": True, "augment_p": 0.6, "speaker_norm": False,
-               **_INPUT, **_RECIPE},
-    "cnn_lstm": {"n_mels": 40, "n_fft": 400, "hop_length": 160, "segment_s": 5.0,
-                 "augment": False, "augment_p": 0.6, "speaker_norm": False,
-                 **_INPUT, **_RECIPE},
-    "wavelet": {"segment_s": 4.0, "speed_perturb": (), "pitch_perturb": ()},
-    "ssl_attention": {"segment_s": 7.0, "max_segments": 32, "sequence": "row"},
-}
 #: data settings that change how units are used, not the units themselves (not in cache keys)
 UNIT_INDEPENDENT = frozenset({"augment", "augment_p", "speaker_norm", "freq_masks",
                               "freq_mask_width", "time_masks", "time_mask_frac",
                               "speed_perturb", "pitch_perturb"})
 WHISPER_HOP_S = 0.02  # one Whisper encoder position per 20 ms
-_KIND = {"melcnn": "logmel", "cnn_lstm": "logmel_segment", "wavelet": "waveform",
-         "ssl_attention": "waveform_segments"}
 _SHARED = {"n_mels"}
 
 
 def input_kind(family: str) -> str:
-    """The input kind of a deep family (see :mod:`vocalmind.models`)."""
-    return _KIND[family]  # keys both the data and the model need
+    """The input kind of a deep family: the model-family registry's
+    (:attr:`vocalmind.models.ModelFamily.input_kind`)."""
+    from vocalmind.models import get_family
+
+    return get_family(family).input_kind
 
 
 class SilentAudioError(AudioError):
@@ -546,7 +533,7 @@ def build_units(X: pd.DataFrame, family: str, data: dict[str, Any], *,
         raise ManifestError("manifest rows need a 'file' column (plus optional start/end)")
     if on_error not in ("raise", "skip"):
         raise ConfigError(f"on_error={on_error!r}: use 'raise' or 'skip'")
-    kind = _KIND[family]
+    kind = input_kind(family)
     if variant is not None and kind == "waveform_segments":
         raise ConfigError("speed/pitch perturbation is not available for ssl_attention")
     encoder = _encoder_for(kind, data)

@@ -69,7 +69,7 @@ class DeepEstimator(BaseEstimator):
     family : ``melcnn``, ``cnn_lstm``, ``wavelet`` or ``ssl_attention``
     task : ``"classification"`` or ``"regression"`` (all tasks of a multi-task ``y``)
     params : model constructor arguments and data settings of the family (see
-        :data:`vocalmind.training.data.DATA_DEFAULTS`), e.g. ``{"n_blocks": 4,
+        :data:`vocalmind.models.DATA_DEFAULTS`), e.g. ``{"n_blocks": 4,
         "input_mode": "resize", "augment": False}``
     epochs, batch_size, lr, seed, n_threads : training settings (:class:`TrainConfig`)
     run_dir : folder for checkpoints (resume), history and plots; None = nothing written
@@ -95,7 +95,7 @@ class DeepEstimator(BaseEstimator):
         ``temperature``, ``whisper_model``, ``whisper_layer``, ``inner_splits``, ``C``);
         the teacher's probabilities are out-of-fold on the training rows' subjects
 
-    Data recipes are ``params`` (:data:`~vocalmind.training.data.DATA_DEFAULTS`):
+    Data recipes are ``params`` (:data:`~vocalmind.models.DATA_DEFAULTS`):
     ``freq_masks``/``freq_mask_width``/``time_masks``/``time_mask_frac`` (SpecAugment-style
     masks, log-mel families), ``speed_perturb``/``pitch_perturb`` (copies of the training
     rows made once), ``input: whisper`` with ``whisper_model``/``whisper_layer``.
