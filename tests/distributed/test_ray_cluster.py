@@ -104,15 +104,22 @@ def test_search_on_ray_matches_local_and_survives_a_killed_node(ray_cluster, tmp
     # ... and on the cluster, with the worker node (re)started and then killed mid-search
     if not any(n["Alive"] for n in ray.nodes() if n["NodeManagerPort"] == ray_cluster.worker_port):
         ray_cluster.start_worker_node()
-    objective = functools.partial(quadratic_objective, delay_s=0.1)
+    # epochs of 0.2 s: a trial lasts 0.2-1.8 s, so a kill just after both workers' first
+    # reports lands inside a trial
+    objective = functools.partial(quadratic_objective, delay_s=0.2)
     run_dir = tmp_path / "ray"
     killed: dict[str, int] = {}
 
+    def reporting_workers() -> int:
+        # a task opens its decisions file before its first trial: count only files with a
+        # report in them (an empty file let a loaded machine kill a worker still starting)
+        return sum(f.stat().st_size > 0 for f in (run_dir / "decisions").glob("*.jsonl"))
+
     def killer() -> None:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and len(list((run_dir / "decisions").glob("*.jsonl"))) < 2:
-            time.sleep(0.05)
-        time.sleep(0.3)  # both workers are inside their first trials
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and reporting_workers() < 2:
+            time.sleep(0.02)
+        time.sleep(0.05)  # both workers have reported a first step: inside their trials
         killed["pids"] = ray_cluster.kill_worker_node()
 
     th = threading.Thread(target=killer)
