@@ -100,12 +100,11 @@ def speaker_normalised(cfg: Any) -> bool:
 
     if not get_family(cfg.model.name).deep:
         return bool(cfg.features.speaker_normalization)
-    from vocalmind.training.data import input_kind, split_params
+    from vocalmind.training.data import split_params
 
+    # a data setting of the log-mel/Whisper-frame families, a model setting of ssl_attention
     model, data = split_params(cfg.model.name, cfg.model.params)
-    inputs = bool(data.get("speaker_norm")) and input_kind(cfg.model.name) in (
-        "logmel", "logmel_segment")
-    return inputs or bool(model.get("speaker_norm"))
+    return bool(data.get("speaker_norm") or model.get("speaker_norm"))
 
 
 @dataclass
@@ -228,13 +227,14 @@ class Recipe:
         assert self.feature_set is not None
         fs = feature_set_from_spec(self.feature_set, self.feature_params)
         self._check_weights(fs)
+        # recordings were screened by the recipe's own gates (build), not here again
         if extract_fn is not None:
             # e.g. vocalmind.distributed.extract_sharded: resumable shards on a cluster
             result = extract_fn(
                 rows, fs, preprocess=self.preprocess, executor=executor, work_dir=work_dir,
-                cache_dir=cache_dir, max_failure_fraction=max_failure_fraction)
+                cache_dir=cache_dir, max_failure_fraction=max_failure_fraction,
+                screen_voiced=False)
         else:
-            # recordings were screened by the recipe's own gates (build), not here again
             result = extract_features(
                 rows, fs, preprocess=self.preprocess, executor=executor, n_jobs=n_jobs,
                 cache_dir=cache_dir, max_failure_fraction=max_failure_fraction,

@@ -98,6 +98,13 @@ def test_shard_names_follow_rows_settings_and_file_content(manifest: pd.DataFram
     assert not {s.path for s in a} & {s.path for s in b}
     c = plan_shards(manifest, SlowStats(), work_dir=tmp_path, shard_size=4, preprocess={"normalize": "peak"})
     assert not {s.path for s in a} & {s.path for s in c}
+    # the voiced-speech screen and the feature code key shards as they key the item cache
+    e = plan_shards(manifest, SlowStats(), work_dir=tmp_path, shard_size=4, screen_voiced=False)
+    assert not {s.path for s in a} & {s.path for s in e} and not e[0].screen_voiced
+    changed = SlowStats()
+    changed.code_digest = lambda: "other code"  # type: ignore[method-assign]
+    g = plan_shards(manifest, changed, work_dir=tmp_path, shard_size=4)
+    assert not {s.path for s in a} & {s.path for s in g}
     f0 = manifest["file"].iloc[0]
     os.utime(f0, ns=(1, 1))  # the recording changed: its shard must be recomputed
     d = plan_shards(manifest, SlowStats(), work_dir=tmp_path, shard_size=4)

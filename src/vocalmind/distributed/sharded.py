@@ -50,6 +50,7 @@ from vocalmind.features.extract import (
     _failure_summary,
     _items_table,
     extract_features,
+    keyed_feature_settings,
 )
 from vocalmind.files import read_table, write_table
 
@@ -71,6 +72,8 @@ class ShardSpec:
     feature_set : the feature set
     preprocess : the preprocessing settings
     cache_dir : per-item cache folder (optional, shared storage on a cluster)
+    screen_voiced : fail whole recordings without voiced speech (as
+        :func:`~vocalmind.features.extract.extract_features`)
     base_dir : the driver's working directory: relative paths in ``rows`` are read
         relative to it on every worker (Ray workers run elsewhere), while the table keeps
         them as written
@@ -83,6 +86,7 @@ class ShardSpec:
     feature_set: FeatureSet
     preprocess: PreprocessSettings
     cache_dir: str | None = None
+    screen_voiced: bool = True
     base_dir: str = "."
 
 
@@ -106,7 +110,7 @@ def _stat(path: str) -> tuple[int, int] | None:
 
 
 def _shard_digest(rows: Sequence[tuple[str, float, float]], fs: FeatureSet,
-                  pp: PreprocessSettings) -> str:
+                  pp: PreprocessSettings, screen_voiced: bool) -> str:
     from vocalmind import __version__
 
     def bound(x: float) -> float | None:
@@ -114,7 +118,7 @@ def _shard_digest(rows: Sequence[tuple[str, float, float]], fs: FeatureSet,
 
     payload = {
         "rows": [[f, bound(s), bound(e), _stat(f)] for f, s, e in rows],
-        "features": fs.settings(),
+        "features": keyed_feature_settings(fs, screen_voiced=screen_voiced),
         "n_features": len(fs.names()),
         "preprocess": pp.settings(),
         "vocalmind": __version__,
@@ -131,6 +135,7 @@ def plan_shards(
     preprocess: PreprocessSettings | Mapping[str, Any] | None = None,
     shard_size: int | None = None,
     cache_dir: str | Path | None = None,
+    screen_voiced: bool = True,
 ) -> list[ShardSpec]:
     """Cut ``items`` into shards of consecutive rows, each named by its content hash.
 
@@ -142,6 +147,7 @@ def plan_shards(
     preprocess : see :class:`~vocalmind.features.extract.PreprocessSettings`
     shard_size : rows per shard; None = :func:`default_shard_size`
     cache_dir : optional per-item cache used inside the shards
+    screen_voiced : see :func:`~vocalmind.features.extract.extract_features`
 
     Returns
     -------
@@ -166,12 +172,12 @@ def plan_shards(
     specs = []
     for k, lo in enumerate(range(0, n, size)):
         chunk = tuple(rows[lo:lo + size])
-        digest = _shard_digest(chunk, fs, pp)
+        digest = _shard_digest(chunk, fs, pp, screen_voiced)
         specs.append(ShardSpec(
             index=k, digest=digest, path=str(work / f"shard-{digest[:24]}.parquet"), rows=chunk,
             feature_set=fs, preprocess=pp,
             cache_dir=None if cache_dir is None else str(Path(cache_dir).expanduser().resolve()),
-            base_dir=os.getcwd(),
+            screen_voiced=screen_voiced, base_dir=os.getcwd(),
         ))  # fmt: skip
     return specs
 
@@ -189,7 +195,7 @@ def _run_shard(spec: ShardSpec) -> str:
     res = extract_features(
         readable, spec.feature_set, preprocess=spec.preprocess,
         executor=LocalExecutor(1, progress=False), cache_dir=spec.cache_dir,
-        max_failure_fraction=1.0, progress=False,
+        max_failure_fraction=1.0, progress=False, screen_voiced=spec.screen_voiced,
     )  # fmt: skip
     names = spec.feature_set.names()
 
@@ -254,6 +260,7 @@ def extract_sharded(
     output: str | Path | None = None,
     keep_shards: bool = False,
     progress: bool = True,
+    screen_voiced: bool = True,
 ) -> ExtractionResult:
     """Extract a feature set shard by shard; resumable; same table as :func:`extract_features`.
 
@@ -273,6 +280,9 @@ def extract_sharded(
         atomically (.csv or .parquet)
     keep_shards : keep the shard files after a successful merge (default: remove them)
     progress : show a progress bar (one step per shard)
+    screen_voiced : fail whole recordings without voiced speech, as
+        :func:`~vocalmind.features.extract.extract_features` (the recipe passes False: its
+        own gates screened the recordings)
 
     Returns
     -------
@@ -298,7 +308,7 @@ def extract_sharded(
     fs = get_feature_set(feature_set) if isinstance(feature_set, str) else feature_set
     pp = PreprocessSettings.parse(preprocess)
     specs = plan_shards(items, fs, work_dir=work_dir, preprocess=pp, shard_size=shard_size,
-                        cache_dir=cache_dir)  # fmt: skip
+                        cache_dir=cache_dir, screen_voiced=screen_voiced)  # fmt: skip
     Path(work_dir).mkdir(parents=True, exist_ok=True)
     tables: dict[int, pd.DataFrame] = {}
     for s in specs:

@@ -285,6 +285,17 @@ def _reason(exc: BaseException) -> str:
     return str(reason) if reason is not None else (str(exc).splitlines()[0] if str(exc) else "")
 
 
+def keyed_feature_settings(fs: FeatureSet, *, screen_voiced: bool) -> dict[str, Any]:
+    """What keys a stored feature row besides the audio and preprocessing: the set's
+    settings, the digest of the code that computes it and, when on, the voiced-speech
+    screen (a row stored without the screen may be one it now refuses). The per-item cache
+    and the sharded extraction's shard names both use it."""
+    out = {**fs.settings(), "code": fs.code_digest()}
+    if screen_voiced:
+        out["screen"] = "voiced"
+    return out
+
+
 def extract_features(
     items: pd.DataFrame | Iterable[str | Path],
     feature_set: FeatureSet | str,
@@ -356,10 +367,8 @@ def extract_features(
     n_total = len(table)
     names = fs.names()
     n_features = len(names)
-    fs_settings, pp_settings = fs.settings(), pp.settings()
-    keyed_settings = {**fs_settings, "code": fs.code_digest()}
-    if screen_voiced:  # a row cached without the screen may be one it now refuses
-        keyed_settings["screen"] = "voiced"
+    pp_settings = pp.settings()
+    keyed_settings = keyed_feature_settings(fs, screen_voiced=screen_voiced)
 
     keys = [(f, _nan_to_none(s), _nan_to_none(e)) for f, s, e in table[KEY].itertuples(index=False)]
     position = {k: i for i, k in enumerate(keys)}
@@ -433,7 +442,7 @@ def extract_features(
     return ExtractionResult(
         features=features,
         failures=failures_frame(),
-        feature_set=fs_settings,
+        feature_set=fs.settings(),
         preprocess=pp_settings,
         n_cached=n_cached,
     )
