@@ -9,7 +9,6 @@ outer fold and predicts its held-out subjects. :mod:`vocalmind.experiment` runs 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -92,11 +91,10 @@ def _tuned(est: Any, X: Any, y: Any, groups: np.ndarray, cfg: ExperimentConfig,
 
     from joblib import Memory
     from sklearn.base import clone
-    from sklearn.model_selection import ParameterGrid
 
     from vocalmind.evaluation import inner_cv
     from vocalmind.models.classical import grid_key
-    from vocalmind.training.search import estimator_cv_objective, run_search
+    from vocalmind.training.search import CategoricalGrid, estimator_cv_objective, run_search
 
     tune = cfg.model.tune
     assert tune is not None
@@ -112,15 +110,9 @@ def _tuned(est: Any, X: Any, y: Any, groups: np.ndarray, cfg: ExperimentConfig,
     calibrate = bool(est.get_params().get(key, False)) and key not in grid
     if calibrate:
         est.set_params(**{key: False})
-    # the search space holds plain values; structured ones (lists of feature blocks, say)
-    # are searched as their JSON text and decoded for the estimator
-    coded = {k: [v if _plain_choice(v) else json.dumps(v) for v in vals]
-             for k, vals in grid.items()}
-
-    def decode(params: dict[str, Any]) -> dict[str, Any]:
-        return {k: grid[k][coded[k].index(c)] for k, c in params.items()}
-
-    points = list(ParameterGrid(coded))
+    # structured values (lists of feature blocks, say) are searched as their JSON text
+    coded = CategoricalGrid(grid)
+    points = list(coded.points())
     with tempfile.TemporaryDirectory(prefix="vocalmind-tune-") as tmp:
         # The steps before the model (imputation, scaling, selection) do not depend on the
         # tuned model parameters: fitted once per inner fold and reused by every candidate
@@ -129,9 +121,8 @@ def _tuned(est: Any, X: Any, y: Any, groups: np.ndarray, cfg: ExperimentConfig,
             est.set_params(memory=Memory(tmp, verbose=0))
         objective = estimator_cv_objective(est, X, y, groups, scoring=scoring, cv=cv)
         search_dir = getattr(est, "search_dir", None)
-        run_search(lambda params, report: objective(decode(params), report),
-                   {k: {"type": "categorical", "choices": v} for k, v in coded.items()},
-                   n_trials=len(points), policy=None, points=points, seed=cfg.seed,
+        run_search(lambda params, report: objective(coded.decode(params), report),
+                   coded.space(), n_trials=len(points), policy=None, points=points, seed=cfg.seed,
                    run_dir=search_dir, overwrite=True, progress=False,
                    description="model.tune grid")
         est.set_params(memory=None)  # no reference to the cache folder survives it
@@ -150,10 +141,6 @@ def _groups_kw(pipe: Any, groups: np.ndarray) -> dict[str, Any]:
     subject-grouped calibration, the fusion model's in-fold block choice, the MLP)."""
     name, model = pipe.steps[-1]
     return {f"{name}__groups": groups} if "groups" in _fit_params(model) else {}
-
-
-def _plain_choice(v: Any) -> bool:
-    return v is None or isinstance(v, bool | int | float | str)
 
 
 def _searched(est: Any, X: pd.DataFrame, y: Any, groups: np.ndarray, cfg: ExperimentConfig,

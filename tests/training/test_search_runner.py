@@ -82,3 +82,14 @@ def test_estimator_objective_passes_inner_subjects_to_fit_when_asked() -> None:
     objective({}, lambda step, value: False)
     for (tr, va), got in zip(objective.splits, seen, strict=True):
         assert got == set(groups[tr]) and not got & set(groups[va])
+
+
+def test_a_grid_of_structured_values_is_searched_as_text_and_decoded() -> None:
+    from vocalmind.training.search import CategoricalGrid, SearchSpace
+
+    grid = CategoricalGrid({"blocks": [["a_"], ["a_", "b_"]], "C": [0.1, 1.0]})
+    space = SearchSpace.from_dict(grid.space())  # valid: every choice is plain text or a number
+    points = list(grid.points())
+    assert [space.check_params(p) for p in points] == points
+    assert [grid.decode(p) for p in points] == list(ParameterGrid(grid.values))
+    assert grid.decode({"blocks": '["a_", "b_"]', "C": 1.0}) == {"blocks": ["a_", "b_"], "C": 1.0}

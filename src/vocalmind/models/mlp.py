@@ -30,7 +30,7 @@ import pandas as pd
 import torch
 from sklearn.base import BaseEstimator, clone
 from sklearn.metrics import accuracy_score, r2_score
-from sklearn.model_selection import ParameterGrid, ShuffleSplit
+from sklearn.model_selection import ShuffleSplit
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
@@ -541,12 +541,17 @@ class MLPSearch(BaseEstimator):
             **dict(self.fixed_params or {}),
         )
         from vocalmind.evaluation.protocols import InnerGroupSplit  # local, as in _split
-        from vocalmind.training.search import estimator_cv_objective, run_search
+        from vocalmind.training.search import (
+            CategoricalGrid,
+            estimator_cv_objective,
+            run_search,
+        )
 
         objective = estimator_cv_objective(
             base, x, yv, g, scoring=scoring, fit_groups=True,
             cv=InnerGroupSplit(n_splits=int(self.cv), stratify=False, shuffle=False))
-        grid = ParameterGrid(space)
+        cat = CategoricalGrid(space)
+        grid = cat.points()
         n = len(grid) if self.strategy == "grid" else min(int(self.n_trials), len(grid))
         if self.strategy != "grid" and int(self.n_trials) < 1:
             raise ConfigError(f"n_trials={self.n_trials!r} must be >= 1")
@@ -561,9 +566,8 @@ class MLPSearch(BaseEstimator):
             points = []
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # divergence is scored, not fatal
-            run_search(objective, {k: {"type": "categorical", "choices": v}
-                                   for k, v in space.items()},
-                       n_trials=n, policy=None, sampler="tpe", seed=int(self.random_state),
+            run_search(lambda params, report: objective(cat.decode(params), report),
+                       cat.space(), n_trials=n, policy=None, sampler="tpe", seed=int(self.random_state),
                        points=points, run_dir=None, progress=self.progress,
                        description=f"MLP search ({self.strategy})")
         rows = []

@@ -65,6 +65,7 @@ from vocalmind.progress import progress_bar
 
 __all__ = [
     "AshaPolicy",
+    "CategoricalGrid",
     "EstimatorCVObjective",
     "FixedRun",
     "GroupedCVObjective",
@@ -982,6 +983,41 @@ def grouped_cv_objective(
         if len(va) == 0 or len(tr) == 0:
             raise ConfigError(f"inner fold {k} has an empty train or validation part")
     return GroupedCVObjective(build_and_train, X, y_arr, g_arr, splits)
+
+
+# --------------------------------------------------------------------------- grids
+
+
+@dataclass(frozen=True)
+class CategoricalGrid:
+    """A grid of named value lists (``{"C": [0.1, 1], "blocks": [["a"], ["b"]]}``) as a
+    search space of categoricals, for grid and random searches on :func:`run_search`.
+
+    Values a categorical cannot hold (lists, dicts: anything but None, bool, int, float and
+    str) are searched as their JSON text; :meth:`decode` gives a trial's parameters back as
+    the grid's own values.
+    """
+
+    values: Mapping[str, Sequence[Any]]
+
+    def _coded(self) -> dict[str, list[Any]]:
+        return {k: [v if isinstance(v, _CHOICE_TYPES) else json.dumps(v) for v in vals]
+                for k, vals in self.values.items()}
+
+    def space(self) -> dict[str, dict[str, Any]]:
+        """The search space (categorical, coded choices)."""
+        return {k: {"type": "categorical", "choices": v} for k, v in self._coded().items()}
+
+    def points(self) -> Any:
+        """Every grid point in scikit-learn's ``ParameterGrid`` order (indexable), coded."""
+        from sklearn.model_selection import ParameterGrid
+
+        return ParameterGrid(self._coded())
+
+    def decode(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """A trial's (coded) parameters as the grid's values."""
+        coded = self._coded()
+        return {k: self.values[k][coded[k].index(c)] for k, c in params.items()}
 
 
 # --------------------------------------------------------------------------- estimator CV objective
