@@ -240,6 +240,18 @@ _BLOCK_HINTS = {
 }
 
 
+def _training_settings() -> list[Any]:
+    """The ``model.training`` keys: :class:`~vocalmind.training.estimator.DeepEstimator`'s
+    keyword settings (``inspect.Parameter``), all but what the config gives elsewhere."""
+    import inspect
+
+    from vocalmind.training.estimator import DeepEstimator
+
+    return [p for p in inspect.signature(DeepEstimator.__init__).parameters.values()
+            if p.name not in ("self", "family", "task", "params", "seed")
+            and p.default is not p.empty]
+
+
 def _close(key: str, allowed: set[str]) -> str:
     same = [a for a in sorted(allowed) if a.lower() == key.lower()]
     close = same or difflib.get_close_matches(key, sorted(allowed), n=1)
@@ -303,12 +315,9 @@ def semantic_problems(cfg: ExperimentConfig) -> list[str]:
                 except ConfigError as e:
                     out.append(f"features.params: {e}")
     if kind == "deep":
-        import inspect
 
-        from vocalmind.training.estimator import DeepEstimator
 
-        allowed = set(inspect.signature(DeepEstimator.__init__).parameters) - {
-            "self", "family", "task", "params", "seed"}
+        allowed = {p.name for p in _training_settings()}
         for k in m.training:
             if k not in allowed:
                 out.append(f"model.training.{k}: unknown training setting{_close(k, allowed)}; "
@@ -683,9 +692,7 @@ def config_reference() -> str:
             "| key | default | meaning |", "|---|---|---|"]
     # the engine's own description where the estimator only forwards the setting
     docs = {**_doc_params(DeepEstimator), **_doc_params(TrainConfig, "Attributes")}
-    for p in inspect.signature(DeepEstimator.__init__).parameters.values():
-        if p.name in ("self", "family", "task", "params", "seed") or p.default is p.empty:
-            continue
+    for p in _training_settings():
         out.append(f"| `{p.name}` | `{_flow(p.default)}` | "
                    f"{_md(docs.get(p.name, '')).replace(chr(10), ' ')} |")
     out.append("")

@@ -253,7 +253,6 @@ class SVMClassifier(ClassifierMixin, BaseEstimator):
                 return self
             y_idx = np.searchsorted(self.classes_, y)
             n_min = int(np.min(np.bincount(y_idx)))
-            scores = None
             seed = 0 if self.random_state is None else self.random_state
             g = None if groups is None else np.asarray(groups)
             if g is not None and len(g) != len(y_idx):
@@ -269,19 +268,18 @@ class SVMClassifier(ClassifierMixin, BaseEstimator):
                 splits = list(StratifiedKFold(max(2, min(self.calibration_cv, n_min)),
                                               shuffle=True, random_state=seed
                                               ).split(np.zeros(len(y_idx)), y_idx))
-            scored = np.zeros(len(y_idx), dtype=bool)
-            if splits is not None:
-                scores = np.zeros((len(y_idx), len(self.classes_)))
-                for tr, te in splits:
-                    if len(np.unique(y_idx[tr])) < 2:
-                        continue  # a fold whose training part holds one class has no SVM
-                    m = clone(svm).fit(part(tr), y[tr])
-                    cols = np.searchsorted(self.classes_, m.classes_)
-                    scores[np.ix_(te, cols)] = _scores(m.decision_function(part(te, tr)))
-                    scored[te] = True
+            scored = np.zeros(len(y_idx), dtype=bool)  # rows with out-of-fold scores
+            scores = np.zeros((len(y_idx), len(self.classes_)))
+            for tr, te in splits or ():
+                if len(np.unique(y_idx[tr])) < 2:
+                    continue  # a fold whose training part holds one class has no SVM
+                m = clone(svm).fit(part(tr), y[tr])
+                cols = np.searchsorted(self.classes_, m.classes_)
+                scores[np.ix_(te, cols)] = _scores(m.decision_function(part(te, tr)))
+                scored[te] = True
             weights = (None if self.class_weight is None
                        else compute_sample_weight(self.class_weight, y))
-            if scores is None or not scored.any():
+            if not scored.any():
                 # a class with one row leaves no out-of-fold scores: the training scores
                 self.temperature_ = fit_temperature(
                     _scores(self.svm_.decision_function(X if K is None else K)), y_idx, weights)
