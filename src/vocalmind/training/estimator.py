@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +60,17 @@ def _missing(v: Any) -> bool:
     if isinstance(v, float | np.floating) and np.isnan(v):
         return True
     return isinstance(v, int | float | np.integer | np.floating) and v == -1
+
+
+@contextmanager
+def _torch_threads(n: int) -> Iterator[None]:
+    """torch's intra-op threads set to ``n`` for the block, restored after it."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
 
 
 class DeepEstimator(BaseEstimator):
@@ -360,12 +372,8 @@ class DeepEstimator(BaseEstimator):
         if not self._speaker_norm() or not units.item_rows:
             return
         speakers = [str(groups[units.item_rows[int(it)][0]]) for it in units.item]
-        old = torch.get_num_threads()
-        torch.set_num_threads(self.n_threads)  # the encoder may run here (first pass)
-        try:
+        with _torch_threads(self.n_threads):  # the encoder may run here (first pass)
             model.set_speakers(units.arrays, speakers)  # type: ignore[operator]
-        finally:
-            torch.set_num_threads(old)
 
     def _class_weights(self, ds: UnitDataset) -> dict[str, np.ndarray] | None:
         """Balanced cross-entropy weights per classification task, from ``ds``'s targets
@@ -498,15 +506,11 @@ class DeepEstimator(BaseEstimator):
         X = X.reset_index(drop=True)
         units = build_units(X, self.family, self.data_params_, on_error=self.on_error,
                             progress=self.progress)
-        old = torch.get_num_threads()
-        torch.set_num_threads(self.n_threads)
-        try:
-            if self._speaker_norm():
-                self._set_speakers(self.model_, units, self._row_speakers(X))
+        if self._speaker_norm():
+            self._set_speakers(self.model_, units, self._row_speakers(X))
+        with _torch_threads(self.n_threads):
             raw = predict_units(self.model_, UnitDataset(units), batch_size=self.batch_size,
                                 sequences=self.family == "ssl_attention")
-        finally:
-            torch.set_num_threads(old)
         res: dict[str, np.ndarray] = {}
         ok = np.zeros(len(X), dtype=bool)
         for t in self.tasks_:
