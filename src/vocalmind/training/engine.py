@@ -30,6 +30,7 @@ import hashlib
 import json
 import math
 import time
+import warnings
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -317,8 +318,13 @@ def _metrics(tasks: Sequence[TaskSpec], outputs: dict[str, np.ndarray], targets:
             continue
         out = outputs[t.name][ok]
         if t.kind == "classification":
-            res[f"{t.name}_bacc"] = float(balanced_accuracy_score(y[ok].astype(int),
-                                                                  out.argmax(1)))
+            with warnings.catch_warnings():
+                # a validation split of 1-2 subjects often lacks a class: the score is then
+                # the mean recall over the classes present, as intended; one warning per
+                # epoch would bury the progress lines
+                warnings.simplefilter("ignore", UserWarning)
+                bacc = balanced_accuracy_score(y[ok].astype(int), out.argmax(1))
+            res[f"{t.name}_bacc"] = float(bacc)
         else:
             std = scales.get(t.name, (0.0, 1.0))[1]
             res[f"{t.name}_mae"] = float(np.mean(np.abs(out[:, 0] - y[ok])) * std)
