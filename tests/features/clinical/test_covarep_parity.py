@@ -37,13 +37,13 @@ UTTERANCE_TARGET = 0.9
 #: the figure reached where the target is not met (measured, then rounded down)
 REACHED: dict[str, float] = {
     "NAQ": 0.69, "QOQ": 0.67, "H1H2": 0.76, "PSP": 0.5, "MDQ": 0.72,
-    "creak": -0.02, "HMPDM_19": 0.84, "HMPDM_20": 0.87, "HMPDM_21": 0.81, "HMPDM_22": 0.68,
+    "HMPDM_19": 0.84, "HMPDM_20": 0.87, "HMPDM_21": 0.81, "HMPDM_22": 0.68,
     "HMPDM_23": 0.2, "HMPDM_24": 0.28,
 }
 
 #: where the target is met: the figure reached (measured, then rounded down), if stricter
 FLOORS: dict[str, float] = {
-    "F0": 0.96, "VUV": 0.92, "peakSlope": 0.97,
+    "F0": 0.96, "VUV": 0.92, "peakSlope": 0.97, "creak": 0.72,
     **{f"MCEP_{i}": 0.97 for i in range(8)}, "MCEP_8": 0.96, "MCEP_9": 0.96,
     "MCEP_10": 0.96, "MCEP_13": 0.96, "MCEP_14": 0.95, "MCEP_15": 0.95, "MCEP_16": 0.94,
     "MCEP_17": 0.93, "MCEP_18": 0.93, **{f"MCEP_{i}": 0.92 for i in range(19, 23)},

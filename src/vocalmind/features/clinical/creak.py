@@ -1,140 +1,660 @@
-"""Creaky-voice detection (simplified, rule-based Kane-Drugman creak detector).
+"""Creaky-voice detection: Kane-Drugman-Gobl creak features and our own trained network.
 
-COVAREP's ``detect_creaky_voice`` (Kane, Drugman & Gobl 2013) feeds H2-H1 of a resonator
-output, residual peak prominence and Ishi's power-peak / periodicity features to a trained
-neural network and outputs a creak posterior every 10 ms. That network's weights exist in
-COVAREP (``system_net_creak.mat`` and its ``maxis`` / ``minis`` normalisation files, 36
-inputs: the KD and Ishi features with deltas) but under GPL-3 (COVAREP's GLOAT licence), so
-they cannot be shipped in this MIT package, and its 36-feature front end is not
-re-implemented. This module keeps the same acoustic cues and combines them by fixed rules
-into a creak score in [0, 1] every 10 ms:
+COVAREP's ``detect_creaky_voice`` (Kane, Drugman & Gobl, Computer Speech and Language
+2013; Drugman, Kane & Gobl, CSL 2014) computes 12 acoustic features every 10 ms, appends
+their first and second differences (36 inputs) and feeds them to a small trained network
+whose output is a creak posterior; frames with posterior > 0.3 are creaky. This module
+computes the same 12 features, written from the papers and COVAREP's definitions (no code
+copied):
 
-* strong, isolated LP-residual peaks (peaks above 35 % of the largest residual peak within
-  +-25 ms, at least 2.5 ms apart) and their *prominence* (largest residual peak over
-  residual RMS in a 60 ms window; creak pulses are sparse and sharp);
-* the inter-pulse interval in that window: creak has very long periods (> ``VERY_LONG_MS``
-  = 18 ms, F0 below ~55 Hz), or long (> ``LONG_MS`` = 12 ms, F0 below ~83 Hz) and
-  irregular ones (mean absolute difference of consecutive intervals > ``IRREGULAR`` = 20 %
-  of their mean);
-* an energy gate (frame RMS within 40 dB of the loud frames).
+* ``H2H1``: H2-H1 (dB) of the autocorrelation spectrum of the LP residual passed through a
+  resonator at the recording's median F0 (50 ms Hann frames), smoothed over 100 ms;
+* ``res_p``: residual peak prominence (1 - the largest other positive peak of the
+  resonator output within a window of two creak periods around its largest peak), zero
+  where the frame is > 4 (log) below the loudest energy within 0.4 s, median filtered;
+* ``ZCR``: zero crossings of the signal per ms (32 ms frames);
+* ``IFP``, ``IPS``, ``PwP_fall``, ``PwP_rise``: Ishi et al.'s intra-frame periodicity
+  of the 100-1500 Hz band, inter-pulse similarity and the fall / rise (dB) of the power
+  peaks of its 4 ms power contour;
+* ``F0`` (SRH), ``F0mean`` (median), ``enerN`` (log energy below the recording's largest),
+  ``pow_std`` (local standard deviation of the 4 ms power contour), ``creakF0`` (the
+  resonator-domain F0 estimate).
 
-``creak = gate * P(prominent) * max(P(very long), P(long) * P(irregular))``; a frame is
-called creaky when ``creak > THRESHOLD`` (0.5). Tuned on synthetic voices (tests): modal
-70, 80 and 90 Hz Rosenberg voices with 0.5 % jitter score < 0.5 on >= 98 % of frames, creaky
-40-70 Hz irregular damped pulse trains > 0.5 on ~65 % of frames. A regular creak above
-55 Hz (no irregularity) is missed, which the trained detector would catch.
+The network is NOT COVAREP's (its weights, ``system_net_creak.mat``, are GPL-3 and are
+neither shipped nor needed): it is our own 36-8-1 tanh / logistic network
+(``creak_net.npz`` beside this module, checked against :data:`NET_SHA256`), trained by
+``bench/train_creak_detector.py`` on labels made by running the real COVAREP (Octave 7.3,
+``detect_creaky_voice``) outside this package: COVAREP's creak posterior of every 10 ms
+frame, used as soft targets (cross-entropy), with these 36 features computed by this
+module as inputs. Training recordings (preliminary network, 11 recordings, 11,150
+frames, 832 with COVAREP posterior > 0.3): EMU free speech ids 1134, 8366, 8759 (8 kHz,
+``sox -R -r 16000 -b 16``) and EMO-DB 11a04Wc, 12a02Ac, 12a02Nb, 12a05Ta, 12b01Ta,
+12b10Ld, 14b01Ac, 15a02Wb; none of the 7 COVAREP parity recordings nor their speakers
+(EMO-DB 03, 08, 10, 13, 16; EMU 1367, 2819). Speaker-grouped 5-fold cross-validation on
+them: frame kappa 0.86 at 0.3. On the 7 parity recordings (never used in training),
+``bench/bench_covarep_parity.py``: frame kappa 0.741, r 0.940 (the former fixed rule:
+0.006, -0.006).
 
-Agreement with COVAREP's detector (7 reference recordings, ``bench/bench_covarep_parity.py``)
-is nil: frame-level r -0.006, kappa 0.006 (creak > 0.3). This is the one descriptor of the
-COVAREP block that does not follow COVAREP; its values must not be reported as COVAREP's
-creak. The energy-gate level (95th percentile of the frame RMS) is a property of the whole
-recording (:func:`loudness_reference`), so that windows of a long recording share it.
+Long recordings are processed in windows (:mod:`descriptors`): :func:`pass1` collects the
+energy and power contours of a window, :func:`pass2` the frame features that need the
+median F0 and the whole recording's energy, and :func:`features`, :func:`posterior` and
+:func:`to_descriptor_grid` combine them into the posterior on the 10 ms descriptor grid.
+
+Known differences from COVAREP's front end: ``F0`` and ``F0mean`` come from the
+descriptors' SRH (50-500 Hz first pass; COVAREP's creak detector runs its own SRH from
+20 Hz, and its median is a whole number of Hz); Ishi's band pass is run as second-order
+sections (its 14th-order polynomial form, as COVAREP runs it, is ill-conditioned: Octave
+and SciPy give power contours up to several dB apart on quiet frames). On the parity
+recordings, COVAREP's own network fed with these features instead of COVAREP's agrees
+with COVAREP's output at r 0.999 (EMO-DB 13a01Lb) and 0.96 (EMU 2819).
 """
 
 from __future__ import annotations
 
+import hashlib
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
 import numpy as np
-from scipy.ndimage import maximum_filter1d
+from scipy.ndimage import median_filter
+from scipy.signal import butter, buttord, lfilter, sosfiltfilt
 
-from vocalmind.features.clinical.dsp import FS, frames_at
+from vocalmind.errors import FeatureError
+from vocalmind.features.clinical.dsp import FS, hann_matlab
 
-#: period (ms) above which pulses count as long (F0 below ~83 Hz)
-LONG_MS = 12.0
-#: period (ms) above which pulses alone suggest creak (F0 below ~55 Hz)
-VERY_LONG_MS = 18.0
-#: relative mean absolute difference of consecutive periods that counts as irregular
-IRREGULAR = 0.2
-#: score above which a frame is called creaky
-THRESHOLD = 0.5
+#: posterior above which a frame is called creaky (COVAREP's decision threshold)
+THRESHOLD = 0.3
+#: the trained network shipped beside this module, and its sha256
+NET_FILE = Path(__file__).with_name("creak_net.npz")
+NET_SHA256 = "b6e283023a2eac68aab06916fc5eaeef63dc10172c419f3ef9b568842e3217fa"
+#: names of the 12 static features, in network input order (then their deltas, then
+#: the deltas of the deltas)
+FEATURES = ("H2H1", "res_p", "ZCR", "IFP", "IPS", "PwP_fall", "PwP_rise", "F0", "F0mean",
+            "enerN", "pow_std", "creakF0")
 
-
-def _sig(v: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-np.clip(v, -60, 60)))
-
-
-def frame_rms(x: np.ndarray, times: np.ndarray, *, sr: int = FS) -> np.ndarray:
-    """RMS of ``x`` over +-30 ms around each frame time (zero outside the signal).
-
-    Summed frame by frame (not by differences of one cumulative sum, whose rounding grows
-    with the recording's length).
-    """
-    half = round(0.03 * sr)
-    c = np.round(times * sr).astype(np.int64)
-    out = np.empty(len(c))
-    x64 = np.asarray(x, dtype=np.float64)
-    for s in range(0, len(c), 4096):
-        fr = frames_at(x64, c[s : s + 4096], half)
-        lo = np.clip(c[s : s + 4096] - half, 0, len(x))
-        hi = np.clip(c[s : s + 4096] + half, 0, len(x))
-        out[s : s + 4096] = np.sqrt(np.einsum("ij,ij->i", fr, fr) / np.maximum(hi - lo, 1))
-    return out
+_ES_LEN, _ES_HOP = 512, 80  # energy / zero-crossing frames (32 ms, 5 ms)
+_PW_LEN, _PW_HOP = 64, 32  # very-short power frames (4 ms, 2 ms)
+_H_LEN, _HOP = 800, 160  # H2-H1 frames (50 ms, 10 ms)
+_IFP_LEN, _IFP_LAG, _PEAK_TOL = 512, 240, 16  # IFP frames, largest lag, peak tolerance
+_IPS_HALF, _IPS_TMAX = 120, 1600  # IPS half segment, longest inter-pulse interval
+_PWP_REACH = 560  # a power peak describes the samples up to 35 ms before it
 
 
-def loudness_reference(rms: np.ndarray) -> float:
-    """The 95th percentile of the frame RMS values: the creak gate's reference level."""
-    return float(np.percentile(rms, 95)) if len(rms) else 0.0
+def _mround(v: np.ndarray | float) -> np.ndarray:
+    """MATLAB ``round`` (halves away from zero)."""
+    v = np.asarray(v, dtype=np.float64)
+    return np.sign(v) * np.floor(np.abs(v) + 0.5)
 
 
-def creak_score(x: np.ndarray, res: np.ndarray, times: np.ndarray, *, sr: int = FS,
-                loud: float | None = None) -> np.ndarray:
-    """Creak score per frame.
+def _medfilt(v: np.ndarray, k: int) -> np.ndarray:
+    """MATLAB ``medfilt1(v, k)`` for odd ``k``: zero padded at both ends."""
+    return median_filter(np.asarray(v, dtype=np.float64), size=k, mode="constant", cval=0.0)
+
+
+def _smooth(v: np.ndarray, span: int) -> np.ndarray:
+    """MATLAB ``smooth(v, span)``: moving average, odd span shrinking at the ends."""
+    if span % 2 == 0:
+        span -= 1
+    h = (span - 1) // 2
+    n = len(v)
+    c = np.concatenate([[0.0], np.cumsum(v)])
+    i = np.arange(n)
+    k = np.minimum(np.minimum(i, n - 1 - i), h)
+    return (c[i + k + 1] - c[i - k]) / (2 * k + 1)
+
+
+def _interp_nan(xq: np.ndarray, xp: np.ndarray, fp: np.ndarray) -> np.ndarray:
+    """``interp1(xp, fp, xq)``: linear, NaN outside ``[xp[0], xp[-1]]``."""
+    if len(xp) == 0:
+        return np.full(len(xq), np.nan)
+    if len(xp) == 1:
+        return np.where(xq == xp[0], fp[0], np.nan)
+    return np.interp(xq, xp, fp, left=np.nan, right=np.nan)
+
+
+def _stretch(count: int, n: int) -> np.ndarray:
+    """``linspace(1, n, count)``: where COVAREP places ``count`` frame values (1-based)."""
+    return np.linspace(1.0, float(n), count)
+
+
+def _n_frames(n: int, length: int, hop: int, *, strict: bool = False) -> int:
+    """Frames ``[hop i, hop i + length)`` inside ``n`` samples (end < n if ``strict``)."""
+    last = n - length - (1 if strict else 0)
+    return last // hop + 1 if last >= 0 else 0
+
+
+def _owned(n: int, length: int, hop: int, lo: int, hi: int, *, strict: bool = False
+           ) -> np.ndarray:
+    """Indices of the frames whose start lies in ``[lo, hi)``."""
+    m = _n_frames(n, length, hop, strict=strict)
+    return np.arange(-(-lo // hop), min(-(-hi // hop), m), dtype=np.int64)
+
+
+def _rows(x: np.ndarray, starts: np.ndarray, length: int) -> np.ndarray:
+    """Rows ``x[s : s + length]`` (all inside ``x``)."""
+    if len(starts) == 0:
+        return np.zeros((0, length))
+    return np.lib.stride_tricks.sliding_window_view(x, length)[starts]
+
+
+@lru_cache(maxsize=4)
+def _band(sr: int) -> np.ndarray:
+    """Ishi's 100-1500 Hz Butterworth band pass (3 dB ripple, 40 dB stop at 50 / 3000 Hz),
+    as second-order sections (the 14th-order polynomial form is ill-conditioned)."""
+    nyq = sr / 2
+    order, wn = buttord([100 / nyq, 1500 / nyq], [50 / nyq, 3000 / nyq], 3, 40)
+    return butter(order, wn, btype="band", output="sos")
+
+
+def band_pass(x: np.ndarray, *, sr: int = FS) -> np.ndarray:
+    """Zero-phase band pass, reflecting 3 x (filter order) samples at each end."""
+    sos = _band(sr)
+    return sosfiltfilt(sos, x, padlen=min(3 * 2 * len(sos), len(x) - 1))
+
+
+def _resonator(res: np.ndarray, f0_mean: float, rho: float, sr: int) -> np.ndarray:
+    """The residual through a two-pole resonator at ``f0_mean`` with pole radius ``rho``."""
+    phi = 2 * np.pi * f0_mean / sr
+    return lfilter([1.0], [1.0, -2 * rho * np.cos(phi), rho * rho], res)
+
+
+def _power_db(x: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """20 log10 of the mean square of 4 ms frames starting at ``starts``."""
+    fr = _rows(x, starts, _PW_LEN)
+    with np.errstate(divide="ignore"):
+        return 20 * np.log10(np.einsum("ij,ij->i", fr, fr) / _PW_LEN)
+
+
+@dataclass
+class Contours:
+    """Whole-recording contours gathered window by window (:func:`pass1`)."""
+
+    es: list[np.ndarray] = field(default_factory=list)  # log energy, 32 ms / 5 ms
+    zcr: list[np.ndarray] = field(default_factory=list)  # zero crossings per ms
+    pow_db: list[np.ndarray] = field(default_factory=list)  # 4 ms power (dB), signal
+    band_db: list[np.ndarray] = field(default_factory=list)  # 4 ms power (dB), 100-1500 Hz
+
+
+def pass1(xs: np.ndarray, a: int, lo: int, hi: int, n: int, acc: Contours, *,
+          sr: int = FS) -> np.ndarray:
+    """Contours of the frames that start in the window's interior ``[lo, hi)``.
 
     Parameters
     ----------
-    x : np.ndarray [shape=(n,)] speech
-    res : np.ndarray [shape=(n,)] LP residual of ``x``
-    times : np.ndarray [shape=(m,)] frame centres (s)
-    sr : sample rate in Hz
-    loud : reference level of the energy gate (:func:`loudness_reference` of the whole
-        recording's :func:`frame_rms`); computed from ``x`` when None
+    xs : np.ndarray [shape=(b - a,)] the window's samples ``x[a:b]`` (16 kHz)
+    a : first sample of the window in the recording
+    lo, hi : the window's interior
+    n : length of the recording
+    acc : the contours so far (appended to)
 
     Returns
     -------
-    np.ndarray [shape=(m,)] in [0, 1]
+    np.ndarray [shape=(b - a,)] the window's 100-1500 Hz band (for :func:`pass2`)
     """
+    ie = _owned(n, _ES_LEN, _ES_HOP, lo, hi, strict=True)
+    fr = _rows(xs, _ES_HOP * ie - a, _ES_LEN) * hann_matlab(np.array([_ES_LEN]), _ES_LEN)[0]
+    with np.errstate(divide="ignore"):
+        acc.es.append(np.log(np.einsum("ij,ij->i", fr, fr) / _ES_LEN))
+    iz = _owned(n, _ES_LEN, _ES_HOP, lo, hi)
+    sgn = (xs >= 0).astype(np.int64)
+    cs = np.concatenate([[0], np.cumsum(np.abs(np.diff(sgn)))])
+    s0 = _ES_HOP * iz - a
+    acc.zcr.append((cs[s0 + _ES_LEN - 1] - cs[s0]) / _ES_LEN * (sr / 1000))
+    ip = _owned(n, _PW_LEN, _PW_HOP, lo, hi)
+    acc.pow_db.append(_power_db(xs, _PW_HOP * ip - a))
+    xf = band_pass(xs, sr=sr)
+    acc.band_db.append(_power_db(xf, _PW_HOP * ip - a))
+    return xf
+
+
+def energy_contour(contours: Contours, n: int) -> np.ndarray:
+    """The recording's log-energy contour (32 ms frames every 5 ms).
+
+    COVAREP sizes the contour as ``floor((n - 511) / 80) + 1`` frames but fills only the
+    frames that end before the last sample: a frame it leaves empty is ``log(0)``.
+    """
+    es = np.concatenate(contours.es) if contours.es else np.zeros(0)
+    size = (n - _ES_LEN + 1) // _ES_HOP + 1 if n >= _ES_LEN - 1 else 0
+    if size > len(es):
+        es = np.concatenate([es, np.full(size - len(es), -np.inf)])
+    return es
+
+
+@dataclass
+class Peaks:
+    """Ishi's power peaks of the whole recording (:func:`power_peaks`)."""
+
+    sample: np.ndarray  # 0-based sample of each peak
+    rise: np.ndarray  # dB
+    fall: np.ndarray  # dB
+
+
+def _local_maxima(p: np.ndarray) -> np.ndarray:
+    """Peaks of ``p`` (a flat top counts once, at its centre, rounded down)."""
+    d = np.diff(p)
+    nz = np.flatnonzero(d != 0)
+    if len(nz) < 2:
+        return np.zeros(0, dtype=np.int64)
+    up = d[nz] > 0
+    # a rise followed (after a possible flat run) by a fall
+    k = np.flatnonzero(up[:-1] & ~up[1:])
+    first = nz[k] + 1  # first sample of the top
+    last = nz[k + 1]  # last sample of the top
+    return first + (last - first) // 2
+
+
+def power_peaks(band_db: np.ndarray) -> Peaks:
+    """Power peaks of the 4 ms band power contour (whole recording).
+
+    A peak is kept when it stands 2 dB above the contour 3 frames (6 ms) before and after
+    it and lies within 30 dB of the largest kept peak; its rise and fall are its height
+    above the lowest contour value in the 5 frames before / after it.
+    """
+    p = band_db
+    k = _local_maxima(p)
+    m = len(p)
+    lo3, hi3 = np.maximum(k - 3, 0), np.minimum(k + 3, m - 1)
+    k = k[(p[k] - 2 >= p[lo3]) & (p[k] - 2 >= p[hi3])]
+    if len(k):
+        k = k[p[k] >= p[k].max() - 30]
+    k = k[(k > 0) & (k < m - 1)]
+    rise = np.zeros(len(k))
+    fall = np.zeros(len(k))
+    if len(k):
+        win = np.lib.stride_tricks.sliding_window_view(
+            np.concatenate([np.full(5, np.inf), p, np.full(5, np.inf)]), 11)[k]
+        rise = p[k] - win[:, :5].min(axis=1)
+        fall = p[k] - win[:, 6:].min(axis=1)
+    return Peaks(sample=_PW_HOP * k + 32, rise=rise, fall=fall)
+
+
+@dataclass
+class Frames:
+    """Frame features gathered window by window (:func:`pass2`)."""
+
+    h2h1: list[np.ndarray] = field(default_factory=list)  # per 10 ms H2-H1 frame
+    f0r: list[np.ndarray] = field(default_factory=list)  # resonator-domain F0 (Hz)
+    prom: list[np.ndarray] = field(default_factory=list)  # peak prominence, 20 ms hop
+    ifp: list[np.ndarray] = field(default_factory=list)  # IFP, 10 ms hop
+    ips: list[np.ndarray] = field(default_factory=list)  # IPS per power peak
+
+
+def max_creak_f0(f0_mean: float) -> float:
+    """Highest creak F0 assumed by the prominence window, from the median F0."""
+    if f0_mean > 100:
+        return 90.0
+    if 85 <= f0_mean < 100:
+        return 65.0
+    if f0_mean < 85:
+        return 55.0
+    return 80.0
+
+
+@lru_cache(maxsize=2)
+def _unit_circle(sr: int) -> np.ndarray:
+    return np.exp(-2j * np.pi * np.arange(sr) / sr)
+
+
+def _h2h1_frames(res: np.ndarray, idx: np.ndarray, a: int, f0_mean: float, sr: int
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    rep = _resonator(res, f0_mean, 0.97, sr)
+    rep2 = _resonator(res, f0_mean, 0.8, sr)
+    win = hann_matlab(np.array([_H_LEN]), _H_LEN)[0]
+    nfft = 2 * _H_LEN  # >= 2 x 800 - 1: no circular wrap of the lags
+    lags = np.arange(1, _H_LEN)
+    unbias = (_H_LEN - 1) / (_H_LEN - lags)
+    h2h1 = np.zeros(len(idx))
+    f0 = np.zeros(len(idx))
+    turn = _unit_circle(sr)  # e^(-2 pi i k / sr): the sr-point DFT's kernel
+    for s in range(0, len(idx), 512):
+        st = _HOP * idx[s : s + 512] - a
+        f2 = _rows(rep2, st, _H_LEN) * win
+        r2 = np.fft.irfft(np.abs(np.fft.rfft(f2, nfft)) ** 2, nfft)[:, 1:_H_LEN] * unbias
+        # skip the lags before the autocorrelation first drops to <= 0
+        pos = r2 > 0
+        first_neg = np.where(pos.all(axis=1), r2.shape[1] - 1, np.argmin(pos, axis=1))
+        first_neg = np.minimum(first_neg, r2.shape[1] - 1)
+        r2[np.arange(r2.shape[1])[None, :] < first_neg[:, None]] = 0.0
+        posi = np.maximum(np.argmax(r2, axis=1) + 1, 5)
+        f0_s = _mround(sr / posi)
+        f1 = _rows(rep, st, _H_LEN) * win * win
+        r1 = np.fft.irfft(np.abs(np.fft.rfft(f1, nfft)) ** 2, nfft)[:, 1:_H_LEN]
+        # |DFT| (sr points) of r1 at f0 - 1 and 2 f0 - 1 Hz (COVAREP's 1-based bins)
+        lag = np.arange(_H_LEN - 1)[None, :]
+        f_hz = f0_s.astype(np.int64)[:, None]
+        e1 = turn[(lag * (f_hz - 1)) % sr]
+        e2 = turn[(lag * (2 * f_hz - 1)) % sr]
+        with np.errstate(divide="ignore"):
+            h2h1[s : s + 512] = (20 * np.log10(np.abs(np.sum(r1 * e2, axis=1)))
+                                 - 20 * np.log10(np.abs(np.sum(r1 * e1, axis=1))))
+        f0[s : s + 512] = f0_s
+    return h2h1, f0
+
+
+def _es_interp_at(es: np.ndarray, n: int, q: np.ndarray) -> np.ndarray:
+    """COVAREP's energy contour, stretched over the recording, at 1-based samples ``q``."""
+    return np.interp(q, _stretch(len(es), n), es)
+
+
+def _prominence_frames(res: np.ndarray, idx: np.ndarray, a: int, n: int, f0_mean: float,
+                       es: np.ndarray, sr: int) -> np.ndarray:
+    win_len = int(_mround(sr / max_creak_f0(f0_mean))) * 2
+    half = int(_mround(win_len / 2))
+    rem = win_len * 0.2
+    rep = _resonator(res, f0_mean, 0.8, sr)
+    out = np.zeros(len(idx))
+    if len(idx) == 0:
+        return out
+    start = 2 * _HOP * idx + 1  # 1-based, as COVAREP
+    fr = _rows(np.abs(rep), start - 1 - a, win_len)
+    m1 = np.argmax(fr, axis=1) + 1
+    ok = (m1 + start - half >= 1) & (start + m1 + half <= n)
+    st2 = m1 + start - half  # 1-based start of the re-centred frame
+    z = np.zeros((len(idx), 2 * half + 1))
+    z[ok] = _rows(rep, st2[ok] - 1 - a, 2 * half + 1)
+    m2 = np.argmax(np.abs(z), axis=1)
+    sgn = np.where(z[np.arange(len(z)), m2] < 0, -1.0, 1.0)
+    z = z * sgn[:, None]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = z / z.max(axis=1, keepdims=True)
+    j0, j1 = int(_mround(half - rem)), int(_mround(half + rem))
+    z[:, j0 - 1 : j1] = 0.0
+    z[z < 0] = 0.0
+    out = np.where(ok, 1.0 - z.max(axis=1), 0.0)
+    # energy check at COVAREP's sample (the second maximum's index from the first frame)
+    e_at = start + m2 + 1
+    tol = round(0.4 * sr)
+    s_e = np.maximum(e_at - tol, 1)
+    t_e = np.minimum(e_at + tol, n)
+    pos = _stretch(len(es), n)
+    emax = np.maximum(_es_interp_at(es, n, s_e), _es_interp_at(es, n, t_e))
+    lo_i = np.searchsorted(pos, s_e, side="left")
+    hi_i = np.searchsorted(pos, t_e, side="right")
+    # the interpolated contour is read at whole samples: its largest value in a range
+    # lies at an end or at a sample next to a contour point inside the range
+    at_nodes = np.maximum(_es_interp_at(es, n, np.floor(pos)),
+                          _es_interp_at(es, n, np.ceil(pos)))
+    run = _running_max(at_nodes)
+    for i in np.flatnonzero(ok):
+        if hi_i[i] > lo_i[i]:
+            emax[i] = max(emax[i], run(lo_i[i], hi_i[i]))
+    quiet = _es_interp_at(es, n, e_at) < emax - 4
+    return np.where(ok & ~quiet, out, 0.0)
+
+
+def _running_max(v: np.ndarray):
+    """Range maximum ``v[i:j]`` by a sparse table (O(1) per query)."""
+    table = [v]
+    k = 1
+    while 2 * k <= len(v):
+        prev = table[-1]
+        table.append(np.maximum(prev[:-k], prev[k:]))
+        k *= 2
+
+    def query(i: int, j: int) -> float:
+        lev = int(j - i).bit_length() - 1
+        t = table[lev]
+        return float(max(t[i], t[j - (1 << lev)]))
+
+    return query
+
+
+def _ifp_frames(xf: np.ndarray, idx: np.ndarray, a: int) -> np.ndarray:
+    out = np.zeros(len(idx))
+    lags = np.arange(_IFP_LAG + 1)
+    norm = _IFP_LEN / (_IFP_LEN - (lags + 1))
+    for s in range(0, len(idx), 512):
+        fr = _rows(xf, _HOP * idx[s : s + 512] - a, _IFP_LEN)
+        r = np.fft.irfft(np.abs(np.fft.rfft(fr, 800)) ** 2, 800)[:, : _IFP_LAG + 1]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            acf = r / r[:, :1]
+        acf[:, :_PEAK_TOL] = 0.0
+        acf = acf * norm
+        mx = np.argmax(acf, axis=1)  # 0-based lag index
+        best = acf[np.arange(len(acf)), mx]
+        res = best.copy()
+        m1 = mx + 1  # COVAREP's 1-based index of the maximum
+        for mult in range(2, _IFP_LAG + 2):
+            c = m1 * mult
+            act = c < _IFP_LAG + 1
+            if not act.any():
+                break
+            b0 = np.maximum(c - _PEAK_TOL, 1) - 1
+            b1 = np.minimum(c + _PEAK_TOL, _IFP_LAG + 1)
+            cols = np.arange(2 * _PEAK_TOL + 1)[None, :] + b0[:, None]
+            inside = cols < b1[:, None]
+            vals = np.where(inside, acf[np.arange(len(acf))[:, None],
+                                        np.minimum(cols, _IFP_LAG)], -np.inf)
+            res = np.where(act, np.minimum(res, vals.max(axis=1)), res)
+        out[s : s + 512] = res
+    return np.nan_to_num(out, nan=0.0)
+
+
+def _ips(xf: np.ndarray, peaks: np.ndarray, prev: np.ndarray, a: int, n: int) -> np.ndarray:
+    """Inter-pulse similarity of each peak with the previous one (1-based samples)."""
+    out = np.zeros(len(peaks))
+    ok = ((peaks - prev) <= _IPS_TMAX) & (prev - _IPS_HALF >= 1) & (peaks + _IPS_HALF <= n)
+    ok &= prev > 0
+    i = np.flatnonzero(ok)
+    if len(i) == 0:
+        return out
+    seg = 2 * _IPS_HALF + 1
+    cur = _rows(xf, peaks[i] - _IPS_HALF - 1 - a, seg)
+    pre = _rows(xf, prev[i] - _IPS_HALF - 1 - a, seg)
+    nfft = 1024
+    cc = np.fft.irfft(np.fft.rfft(cur, nfft) * np.conj(np.fft.rfft(pre, nfft)), nfft)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        den = np.sqrt(np.einsum("ij,ij->i", cur, cur) * np.einsum("ij,ij->i", pre, pre))
+        out[i] = np.nan_to_num(cc.max(axis=1) / den)
+    return out
+
+
+def pass2(xs: np.ndarray, res: np.ndarray, xf: np.ndarray, a: int, lo: int, hi: int,
+          n: int, f0_mean: float, es: np.ndarray, peaks: Peaks, acc: Frames, *,
+          sr: int = FS) -> None:
+    """Frame features of the frames / power peaks that start in ``[lo, hi)``.
+
+    Parameters
+    ----------
+    xs, res, xf : np.ndarray [shape=(b - a,)] the window's samples, LP residual (order
+        ``sr / 1000 + 2``) and 100-1500 Hz band (:func:`pass1`)
+    a, lo, hi, n : window start, interior, recording length (samples)
+    f0_mean : median F0 of the recording's voiced frames (Hz)
+    es : the recording's energy contour (``Contours.es``, concatenated)
+    peaks : :func:`power_peaks` of the recording
+    acc : the frame features so far (appended to)
+    """
+    ih = _owned(n, _H_LEN, _HOP, lo, hi, strict=True)
+    h, f = _h2h1_frames(res, ih, a, f0_mean, sr)
+    acc.h2h1.append(h)
+    acc.f0r.append(f)
+    win_len = int(_mround(sr / max_creak_f0(f0_mean))) * 2
+    iprom = _owned(n, win_len, 2 * _HOP, lo, hi)
+    acc.prom.append(_prominence_frames(res, iprom, a, n, f0_mean, es, sr))
+    acc.ifp.append(_ifp_frames(xf, _owned(n, _IFP_LEN, _HOP, lo, hi), a))
+    pk = peaks.sample + 1  # 1-based, as COVAREP
+    own = np.flatnonzero((peaks.sample >= lo) & (peaks.sample < hi))
+    prev = np.where(own > 0, pk[np.maximum(own - 1, 0)], 0)
+    acc.ips.append(_ips(xf, pk[own], prev, a, n))
+
+
+def features(n: int, contours: Contours, frames: Frames, peaks: Peaks, f0_srh: np.ndarray,
+             f0_mean: float, *, sr: int = FS) -> np.ndarray:
+    """The 36 network inputs of each 10 ms creak frame (ends at ``160 k``, k = 1..K).
+
+    Parameters
+    ----------
+    n : recording length in samples
+    contours, frames, peaks : gathered by :func:`pass1`, :func:`power_peaks`, :func:`pass2`
+    f0_srh : np.ndarray [shape=(j,)] SRH F0 of each SRH frame (Hz)
+    f0_mean : median F0 of voiced frames (Hz)
+
+    Returns
+    -------
+    np.ndarray [shape=(K, 36)]: the 12 :data:`FEATURES`, their differences from the
+    previous frame (0 at the first), and the differences of those
+    """
+    k_n = n // _HOP
+    t = _HOP * np.arange(1, k_n + 1, dtype=np.float64)  # 1-based sample of frame k
+    t_is = _mround(_stretch(k_n, n))  # where the Ishi features are read
+    # H2-H1 and resonator F0
+    h = np.concatenate(frames.h2h1)
+    f = np.concatenate(frames.f0r)
+    span = round(0.1 * sr / _HOP)
+    if len(h):
+        h = _interp_nan(t, _stretch(len(h), n), _smooth(h, span))
+        f = _interp_nan(t, _stretch(len(f), n), _smooth(_medfilt(f, 7), span))
+    else:
+        h, f = np.zeros(k_n), np.zeros(k_n)
+    # residual peak prominence
+    prom = np.concatenate(frames.prom)
+    if len(prom) > 1:
+        win_len = int(_mround(sr / max_creak_f0(f0_mean))) * 2
+        pt = _mround(2 * _HOP * np.arange(len(prom)) + (win_len + 1) / 2)
+        res_p = np.nan_to_num(_interp_nan(t, pt, _medfilt(prom, 5)))
+    else:
+        res_p = np.zeros(k_n)
+    # zero-crossing rate (COVAREP places frame j at the centre of frame j + 1)
+    zcr = np.concatenate(contours.zcr)
+    zc = np.nan_to_num(_interp_nan(t, _ES_HOP * np.arange(1, len(zcr) + 1) + 256.5, zcr))
+    # IFP: zero unless the next two frames are periodic, clipped to [0, 1]
+    ifp = np.concatenate(frames.ifp)
+    if len(ifp) >= 3:
+        low = ifp < 0.5
+        kill = np.zeros(len(ifp), dtype=bool)
+        kill[: len(ifp) - 3] = low[1 : len(ifp) - 2] | low[2 : len(ifp) - 1]
+        ifp = np.clip(np.where(kill, 0.0, ifp), 0.0, 1.0)
+        ifp_t = np.nan_to_num(_interp_nan(t_is, _HOP * np.arange(len(ifp)) + 257.0, ifp))
+    else:
+        ifp_t = np.zeros(k_n)
+    # power peaks: each sample takes the next peak's values when it lies < 35 ms ahead
+    ips = np.concatenate(frames.ips) if frames.ips else np.zeros(0)
+    rise_t, fall_t, ips_t = np.zeros(k_n), np.zeros(k_n), np.zeros(k_n)
+    pk = peaks.sample + 1.0
+    if len(pk) > 2:
+        j = np.searchsorted(pk, t_is, side="left")
+        jj = np.minimum(j, len(pk) - 1)
+        d = np.where(j < len(pk), pk[jj] - t_is, np.inf)
+        # before 35 ms, an earlier peak sits at distance t (COVAREP's zeroed entries)
+        early = (pk[0] < t_is) & (t_is <= d)
+        use = np.where(early, 0, jj)
+        dist = np.where(early, t_is, d)
+        near = dist < _PWP_REACH
+        rise_t = np.where(near, peaks.rise[use], 0.0)
+        fall_t = np.where(near, peaks.fall[use], 0.0)
+        ips_t = np.where(near, ips[use], 0.0)
+    # energy below the loudest frame, power deviation
+    es = energy_contour(contours, n)
+    ener = _interp_nan(t, _stretch(len(es), n), es - es.max()) if len(es) else np.zeros(k_n)
+    pw = np.concatenate(contours.pow_db)
+    fin = np.isfinite(pw)
+    if fin.any() and not fin.all():
+        pw = np.where(fin, pw, pw[fin].min())
+    sd = np.zeros(len(pw))
+    if len(pw) > 32:
+        win = np.lib.stride_tricks.sliding_window_view(pw, 33)
+        sd[16 : len(pw) - 16] = win.std(axis=1, ddof=1)[: len(pw) - 32]
+        sd[len(pw) - 16 :] = 0.0
+    sd = _medfilt(sd, 13)
+    pow_std = _interp_nan(t, _stretch(len(sd), n), sd) if len(sd) else np.zeros(k_n)
+    # SRH F0 stretched over the creak frames
+    f0 = (np.interp(np.arange(1, k_n + 1), _stretch(len(f0_srh), k_n), f0_srh)
+          if len(f0_srh) > 1 else np.full(k_n, f0_mean))
+    stat = np.column_stack([h, res_p, zc, ifp_t, ips_t, fall_t, rise_t, f0,
+                            np.full(k_n, f0_mean), ener, pow_std, f])
+    d1 = np.zeros_like(stat)
+    d2 = np.zeros_like(stat)
+    with np.errstate(invalid="ignore"):  # inf - inf (silent frames): NaN, filled later
+        d1[1:] = np.diff(stat, axis=0)
+        d2[1:] = np.diff(d1, axis=0)
+    return np.concatenate([stat, d1, d2], axis=1)
+
+
+@lru_cache(maxsize=1)
+def _net() -> dict[str, np.ndarray]:
+    data = NET_FILE.read_bytes()
+    got = hashlib.sha256(data).hexdigest()
+    if got != NET_SHA256:
+        raise FeatureError(f"creak network {NET_FILE} has sha256 {got}, expected "
+                           f"{NET_SHA256}; reinstall vocalmind or re-run "
+                           "bench/train_creak_detector.py")
+    with np.load(NET_FILE) as z:
+        return {k: z[k].astype(np.float64) for k in z.files}
+
+
+def posterior(feats: np.ndarray) -> np.ndarray:
+    """Creak posterior of each creak frame from its 36 inputs (:func:`features`).
+
+    Parameters
+    ----------
+    feats : np.ndarray [shape=(K, 36)]
+
+    Returns
+    -------
+    np.ndarray [shape=(K,)] in [0, 1]
+    """
+    w = _net()
+    z = np.where(np.isfinite(feats), feats, w["fill"])
+    z = np.clip((z - w["mean"]) / w["scale"], -w["clip"], w["clip"])
+    hid = np.tanh(z @ w["w1"] + w["b1"])
+    out = hid @ w["w2"] + w["b2"]
+    return 1.0 / (1.0 + np.exp(-np.clip(out[:, 0], -60, 60)))
+
+
+def to_descriptor_grid(post: np.ndarray, n_times: int) -> np.ndarray:
+    """Posterior of creak frame k (sample 160 k) at the descriptor frames (80 + 160 j).
+
+    As COVAREP: linear interpolation, 0 where a descriptor frame lies before the first or
+    after the last creak frame.
+
+    Returns
+    -------
+    np.ndarray [shape=(n_times,)]
+    """
+    q = 80.0 + _HOP * np.arange(n_times)
+    t = _HOP * np.arange(1, len(post) + 1, dtype=np.float64)
+    return np.nan_to_num(_interp_nan(q, t, post))
+
+
+def recording_inputs(y: np.ndarray, *, sr: int = FS) -> np.ndarray:
+    """The 36 network inputs of one recording in one window (for training the network).
+
+    The same computation as :func:`vocalmind.features.clinical.descriptors.descriptor_matrix`
+    with one window: SRH F0 in COVAREP's two passes, the median F0 of voiced SRH frames,
+    then :func:`pass1`, :func:`power_peaks`, :func:`pass2` and :func:`features`. (Creak
+    features do not depend on the glottal polarity.)
+
+    Parameters
+    ----------
+    y : np.ndarray [shape=(n,)] mono signal; resampled to 16 kHz as the descriptors do
+
+    Returns
+    -------
+    np.ndarray [shape=(n // 160, 36)] (at 16 kHz)
+    """
+    from vocalmind.features.clinical import f0 as _f0
+    from vocalmind.features.clinical.dsp import lpc_residuals
+
+    if sr != FS:
+        import soxr
+
+        y = soxr.resample(np.asarray(y, dtype=np.float64), sr, FS).astype(np.float32)
+    x = np.asarray(y, dtype=np.float64)
     n = len(x)
-    a = np.abs(res)
-    near = maximum_filter1d(a, size=2 * round(0.00125 * sr) + 1, mode="constant")
-    wide = maximum_filter1d(a, size=2 * round(0.025 * sr) + 1, mode="constant")
-    peaks = np.flatnonzero((a == near) & (a > 0.35 * wide) & (a > 0))
-    # keep one sample per flat top and enforce a 2.5 ms refractory distance
-    if len(peaks):
-        keep = np.concatenate([[True], np.diff(peaks) > round(0.0025 * sr)])
-        peaks = peaks[keep]
-    half = round(0.03 * sr)
-    c = np.round(times * sr).astype(np.int64)
-    lo = np.searchsorted(peaks, c - half)
-    hi = np.searchsorted(peaks, c + half)
-    cnt = hi - lo
-    with np.errstate(divide="ignore", invalid="ignore"):
-        last = peaks[np.clip(hi - 1, 0, max(len(peaks) - 1, 0))] if len(peaks) else c
-        first = peaks[np.clip(lo, 0, max(len(peaks) - 1, 0))] if len(peaks) else c
-        mean_iv = np.where(cnt >= 2, (last - first) / np.maximum(cnt - 1, 1), np.nan) / sr
-        d = np.diff(peaks).astype(float)
-        dd = np.abs(np.diff(d))
-        cs = np.concatenate([[0.0], np.cumsum(dd)])
-        # |D[j+1] - D[j]| for pairs of intervals inside the window: j = lo .. hi - 3
-        n_dd = np.maximum(cnt - 2, 0)
-        j0 = np.clip(lo, 0, len(cs) - 1)
-        j1 = np.clip(lo + n_dd, 0, len(cs) - 1)
-        jit = np.where(n_dd >= 1, (cs[j1] - cs[j0]) / np.maximum(n_dd, 1), np.nan)
-        jit_rel = jit / (mean_iv * sr)
-    # prominence: largest residual peak over residual RMS in the window
-    rms_r = frame_rms(res, times, sr=sr)
-    wmax = maximum_filter1d(a, size=2 * half + 1, mode="constant")[np.clip(c, 0, n - 1)]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        prom = wmax / rms_r
-    rms_x = frame_rms(x, times, sr=sr)
-    if loud is None:
-        loud = loudness_reference(rms_x)
-    gate = (rms_x > 0.01 * loud) & (rms_x > 1e-5)
-    p_prom = _sig((np.nan_to_num(prom, nan=0.0, posinf=100.0) - 3.0) / 0.4)
-    iv_ms = np.nan_to_num(mean_iv * 1000.0)
-    p_long = _sig((iv_ms - LONG_MS) / 0.6)  # F0 below ~83 Hz
-    p_very_long = _sig((iv_ms - VERY_LONG_MS) / 0.8)  # F0 below ~55 Hz
-    p_irr = _sig((np.nan_to_num(jit_rel) - IRREGULAR) / 0.03)
-    # creak = prominent pulses that are either very sparse, or long AND irregular: a
-    # regular low modal voice (70-90 Hz, jitter ~1 %) is long but neither very long nor
-    # irregular, so it scores low
-    score = gate * p_prom * np.maximum(p_very_long, p_long * p_irr)
-    return np.where(cnt >= 2, score, 0.0)
+    res_srh, res = lpc_residuals(x, orders=(_f0.srh_lpc_order(FS), round(FS / 1000) + 2))
+    c = _f0.srh_centres(n, sr=FS)
+    spec = _f0.srh_spectra(res_srh, c, sr=FS)
+    f0_1, val_1 = _f0.srh_search(spec, _f0.F0_MIN, _f0.F0_MAX, sr=FS)
+    rng = _f0.srh_range(f0_1, val_1)
+    f0_srh, val = _f0.srh_search(spec, *rng, sr=FS) if rng is not None else (f0_1, val_1)
+    v = _f0.srh_voicing(val)
+    ok = (v > 0.5) & (f0_srh > _f0.F0_MIN) & (f0_srh < _f0.F0_MAX)
+    f0_mean = float(np.median(f0_srh[ok])) if ok.any() else float(np.median(f0_srh))
+    contours = Contours()
+    band = pass1(x, 0, 0, n, n, contours, sr=FS)
+    peaks = power_peaks(np.concatenate(contours.band_db))
+    frames = Frames()
+    pass2(x, res, band, 0, 0, n, n, f0_mean, energy_contour(contours, n), peaks, frames,
+          sr=FS)
+    return features(n, contours, frames, peaks, f0_srh, f0_mean, sr=FS)

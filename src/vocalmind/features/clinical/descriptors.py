@@ -194,10 +194,10 @@ def descriptor_matrix(y: np.ndarray, *, sr: int = FS,
 
     Long recordings are processed in windows of ``window_s`` seconds (each with
     ``MARGIN_S`` of context on both sides) in four passes: (1) residual skewness sums for
-    the polarity, first-pass SRH, the largest residual, frame loudness and mel levels;
+    the polarity, first-pass SRH, the largest residual, creak contours and mel levels;
     (2) second-pass SRH, hence F0 and voicing; (3) SEDREAMS' mean-based-signal intervals
     and the median GCI position in them; (4) everything else. Global quantities (polarity,
-    SRH range and voicing threshold, median F0, SEDREAMS' ratio, the creak gate's level,
+    SRH range and voicing threshold, median F0, SEDREAMS' ratio, the creak contours,
     the MFCC dB ceiling, COVAREP's MCEP frame placement, the statistics) are computed over
     the whole recording, so that the descriptors equal those of one window up to rounding
     (tested to 1e-6), with memory bounded by the window.
@@ -259,11 +259,12 @@ def descriptor_matrix(y: np.ndarray, *, sr: int = FS,
     def srh_in(lo: int, hi: int) -> slice:
         return slice(int(np.searchsorted(c_srh, lo)), int(np.searchsorted(c_srh, hi)))
 
-    # ---- pass 1: polarity sums, first-pass SRH, largest |residual|, loudness, mel ceiling
+    # ---- pass 1: polarity sums, first-pass SRH, largest |residual|, creak contours, mel
     moments = np.zeros((2, 4))
     f0_1, val_1 = np.zeros(len(c_srh)), np.zeros(len(c_srh))
     res_max, db_max = 0.0, -np.inf
-    rms_x = np.zeros(m)
+    contours = _creak.Contours()
+    band_single = None
     E_single = None
     for lo, hi, a, b in seg:
         xs = seg.signal(x, a, b)
@@ -277,7 +278,9 @@ def descriptor_matrix(y: np.ndarray, *, sr: int = FS,
         if seg.single:
             E_single = E
         ks = frames_in(lo, hi)
-        rms_x[ks] = _creak.frame_rms(xs, times[ks] - a / sr, sr=sr)
+        band = _creak.pass1(xs, a, lo, hi, n, contours, sr=sr)
+        if seg.single:
+            band_single = band
         db = _mfcc.mel_db(xs, sr=sr)
         f_pos = a + hop * np.arange(db.shape[1])
         sel = (f_pos >= lo) & (f_pos < hi)
@@ -330,7 +333,9 @@ def descriptor_matrix(y: np.ndarray, *, sr: int = FS,
     interv = np.concatenate(interv_all)
     r_all = np.concatenate(ratios)
     ratio = float(np.median(r_all)) if len(r_all) else 0.0
-    loud = _creak.loudness_reference(rms_x)
+    creak_es = _creak.energy_contour(contours, n)
+    creak_peaks = _creak.power_peaks(np.concatenate(contours.band_db))
+    creak_frames = _creak.Frames()
 
     # COVAREP's sinusoidal-analysis frames: one per SRH frame (window inside the signal),
     # analysed with the SRH F0 of that frame, voiced or not
@@ -400,7 +405,9 @@ def descriptor_matrix(y: np.ndarray, *, sr: int = FS,
             if own.any():
                 prev_own_gci = int(gci[own][-1] + a)
         out[ks, 7] = _glottal.peak_slope(xs, t_loc, sr=sr)
-        out[ks, 10] = _creak.creak_score(xs, res, t_loc, sr=sr, loud=loud)
+        band = band_single if band_single is not None else _creak.band_pass(xs, sr=sr)
+        _creak.pass2(xs, res, band, a, lo, hi, n, f0_med, creak_es, creak_peaks,
+                     creak_frames, sr=sr)
         # sinusoidal frames of the segment (margins included for HMPD's smoothing)
         s_seg = (c_sin >= a + 1000) | (a == 0)
         s_seg &= (c_sin < b - 1000) | (b == n)
@@ -430,6 +437,8 @@ def descriptor_matrix(y: np.ndarray, *, sr: int = FS,
         out[ks, 114:119] = _formants.formants(xs, t_loc, v_loc, sr=sr)
         out[ks, 119] = _formants.peak_to_rms(xs, t_loc, sr=sr)
 
+    creak_in = _creak.features(n, contours, creak_frames, creak_peaks, f0_srh, f0_med, sr=sr)
+    out[:, 10] = _creak.to_descriptor_grid(_creak.posterior(creak_in), m)
     out[:, 0] = np.where(voiced, f0, np.nan)
     out[:, 1] = vuv
     t_g = np.concatenate(g_t) if g_t else np.zeros(0)
