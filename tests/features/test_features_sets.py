@@ -141,10 +141,18 @@ def test_logmel_validates_parameters() -> None:
         LogMelFunctionals(deltas=True).process_signal(np.zeros(100, np.float32), 16_000)
 
 
-@pytest.mark.parametrize("name", ["egemaps", "compare"])
+def _package_functionals(fs: object, y: np.ndarray) -> np.ndarray:
+    """The opensmile package's whole-signal functionals of ``y`` (16 kHz), clipped as vocalmind does."""
+    from vocalmind.features import opensmile_sets as oss
+
+    return oss._smile(fs._config).process_signal(  # type: ignore[attr-defined]
+        np.clip(y, -1.0, 32767 / 32768), 16_000).to_numpy(dtype=np.float64).reshape(-1)
+
+
+@pytest.mark.parametrize("name", ["egemaps", "compare", "is09"])
 def test_long_recordings_are_streamed_with_identical_functionals(name: str) -> None:
-    """Over STREAM_ABOVE_S seconds the signal is streamed through a ring buffer; the
-    functionals equal those of the package's whole-signal path, bit for bit."""
+    """Over STREAM_ABOVE_S seconds the signal is streamed and the functionals computed in two
+    openSMILE passes; they equal those of the package's whole-signal path, bit for bit."""
     from vocalmind.features import opensmile_sets as oss
 
     sr = 16_000
@@ -153,42 +161,120 @@ def test_long_recordings_are_streamed_with_identical_functionals(name: str) -> N
     y = (0.3 * np.sin(2 * np.pi * np.cumsum(f0) / sr) * (np.sin(2 * np.pi * 1.5 * t) > -0.2)
          + 0.01 * np.random.default_rng(0).standard_normal(t.size)).astype(np.float32)
     fs = get_feature_set(name)
-    streamed = fs.process_signal(y, sr)  # the streamed path (longer than the threshold)
-    whole = oss._smile(fs._config).process_signal(
-        np.clip(y, -1.0, 32767 / 32768), sr).to_numpy(dtype=np.float64).reshape(-1)
+    assert oss._split(oss._smile(fs._config).config_path, "func") is not None  # the two-pass path
+    streamed = fs.process_signal(y, sr)  # longer than the threshold
+    whole = _package_functionals(fs, y)
     assert streamed.shape == whole.shape == (len(fs.names()),)
     assert np.array_equal(streamed, whole, equal_nan=True)
 
 
-def test_streamed_path_clips_full_scale_samples_block_by_block() -> None:
-    """The streamed path clips each block itself (no whole-signal copy): samples at and
-    beyond full scale give the functionals of the package path on the clipped signal."""
+def test_two_passes_equal_the_package_on_silence_clipping_and_a_voiced_tone() -> None:
+    """eGeMAPS on 63 s of digital silence, a clipped voiced tone (beyond full scale), noise
+    and a quiet voiced tone: the two-pass functionals are the package's, bit for bit, and the
+    caller's signal is not clipped in place."""
     from vocalmind.features import opensmile_sets as oss
 
     sr = 16_000
-    t = np.arange(int((oss.STREAM_ABOVE_S + 2.25) * sr)) / sr
-    y = (1.3 * np.sin(2 * np.pi * 180 * t) * (np.sin(2 * np.pi * 0.5 * t) > 0)).astype(np.float32)
-    assert y.max() > 1.0 and y.min() < -1.0
+    t = np.arange(int((oss.STREAM_ABOVE_S + 3.0) * sr)) / sr
+    f0 = 110 + 30 * np.sin(2 * np.pi * 0.2 * t)
+    tone = np.sin(2 * np.pi * np.cumsum(f0) / sr)
+    y = np.zeros(t.size, np.float32)  # silence where nothing else is set
+    part = (t >= 5) & (t < 20)
+    y[part] = 1.6 * tone[part]  # clipped
+    part = (t >= 25) & (t < 35)
+    y[part] = 0.05 * np.random.default_rng(3).standard_normal(part.sum())
+    part = t >= 40
+    y[part] = 0.2 * tone[part] * (np.sin(2 * np.pi * 0.7 * t[part]) > -0.3)
+    assert y.max() > 1.0 and y.min() < -1.0 and (y == 0).sum() > 5 * sr
     fs = get_feature_set("egemaps")
     before = y.copy()
     streamed = fs.process_signal(y, sr)
-    assert np.array_equal(y, before)  # the caller's signal is not clipped in place
-    whole = oss._smile(fs._config).process_signal(
-        np.clip(y, -1.0, 32767 / 32768), sr).to_numpy(dtype=np.float64).reshape(-1)
-    assert np.array_equal(streamed, whole, equal_nan=True)
+    assert np.array_equal(y, before)
+    assert np.array_equal(streamed, _package_functionals(fs, y), equal_nan=True)
 
 
-def test_functionals_levels_are_sized_for_the_whole_recording() -> None:
-    """The include handed to openSMILE as bufferModeConf holds every 10 ms frame of the
-    recording (no doubling while it fills), in one-minute steps."""
+def test_egemaps_is_cut_where_its_functionals_begin() -> None:
+    """The first pass holds the low-level descriptors only, with a sink where each group of
+    functionals read; it hands over the seven smoothed levels the 88 functionals read (two of
+    them side by side, as one functional reads them); the row is the final concat's inputs;
+    second-pass groups share no level but the handed-over ones."""
+    from vocalmind.features import opensmile_sets as oss
+
+    split = oss._split(oss._smile("eGeMAPSv02").config_path, "func")
+    assert split is not None
+    components = [c for c in split.first if isinstance(c, oss._Component)]
+    assert not any("frameModeFunctionalsConf" in line for c in components for line in c.lines)
+    assert sorted(c for c in split.first if isinstance(c, int)) == list(range(len(split.feeds)))
+    assert {lv for feed in split.feeds for lv in feed} == {
+        "gemapsv01b_lld_single_logF0_smo", "gemapsv01b_loudness_smo", "egemapsv02_energyRMS",
+        "egemapsv02_lldSetNoF0AndLoudnessZ_smo", "egemapsv02_lldSetNoF0AndLoudnessNz_smo",
+        "egemapsv02_lldSetSpectralNz_smo", "egemapsv02_lldSetSpectralZ_smo"}
+    assert ("egemapsv02_lldSetNoF0AndLoudnessNz_smo", "egemapsv02_lldSetSpectralNz_smo") in split.feeds
+    assert split.outputs[0] == "gemapsv01b_functionalsF0" and len(split.outputs) == 7
+    fed = {lv for feed in split.feeds for lv in feed}
+    touched = [{lv for c in g for lv in c.reads + c.writes} - fed for g in split.groups]
+    for i, levels in enumerate(touched):
+        assert not any(levels & other for j, other in enumerate(touched) if j != i)
+
+
+def test_sink_blocks_leave_the_last_block_half_full() -> None:
+    """The first pass's sinks read blocks of 2,000-4,000 frames chosen so that the frames
+    left at the end of input (10 ms frames) fill about half a block."""
     from vocalmind.features import opensmile_sets as oss
 
     sr = 16_000
-    for seconds in (61.0, 600.0, 3600.0):
-        text = Path(oss._full_levels(int(seconds * sr), sr)).read_text()
-        conf = dict(line.split(" = ") for line in text.splitlines())
-        n = int(conf["writer.levelconf.nT"])
-        assert seconds * 100 < n <= seconds * 100 + 10 + oss._LEVEL_QUANTUM
-        assert n % oss._LEVEL_QUANTUM == 0
-        assert conf["writer.levelconf.isRb"] == "0" and conf["writer.levelconf.growDyn"] == "1"
-    assert oss._full_levels(600 * sr, sr) == oss._full_levels(600 * sr - 5, sr)  # one file per size
+    for seconds in (61.0, 600.0, 3600.0, 3600.5, 7200.0):
+        frames = int(np.ceil(seconds * 100))
+        block = oss._sink_block(int(seconds * sr), sr)
+        assert oss._SINK_BLOCK_MIN <= block < 2 * oss._SINK_BLOCK_MIN
+        assert abs(frames % block - block / 2) <= 50
+    assert oss._sink_block(int(3.0 * sr), sr) == 2 * 300 + oss._SINK_BLOCK_MIN  # all in one read
+
+
+@pytest.mark.parametrize("name", ["egemaps", "is09"])
+def test_two_passes_read_what_the_functionals_read_at_the_end_of_input(
+        name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """openSMILE's whole-recording functionals read the frames there are when first ticked
+    at the end of input (frames flushed later are left out): on short signals, where the
+    end-of-input flush is much of the data, and on lengths around 1 and 2 s, the two-pass
+    values are still the package's, bit for bit; too short a signal raises FeatureError."""
+    from vocalmind.features import opensmile_sets as oss
+
+    monkeypatch.setattr(oss, "STREAM_ABOVE_S", 0.0)  # every signal takes the two-pass path
+    fs = get_feature_set(name)
+    with pytest.raises(FeatureError, match="too short"):
+        fs.process_signal(np.zeros(300, np.float32), 16_000)
+    rng = np.random.default_rng(5)
+    for n in (1200, 1600, 2000, 16_160, 16_268, 32_576, 33_080):
+        y = (0.1 * np.sin(2 * np.pi * 200 * np.arange(n) / 16_000)
+             + 0.01 * rng.standard_normal(n)).astype(np.float32)
+        assert np.array_equal(fs.process_signal(y, 16_000), _package_functionals(fs, y),
+                              equal_nan=True), n
+
+
+def test_config_without_the_functionals_include_streams_in_one_pass(tmp_path: Path) -> None:
+    """A custom configuration whose functionals set their frame mode inline does not cut in
+    two; it is streamed whole, with the package's values."""
+    import opensmile
+
+    from vocalmind.features import opensmile_sets as oss
+
+    lld = Path(opensmile.__file__).parent / "core" / "config" / "is09-13" / "IS09_emotion_core.lld.conf.inc"
+    conf = tmp_path / "means.conf"
+    conf.write_text(
+        "[componentInstances:cComponentManager]\ninstance[dataMemory].type=cDataMemory\n"
+        "\\{\\cm[source{?}:include external source]}\n"
+        f"\\{{{lld}}}\n"
+        "[componentInstances:cComponentManager]\ninstance[means].type=cFunctionals\n"
+        "[means:cFunctionals]\nreader.dmLevel = is09_lld\nwriter.dmLevel = func\n"
+        "copyInputName = 1\nframeMode = full\nframeSize = 0\nframeStep = 0\n"
+        "functionalsEnabled = Means\nMeans.amean = 1\n"
+        "\\{\\cm[sink{?}:include external sink]}\n")
+    fs = get_feature_set("opensmile", config=str(conf))
+    assert oss._split(oss._smile(fs._config).config_path, "func") is None
+    sr = 16_000
+    t = np.arange(int((oss.STREAM_ABOVE_S + 1.5) * sr)) / sr
+    y = (0.2 * np.sin(2 * np.pi * 150 * t) * (np.sin(2 * np.pi * 0.5 * t) > 0)).astype(np.float32)
+    out = fs.process_signal(y, sr)
+    assert out.shape == (len(fs.names()),) and np.isfinite(out).all()
+    assert np.array_equal(out, _package_functionals(fs, y), equal_nan=True)
