@@ -129,8 +129,6 @@ _LLD_RING = """writer.levelconf.growDyn = 0
 writer.levelconf.isRb = 1
 writer.levelconf.nT = 1500
 """
-#: frames per source write (second pass)
-_FRAME_BLOCK = 100
 #: the first pass's sinks read blocks of at least this many frames (see :func:`_sink_block`)
 _SINK_BLOCK_MIN = 2000
 #: frame period the shipped configurations' functionals read (s), to place the last block
@@ -229,7 +227,8 @@ def _components(config_path: str) -> list[_Component]:
             sections[current].append(line)
 
     def declared(line: str) -> str:
-        return _REFERENCE.sub(lambda m: "\\cm[" + declarations.get(m.group(1), m.group(1)) + "]", line)
+        return _REFERENCE.sub(
+            lambda m: "\\cm[" + declarations.get(m.group(1), m.group(1)) + "]", line)
 
     return [
         _Component(name, kind, tuple(map(declared, sections[name])),
@@ -327,10 +326,12 @@ def _split(config_path: str, sink_level: str) -> _Split | None:
         if c.name not in second:
             first.append(c)
             continue
-        outside = tuple(lv for lv in c.reads if writer.get(lv) is None or writer[lv].name not in second)
+        outside = tuple(lv for lv in c.reads
+                        if writer.get(lv) is None or writer[lv].name not in second)
         if not outside:
             continue
-        if outside != c.reads or outside != _levels(list(c.lines), _READER) or any(lv not in writer for lv in outside):
+        one_reader = outside == c.reads == _levels(list(c.lines), _READER)
+        if not one_reader or any(lv not in writer for lv in outside):
             return None  # e.g. the wave level, or first- and second-pass levels in one reader
         if outside not in feeds:
             feeds.append(outside)
@@ -351,8 +352,8 @@ def _split(config_path: str, sink_level: str) -> _Split | None:
 
 @dataclass
 class _Frames:
-    """The frames of one level as a sink received them: float32 blocks [shape=(n_i, n_values)]
-    in order, the level's frame period (s) and its value names."""
+    """The frames a sink received: float32 blocks [shape=(n_i, n_values)] in order, the
+    frame period of the (first) level it reads (s) and its value names."""
 
     names: list[str]
     blocks: deque[np.ndarray] = field(default_factory=deque)
@@ -415,7 +416,11 @@ def _stream(smile: Any, config_path: str, options: dict[str, Any], sinks: list[s
     from opensmile.core.config import config as smile_config
 
     engine = _engine(smile, config_path, options)
-    frames = _collect(engine, sinks)
+    try:
+        frames = _collect(engine, sinks)
+    except BaseException:
+        engine.free()
+        raise
     failed: list[BaseException] = []
 
     def run() -> None:
@@ -498,7 +503,8 @@ def _feed_level(split: _Split, i: int) -> str:
 
 def _reading(component: _Component, level: str) -> tuple[str, ...]:
     """``component``'s section with its ``reader.dmLevel`` set to ``level``."""
-    return tuple(f"reader.dmLevel = {level}" if _READER.match(line) else line for line in component.lines)
+    return tuple(f"reader.dmLevel = {level}" if _READER.match(line) else line
+                 for line in component.lines)
 
 
 def _second_pass(split: _Split, group: tuple[_Component, ...], feeds: list[int],
@@ -515,8 +521,7 @@ def _second_pass(split: _Split, group: tuple[_Component, ...], feeds: list[int],
         lines += [f"[vmsrc{j}:cExternalSource]", f"writer.dmLevel = {_feed_level(split, i)}",
                   "writer.levelconf.isRb = 0", "writer.levelconf.growDyn = 0",
                   "buffersize = \\cm[vmFrames{1}:frames of the longest feed]",
-                  f"period = \\cm[vmPeriod{j}{{0.01}}:frame period of feed {j}]",
-                  f"blocksize = {_FRAME_BLOCK}"]
+                  f"period = \\cm[vmPeriod{j}{{0.01}}:frame period of feed {j}]"]
         lines += [f"fieldNames[{k}] = {name}" for k, name in enumerate(fields)]
     for c in group:
         read = [i for i, feed in enumerate(split.feeds) if feed == c.reads]
@@ -568,7 +573,8 @@ def _write_frames(engine: Any, source: str, frames: _Frames, *, release: bool) -
 
 def _feeds_of(split: _Split, group: tuple[_Component, ...]) -> list[int]:
     """Indices of the feeds ``group``'s components read, in order."""
-    return list(dict.fromkeys(i for c in group for i, feed in enumerate(split.feeds) if feed == c.reads))
+    return list(dict.fromkeys(
+        i for c in group for i, feed in enumerate(split.feeds) if feed == c.reads))
 
 
 def _run_group(smile: Any, options: dict[str, Any], split: _Split, group: tuple[_Component, ...],
@@ -582,14 +588,18 @@ def _run_group(smile: Any, options: dict[str, Any], split: _Split, group: tuple[
     text = _second_pass(split, group, feeds, [lld[i].names for i in feeds], mine)
     run_options = {**options, "vmFrames": max(lld[i].n for i in feeds)}
     run_options.update({f"vmPeriod{j}": lld[i].period for j, i in enumerate(feeds)})
-    engine = _engine(smile, _include_file(f"{group[0].name}.conf", text), _declared(text, run_options))
+    engine = _engine(smile, _include_file(f"{group[0].name}.conf", text),
+                     _declared(text, run_options))
     try:
         frames = _collect(engine, [f"vmsink{j}" for j in range(len(mine))])
         for j, i in enumerate(feeds):
             _write_frames(engine, f"vmsrc{j}", lld[i], release=i in last)
             engine.external_source_set_eoi(f"vmsrc{j}")
         _trim()
-        engine.run()
+        try:
+            engine.run()
+        except Exception as e:  # opensmile's own exception carries only a code
+            raise FeatureError(f"openSMILE failed on the functionals of a long recording: {e}") from e
     finally:
         engine.free()
     return {level: frames[f"vmsink{j}"] for j, level in enumerate(mine)}
@@ -625,7 +635,8 @@ def _streamed_functionals(smile: Any, y: np.ndarray, sr: int) -> np.ndarray | No
     split = _split(smile.config_path, str(options["sinkLevel"]))
     if split is None:
         sink = smile_config.EXTERNAL_OUTPUT_COMPONENT
-        streamed = _stream(smile, smile.config_path, {**options, **_source_options(sr)}, [sink], y, sr)
+        streamed = _stream(smile, smile.config_path, {**options, **_source_options(sr)},
+                           [sink], y, sr)
         return _row([streamed[sink]])
     text = _first_pass(split)
     first_options = {**options, **_source_options(sr), "vmBlock": _sink_block(y.size, sr),
