@@ -56,10 +56,10 @@ functional reads together, and read blocks sized so that they read the same fram
 
 What still grows with the length: the float32 frames (4 bytes a value), and in each
 second-pass run its input level and, per functional component, openSMILE's copy of what it
-reads and of one row of it, with a 64-byte time record a frame each (the largest eGeMAPS
-group: ~270 bytes a frame). Measured: ~2 MB per minute of audio for eGeMAPS, against ~15 MB
-streamed in one pass and ~35 MB on the package path (docs/benchmarks.md, section
-``egemaps-memory``). The second pass releases each feed after its last run and hands freed
+reads and of one row of it, with a 64-byte time record a frame each. Measured: eGeMAPS
+~1.9 MB per minute of audio, against ~15 MB streamed in one pass and ~35 MB on the package
+path (docs/benchmarks.md, section ``egemaps-memory``); ComParE ~7 MB and IS09 ~2 MB, against
+~41 and ~24 MB on the package path (10 minutes of a synthetic tone). The second pass releases each feed after its last run and hands freed
 heap back to the system (glibc ``malloc_trim``) between runs. A configuration that does not
 cut this way (e.g. a custom one setting ``frameMode = full`` inline) is streamed whole
 through the same ring-buffered input, its functionals levels growing as openSMILE grows
@@ -124,7 +124,7 @@ nBits=\\cm[nBits{{16}}:sample bits]
 channels=\\cm[channels{{1}}:channel size]
 """
 #: ``bufferModeConf`` of the first pass: the levels the functionals read become ring
-#: buffers (15 s at 10 ms), read on by the first pass's sinks as they fill
+#: buffers (15 s at 10 ms; openSMILE enlarges one a sink reads to hold the sink's blocks)
 _LLD_RING = """writer.levelconf.growDyn = 0
 writer.levelconf.isRb = 1
 writer.levelconf.nT = 1500
