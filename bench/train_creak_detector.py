@@ -61,7 +61,7 @@ EMODB = ("14b01Ac 12a05Ta 12b10Ld 12b01Ta 12a02Ac 12a02Nb 15a02Wb 11a04Wc 11b02T
          "14a05Fb 14a05Lb 14a02La 15b03Lc 09b01Na 15a07Ld 15b02Nd 15b03Aa 14b10Eb 12b09Wc "
          "15b10Nb 15b03Tc 12b09Td 11b09Td 14a01Ea 12a05Ab 15b09Fa 09b03Nb 12a05Nd 09b10Nd"
          ).split()
-HIDDEN = (8, 16)
+HIDDEN = (8, 16, 32)
 L2 = (1e-5, 1e-4)
 CLIP = 8.0
 
