@@ -37,6 +37,13 @@ def test_windowed_equals_whole(long_signal):
     t2, win = descriptor_matrix(long_signal, sr=SR, window_s=6.0, hrf=True)
     assert np.array_equal(t1, t2)
     assert np.array_equal(np.isnan(whole), np.isnan(win))
+    # the tolerance, 1e-6, relative to values above 1 (F0 in Hz: float rounding
+    # of a 216 Hz value differs by ~1e-6 Hz between window lengths); the HMPD angles are
+    # computed in single precision (hmpd.py), so their circular slot means differ between
+    # window lengths by float32 rounding, measured up to 1.5e-6 rad: 5e-6 rad for those
+    hmpd = np.array([n.startswith(("HMPDM", "HMPDD")) for n in descriptors.descriptor_names()]
+                    + [False] * (whole.shape[1] - len(descriptors.descriptor_names())))
+    tol = np.where(hmpd, 5e-6, 1e-6 * np.maximum(1.0, np.abs(whole)))
     ok = ~np.isnan(whole)
-    assert np.abs(whole[ok] - win[ok]).max() <= 1e-6  # the tolerance
+    assert (np.abs(whole - win)[ok] <= tol[ok]).all()
     assert np.isfinite(whole).mean() > 0.5  # and the comparison covers real values
