@@ -82,6 +82,8 @@ _H_LEN, _HOP = 800, 160  # H2-H1 frames (50 ms, 10 ms)
 _IFP_LEN, _IFP_LAG, _PEAK_TOL = 512, 240, 16  # IFP frames, largest lag, peak tolerance
 _IPS_HALF, _IPS_TMAX = 120, 1600  # IPS half segment, longest inter-pulse interval
 _PWP_REACH = 560  # a power peak describes the samples up to 35 ms before it
+_STD_BLOCK = 16384  # power-deviation windows computed together (memory bound)
+_NET_BLOCK = 8192  # frames through the network together (memory bound)
 
 
 def _mround(v: np.ndarray | float) -> np.ndarray:
@@ -559,21 +561,27 @@ def features(n: int, contours: Contours, frames: Frames, peaks: Peaks, f0_srh: n
     sd = np.zeros(len(pw))
     if len(pw) > 32:
         win = np.lib.stride_tricks.sliding_window_view(pw, 33)
-        sd[16 : len(pw) - 16] = win.std(axis=1, ddof=1)[: len(pw) - 32]
+        # in blocks of windows: std's temporaries of the whole view are 33 values per 2 ms
+        # of audio (~0.5 GB for an hour), the same values in bounded memory
+        for b0 in range(0, len(pw) - 32, _STD_BLOCK):
+            b1 = min(b0 + _STD_BLOCK, len(pw) - 32)
+            sd[16 + b0 : 16 + b1] = win[b0:b1].std(axis=1, ddof=1)
         sd[len(pw) - 16 :] = 0.0
     sd = _medfilt(sd, 13)
     pow_std = _interp_nan(t, _stretch(len(sd), n), sd) if len(sd) else np.zeros(k_n)
     # SRH F0 stretched over the creak frames
     f0 = (np.interp(np.arange(1, k_n + 1), _stretch(len(f0_srh), k_n), f0_srh)
           if len(f0_srh) > 1 else np.full(k_n, f0_mean))
-    stat = np.column_stack([h, res_p, zc, ifp_t, ips_t, fall_t, rise_t, f0,
-                            np.full(k_n, f0_mean), ener, pow_std, f])
-    d1 = np.zeros_like(stat)
-    d2 = np.zeros_like(stat)
+    # one (K, 36) array filled in place: an hour holds 360,000 frames (104 MB)
+    out = np.zeros((k_n, 36))
+    stat, d1, d2 = out[:, :12], out[:, 12:24], out[:, 24:]
+    for j, col in enumerate((h, res_p, zc, ifp_t, ips_t, fall_t, rise_t, f0, f0_mean, ener,
+                             pow_std, f)):
+        stat[:, j] = col
     with np.errstate(invalid="ignore"):  # inf - inf (silent frames): NaN, filled later
-        d1[1:] = np.diff(stat, axis=0)
-        d2[1:] = np.diff(d1, axis=0)
-    return np.concatenate([stat, d1, d2], axis=1)
+        np.subtract(stat[1:], stat[:-1], out=d1[1:])
+        np.subtract(d1[1:], d1[:-1], out=d2[1:])
+    return out
 
 
 @lru_cache(maxsize=1)
@@ -600,11 +608,15 @@ def posterior(feats: np.ndarray) -> np.ndarray:
     np.ndarray [shape=(K,)] in [0, 1]
     """
     w = _net()
-    z = np.where(np.isfinite(feats), feats, w["fill"])
-    z = np.clip((z - w["mean"]) / w["scale"], -w["clip"], w["clip"])
-    hid = np.tanh(z @ w["w1"] + w["b1"])
-    out = hid @ w["w2"] + w["b2"]
-    return 1.0 / (1.0 + np.exp(-np.clip(out[:, 0], -60, 60)))
+    post = np.empty(len(feats))
+    for b0 in range(0, len(feats), _NET_BLOCK):  # the temporaries of a block, not an hour
+        fb = feats[b0:b0 + _NET_BLOCK]
+        z = np.where(np.isfinite(fb), fb, w["fill"])
+        z = np.clip((z - w["mean"]) / w["scale"], -w["clip"], w["clip"])
+        hid = np.tanh(z @ w["w1"] + w["b1"])
+        out = hid @ w["w2"] + w["b2"]
+        post[b0:b0 + _NET_BLOCK] = 1.0 / (1.0 + np.exp(-np.clip(out[:, 0], -60, 60)))
+    return post
 
 
 def to_descriptor_grid(post: np.ndarray, n_times: int) -> np.ndarray:
