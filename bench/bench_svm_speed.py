@@ -208,9 +208,9 @@ def main() -> None:
     ap.add_argument("--ravdess-proxy", type=Path, default=None, metavar="DIR",
                     help="build the RAVDESS-shaped timing proxy in DIR and time only it")
     args = ap.parse_args()
-    if args.ravdess_proxy is not None:
-        proxy_line = time_ravdess_proxy(build_ravdess_proxy(args.ravdess_proxy))
-        update_section("svm-speed", _with_proxy_line(proxy_line))
+    if args.ravdess_proxy is not None:  # its own section: a full run keeps it
+        update_section("svm-speed-ravdess-proxy",
+                       time_ravdess_proxy(build_ravdess_proxy(args.ravdess_proxy)))
         return
     lines = [
         "## Classical path speed: linear SVM on ComParE, leave-one-speaker-out, C nested",
@@ -264,15 +264,6 @@ def main() -> None:
         lines += ["", f"Not measured: {', '.join(missing)} (no folder under {DATA})."]
     lines += NOTES
     update_section("svm-speed", "\n".join(lines))
-
-
-def _with_proxy_line(line: str) -> str:
-    """The section as it stands in docs/benchmarks.md with the proxy paragraph replaced."""
-    text = (ROOT / "docs" / "benchmarks.md").read_text()
-    start, end = "<!-- bench:svm-speed -->", "<!-- /bench:svm-speed -->"
-    body = text[text.index(start) + len(start):text.index(end)].strip("\n")
-    kept = [p for p in body.split("\n\n") if not p.startswith("RAVDESS-shaped proxy")]
-    return "\n\n".join([*kept, line])
 
 
 if __name__ == "__main__":
