@@ -27,7 +27,8 @@ def manifest_path(tone_cohort: pd.DataFrame, tmp_path: Path) -> Path:
 
 
 def _raw(path: Path, **over: object) -> dict:
-    raw = {"name": "deep", "corpus": {"manifest": str(path)}, "task": {"label": "emotion"},
+    raw = {"name": "deep", "jobs": 1, "corpus": {"manifest": str(path)},
+           "task": {"label": "emotion"},
            "model": {"name": "melcnn", "params": {"n_blocks": 3, "base_channels": 4,
                                                    "augment": False},
                      "training": TRAINING},
@@ -46,6 +47,35 @@ def test_melcnn_run_and_reload(manifest_path: Path, tmp_path: Path) -> None:
     assert info["kind"] == "deep" and info["classes"] == ["high", "low"]
     rows = pd.read_csv(manifest_path).head(4)
     assert est.predict_proba(rows).shape == (4, 2)
+
+
+def test_deep_folds_in_parallel_processes_give_the_same_predictions(
+        manifest_path: Path, tmp_path: Path) -> None:
+    """jobs=2 trains two outer folds at a time in worker processes (one torch thread each);
+    each fit seeds itself, so the out-of-fold predictions equal those of one fold at a time."""
+    from vocalmind.experiment import deep_fold_workers
+
+    cfgs = {j: load_config(raw=_raw(manifest_path, jobs=j)) for j in (1, 2)}
+    assert [deep_fold_workers(cfgs[j], 3) for j in (1, 2)] == [1, 2]
+    preds = {}
+    for j, cfg in cfgs.items():
+        res = run_experiment(cfg, out=tmp_path / f"jobs{j}")
+        preds[j] = pd.read_csv(res.run_dir / "predictions.csv")
+    assert preds[1]["fold"].nunique() == 3
+    pd.testing.assert_frame_equal(preds[1], preds[2])
+
+
+def test_deep_fold_workers_share_the_cores_between_torch_threads(manifest_path: Path) -> None:
+    from vocalmind.experiment import deep_fold_workers
+
+    def workers(jobs: int, n_threads: int, n_folds: int = 10) -> int:
+        raw = _raw(manifest_path, jobs=jobs)
+        raw["model"]["training"] = {**TRAINING, "n_threads": n_threads, "device": "cpu"}
+        return deep_fold_workers(load_config(raw=raw), n_folds)
+
+    assert workers(2, 1) == 2 and workers(2, 2) == 1 and workers(4, 2) == 2
+    assert workers(8, 1, n_folds=3) == 3  # never more workers than folds
+    assert workers(1, 4) == 1
 
 
 def test_multitask_with_infold_pretraining(manifest_path: Path, tmp_path: Path) -> None:

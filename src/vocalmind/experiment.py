@@ -57,7 +57,7 @@ from vocalmind.scales import NOT_A_DIAGNOSIS, is_clinical_label
 __all__ = ["RunResult", "run_experiment", "DISCLAIMER", "is_clinical", "load_model",
            "build_inputs", "load_manifest", "label_values", "task_type", "make_estimator",
            "fit_estimator", "heldout_permutation_importance", "speaker_normalised",
-           "check_speaker_normalisation"]
+           "check_speaker_normalisation", "deep_fold_workers"]
 
 log = logging.getLogger(__name__)
 
@@ -208,13 +208,15 @@ def _fit_folds(cfg: ExperimentConfig, tasks: dict[str, str], X: Any, Y: dict[str
     """Every outer fold's :func:`~vocalmind.fitting.fit_fold` result, in fold order.
 
     Feature models run their folds on ``executor`` (or ``cfg.jobs`` local processes); deep
-    families one fold at a time (each uses its own torch threads).
+    families on local processes too, as many as :func:`deep_fold_workers` allows (each
+    worker trains one fold with its own torch threads). A fold's result does not depend on
+    the process it ran in: every fit seeds itself.
     """
     from vocalmind.features.executor import get_executor
 
     jobs = [(cfg, tasks, X, Y, groups, train, test, k, protocol.subject_independent, run_dir)
             for k, (train, test) in enumerate(folds)]
-    n_jobs = 1 if deep else min(cfg.jobs, len(folds))
+    n_jobs = deep_fold_workers(cfg, len(folds)) if deep else min(cfg.jobs, len(folds))
     fold_executor = executor if executor is not None and not deep else get_executor(
         "local", n_jobs=n_jobs)
     results = []
@@ -222,7 +224,25 @@ def _fit_folds(cfg: ExperimentConfig, tasks: dict[str, str], X: Any, Y: dict[str
         if isinstance(res, BaseException):
             raise res
         results.append(res)
-    return results
+    return sorted(results, key=lambda r: r["fold"])
+
+
+def deep_fold_workers(cfg: ExperimentConfig, n_folds: int) -> int:
+    """How many outer folds of a deep family train at once: ``cfg.jobs`` CPU threads shared
+    by folds that each use the training's ``n_threads`` torch threads; one fold at a time when
+    training runs on a GPU (the GPU is the parallelism there, and folds would share its
+    memory).
+
+    On 2 cores with one torch thread per fold this halves a run's wall time: a second torch
+    thread in the same fold buys far less (docs/benchmarks.md, "Deep training cost").
+    """
+    from vocalmind.training.engine import resolve_device
+
+    training = cfg.model.training or {}
+    if resolve_device(str(training.get("device", "auto"))).type != "cpu":
+        return 1
+    threads = max(1, int(training.get("n_threads", 1)))
+    return max(1, min(cfg.jobs // threads, n_folds))
 
 
 def _label_metrics(scored: pd.DataFrame, task: str, cfg: ExperimentConfig) -> dict[str, Any]:
