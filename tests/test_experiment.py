@@ -321,3 +321,23 @@ def test_mlp_pipeline_fills_statistics_undefined_for_some_recordings(tmp_path: P
     assert "signal" in est.named_steps["select"].feature_names_[est.named_steps["select"].support_]
     pred = est.predict(X)
     assert pred.shape == (40,) and np.isfinite(pred).all()
+
+
+def test_heldout_importance_is_not_measured_on_a_single_row(manifest_path: Path) -> None:
+    """Shuffling a one-row column changes nothing: every importance would read exactly 0.
+    Such folds (leave-one-subject-out with one recording per person) measure none."""
+    from sklearn.linear_model import LinearRegression
+
+    from vocalmind.fitting import heldout_permutation_importance
+
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(rng.normal(size=(30, 3)), columns=["a", "b", "c"])
+    y = 3 * X["a"].to_numpy() + 0.1 * rng.normal(size=30)
+    est = LinearRegression().fit(X.iloc[:20], y[:20])
+    cfg = load_config(raw=_cfg(manifest_path, evaluation={"n_boot": 50, "importance_top_k": 3}))
+    assert heldout_permutation_importance(est, X.iloc[20:21], y[20:21], "regression", cfg) is None
+    # one labelled row among unlabelled ones is still a single row
+    y_some = np.r_[y[20:21], np.nan, np.nan]
+    assert heldout_permutation_importance(est, X.iloc[20:23], y_some, "regression", cfg) is None
+    imp = heldout_permutation_importance(est, X.iloc[20:], y[20:], "regression", cfg)
+    assert imp.shape == (3,) and imp[0] > 1 > abs(imp[1]) + abs(imp[2])

@@ -322,6 +322,8 @@ def _importance(X: pd.DataFrame, results: list[dict[str, Any]], cfg: ExperimentC
     covs = set(cfg.selection.covariates) if cfg.selection else set()
     table = pooled_importance([str(c) for c in X.columns], results, exclude=covs)
     if table is None:
+        log.warning("%s: no permutation importance: every held-out fold has fewer than 2 "
+                    "labelled rows, and a single row cannot be shuffled", cfg.name)
         return {}
     write_table(table, run_dir / "importance.csv")
     k = cfg.evaluation.importance_top_k

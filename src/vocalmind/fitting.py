@@ -238,24 +238,30 @@ def fit_fold(cfg: ExperimentConfig, tasks: dict[str, str], X: Any, Y: dict[str, 
         out["best_params"] = best
     if cfg.evaluation.importance_top_k and not get_family(cfg.model.name).deep \
             and len(labels) == 1 and hasattr(Xte, "columns"):
-        out["importance"] = heldout_permutation_importance(
-            est, Xte, Y[labels[0]][test], task, cfg)
+        imp = heldout_permutation_importance(est, Xte, Y[labels[0]][test], task, cfg)
+        if imp is not None:
+            out["importance"] = imp
     return out
 
 
 def heldout_permutation_importance(est: Any, Xte: pd.DataFrame, yte: np.ndarray, task: str,
-                                   cfg: ExperimentConfig) -> np.ndarray:
-    """The fitted model's permutation importance on its held-out fold ``[shape=(n_features,)]``.
+                                   cfg: ExperimentConfig) -> np.ndarray | None:
+    """The fitted model's permutation importance on its held-out fold ``[shape=(n_features,)]``,
+    or None when the fold has fewer than 2 labelled test rows.
 
     :func:`sklearn.inspection.permutation_importance` of ``est`` (the model of this outer
     fold, tuning and selection included) on the test rows: the drop of the protocol's score
     (balanced accuracy, or minus the MAE) when one column is shuffled among the held-out
-    subjects, averaged over ``evaluation.importance_repeats`` shuffles.
+    subjects, averaged over ``evaluation.importance_repeats`` shuffles. A single row cannot
+    be shuffled (every column would score exactly 0: a wrong number, and in leave-one-
+    subject-out studies with one recording per person it cost ~80 % of each fold's CPU).
     """
     from sklearn.inspection import permutation_importance
 
-    scoring = "balanced_accuracy" if task == "classification" else "neg_mean_absolute_error"
     has = pd.notna(yte)
+    if int(has.sum()) < 2:
+        return None
+    scoring = "balanced_accuracy" if task == "classification" else "neg_mean_absolute_error"
     res = permutation_importance(est, Xte[has], yte[has], scoring=scoring,
                                  n_repeats=cfg.evaluation.importance_repeats,
                                  random_state=cfg.seed, n_jobs=1)
