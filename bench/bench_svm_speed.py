@@ -28,13 +28,12 @@ from __future__ import annotations
 import argparse
 import os
 import resource
-import subprocess
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
-from _report import DATA, ROOT, machine, update_section
+from _report import DATA, ROOT, machine, tree_cpu, update_section
 
 from vocalmind.config import load_config
 from vocalmind.experiment import (  # noqa: I001
@@ -146,35 +145,6 @@ def build_ravdess_proxy(out: Path) -> Path:
     return out
 
 
-def _tree_cpu(cmd: list[str], every_s: float = 0.5) -> float:
-    """Run ``cmd``; CPU seconds (user + sys) of it and every process it starts, read from
-    /proc per process every ``every_s`` s (Linux). Worker pools are not waited for, so the
-    rusage of the children misses them; a process living < ``every_s`` s may be missed."""
-    tick = os.sysconf("SC_CLK_TCK")
-
-    def stat(pid: int) -> tuple[int, float] | None:  # (parent pid, user + sys seconds)
-        try:
-            f = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            return None
-        return int(f[1]), (int(f[11]) + int(f[12])) / tick
-
-    seen: dict[int, float] = {}
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
-    while proc.poll() is None:
-        table = {int(d): stat(int(d)) for d in os.listdir("/proc") if d.isdigit()}
-        tree, grew = {proc.pid}, True
-        while grew:  # the descendants of the command
-            new = {pid for pid, st in table.items() if st and st[0] in tree} - tree
-            tree |= new
-            grew = bool(new)
-        for pid in tree:
-            if table.get(pid):
-                seen[pid] = max(seen.get(pid, 0.0), table[pid][1])
-        time.sleep(every_s)
-    if proc.returncode:
-        raise subprocess.CalledProcessError(proc.returncode, cmd)
-    return sum(seen.values())
 
 
 def time_ravdess_proxy(root: Path) -> str:
@@ -187,7 +157,7 @@ def time_ravdess_proxy(root: Path) -> str:
                "--set", f"corpus.root={root}", "--set", "jobs=2", "--set", "features.jobs=2",
                "--set", f"features.cache_dir={tmp}/features", "--out", f"{tmp}/run"]
         t0, load0 = time.perf_counter(), os.getloadavg()[0]
-        used = _tree_cpu(cmd)
+        used = tree_cpu(cmd)
         wall = time.perf_counter() - t0
         m = json.loads((Path(tmp) / "run" / "metrics.json").read_text())
     line = (f"RAVDESS-shaped proxy (`--ravdess-proxy`, timing only; 1,440 files, 24 folds, "

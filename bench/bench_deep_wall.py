@@ -1,0 +1,72 @@
+"""Wall time of the deep families' leave-one-speaker-out runs on EMO-DB, outer folds in
+parallel processes (``jobs: 2``, one torch thread each), on the machine as it is: the
+issue's budget is 10 folds + the final model in <= 30 min on 2 quiet cores. Writes the
+section "deep-wall" of docs/benchmarks.md; read the load columns before the wall times.
+
+    OMP_WAIT_POLICY=PASSIVE .venv/bin/python bench/bench_deep_wall.py [--only cnn_lstm ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+
+from _report import DATA, ROOT, machine, require, tree_cpu, update_section
+
+#: name -> (example config, --set overrides); settings as committed, none tuned here
+RUNS = {
+    "cnn_lstm": ("examples/emodb-cnn_lstm-recipe.yaml", ["model.params.speed_perturb=[0.9, 1.1]"]),
+    "melcnn": ("examples/emodb-melcnn-recipe.yaml", []),
+    "wavelet": ("examples/emodb-wavelet-recipe.yaml", []),
+}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--only", nargs="*", default=list(RUNS), choices=list(RUNS))
+    ap.add_argument("--out", type=Path, default=ROOT / ".cache" / "bench" / "deep-wall")
+    args = ap.parse_args()
+    root = require(DATA / "emodb")
+    env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"}
+    rows = []
+    for name in args.only:
+        config, sets = RUNS[name]
+        out = args.out / name
+        cmd = [str(ROOT / ".venv" / "bin" / "vocalmind"), "experiment", "run", config,
+               "--set", f"corpus.root={root}", "--set", "jobs=2", "--out", str(out), "--force"]
+        for s in sets:
+            cmd += ["--set", s]
+        load0, t0 = os.getloadavg()[0], time.perf_counter()
+        cpu = tree_cpu(cmd, every_s=1.0, env=env)
+        wall, load1 = time.perf_counter() - t0, os.getloadavg()[0]
+        m = json.loads((out / "metrics.json").read_text())
+        rows.append((name, config, sets, m, wall, cpu, load0, load1))
+        print(f"{name}: UAR {m['uar']:.3f} {m['uar_ci']}, {wall / 60:.1f} min wall, "
+              f"{cpu:.0f} CPU s, load {load0:.1f} -> {load1:.1f}", flush=True)
+    lines = [
+        "## Deep families: wall time with outer folds in parallel (issue 14)",
+        "",
+        "Command: `OMP_WAIT_POLICY=PASSIVE .venv/bin/python bench/bench_deep_wall.py` — "
+        f"machine: {machine()}. EMO-DB leave-one-speaker-out, 535 recordings; each run is "
+        "`vocalmind experiment run CONFIG --set jobs=2`: two outer folds train at once in "
+        "worker processes with one torch thread each, then the final model (refit). Wall "
+        "time covers the whole run (inputs, 10 folds, final model, report); CPU seconds are "
+        "the run and every process it started (read from /proc every second). Budget: "
+        "<= 30 min wall on 2 quiet cores.",
+        "",
+        "| family | config | UAR [95 % CI] | wall | CPU s | CPU / wall | 1-min load (start, end) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, config, sets, m, wall, cpu, load0, load1 in rows:
+        cfg = f"`{config}`" + "".join(f" `--set \"{s}\"`" for s in sets)
+        lines.append(f"| {name} | {cfg} | {m['uar']:.3f} [{m['uar_ci'][0]:.3f}, "
+                     f"{m['uar_ci'][1]:.3f}] | {wall / 60:.1f} min | {cpu:.0f} | "
+                     f"{cpu / wall:.2f} | {load0:.1f}, {load1:.1f} |")
+    update_section("deep-wall", "\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
