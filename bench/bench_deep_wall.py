@@ -46,6 +46,10 @@ def main() -> None:
         rows.append((name, config, sets, m, wall, cpu, load0, load1))
         print(f"{name}: UAR {m['uar']:.3f} {m['uar_ci']}, {wall / 60:.1f} min wall, "
               f"{cpu:.0f} CPU s, load {load0:.1f} -> {load1:.1f}", flush=True)
+        update_section("deep-wall", _section(rows))  # after every run: a stopped bench keeps its rows
+
+
+def _section(rows: list[tuple]) -> str:
     lines = [
         "## Deep families: wall time with outer folds in parallel (issue 14)",
         "",
@@ -65,7 +69,7 @@ def main() -> None:
         lines.append(f"| {name} | {cfg} | {m['uar']:.3f} [{m['uar_ci'][0]:.3f}, "
                      f"{m['uar_ci'][1]:.3f}] | {wall / 60:.1f} min | {cpu:.0f} | "
                      f"{cpu / wall:.2f} | {load0:.1f}, {load1:.1f} |")
-    update_section("deep-wall", "\n".join(lines))
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
