@@ -55,7 +55,15 @@ def test_deep_folds_in_parallel_processes_give_the_same_predictions(
     each fit seeds itself, so the out-of-fold predictions equal those of one fold at a time."""
     from vocalmind.experiment import deep_fold_workers
 
-    cfgs = {j: load_config(raw=_raw(manifest_path, jobs=j)) for j in (1, 2)}
+    # the recipe's random parts too: augmentation, masks, mixup, speed perturbation, EMA,
+    # cosine schedule, label smoothing and a refit after early stopping
+    model = {"name": "cnn_lstm",
+             "params": {"channels": 8, "n_res_blocks": 1, "lstm_hidden": 8, "segment_s": 1.0,
+                        "augment": True, "freq_masks": 1, "time_masks": 1,
+                        "speed_perturb": [0.9, 1.1]},
+             "training": {**TRAINING, "patience": 2, "schedule": "cosine", "mixup_alpha": 0.2,
+                          "ema_decay": 0.9, "label_smoothing": 0.1, "refit": True}}
+    cfgs = {j: load_config(raw=_raw(manifest_path, jobs=j, model=model)) for j in (1, 2)}
     assert [deep_fold_workers(cfgs[j], 3) for j in (1, 2)] == [1, 2]
     preds = {}
     for j, cfg in cfgs.items():
