@@ -145,8 +145,6 @@ def build_ravdess_proxy(out: Path) -> Path:
     return out
 
 
-
-
 def time_ravdess_proxy(root: Path) -> str:
     """Time the whole experiment on the proxy (2 jobs, empty feature cache); a report line."""
     import json

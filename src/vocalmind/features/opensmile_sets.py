@@ -532,7 +532,6 @@ def _second_pass(split: _Split, group: tuple[_Component, ...], feeds: list[int],
 
 
 @functools.cache
-@functools.cache
 def _malloc_trim() -> Any:
     """glibc's ``malloc_trim`` of this process, or None elsewhere (looked up once)."""
     import ctypes
