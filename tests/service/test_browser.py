@@ -243,3 +243,41 @@ def test_assessment_page_shows_domain_warnings(  # type: ignore[no-untyped-def]
         assert "differs from the model's training data" in page.inner_text("#assessment-body")
         page.screenshot(path=str(tmp_path / "domain-warnings.png"), full_page=True)
     assert errors == []
+
+
+def test_form_sent_before_the_page_is_ready_is_not_submitted_natively(  # type: ignore[no-untyped-def]
+        browser_page, tmp_path: Path) -> None:
+    """CI once clicked "Add participant" while the study page still waited for its data; the
+    form had no handler yet, so the browser sent it natively (``/studies/1?``, a reload) and
+    the participant never arrived. Hold the study's data back: the button stays disabled,
+    Enter in the field does not navigate, and once the data arrives the same form works."""
+    page, errors = browser_page
+    app = create_app(make_settings(tmp_path, models=[], markers=False))
+    with LiveServer(app) as srv:
+        page.goto(srv.url + "/login")
+        page.fill("#username", "admin")
+        page.fill("#password", ADMIN_PASSWORD)
+        page.click("#login-button")
+        page.wait_for_url(srv.url + "/studies")
+        page.fill("#study-code", "W-2")
+        page.click("#create-study-button")
+        page.wait_for_url("**/studies/1")
+        held: list = []
+        page.route("**/api/studies/1", lambda route: held.append(route))
+        page.reload()
+        for _ in range(600):  # the page asks for the study after /api/auth/me
+            if held:
+                break
+            page.wait_for_timeout(50)
+        assert held, "the study page never asked for its study"
+        assert page.is_disabled("#add-participant-button")
+        page.fill("#participant-code", "P001")
+        page.press("#participant-code", "Enter")
+        page.wait_for_timeout(300)
+        assert page.url == srv.url + "/studies/1"
+        held[0].continue_()
+        page.unroute("**/api/studies/1")
+        page.click("#add-participant-button")  # waits until enabled
+        page.wait_for_selector("#participants-table a:has-text('P001')")
+        assert page.url == srv.url + "/studies/1"
+    assert errors == []

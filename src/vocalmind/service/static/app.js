@@ -91,16 +91,24 @@ const vm = (() => {
     return me;
   }
 
+  // Forms are sent by script only. Their submit buttons are served disabled and enabled
+  // here, once the handler is attached: a click while the page still loads its data would
+  // otherwise submit the form natively (a GET that reloads the page and drops the input).
+  function onSubmit(id, handler) {
+    const form = $(id);
+    form.onsubmit = async (ev) => { ev.preventDefault(); await handler(); };
+    for (const b of form.querySelectorAll("button[type=submit]")) b.disabled = false;
+  }
+
   // ------------------------------------------------------------------ login
   function loginPage() {
-    $("login-form").onsubmit = async (ev) => {
-      ev.preventDefault();
+    onSubmit("login-form", async () => {
       $("login-error").textContent = "";
       try {
         await postJSON("/api/auth/login", { username: $("username").value, password: $("password").value });
         window.location = "/studies";
       } catch (e) { showError("login-error", e); }
-    };
+    });
   }
 
   // ------------------------------------------------------------------ studies
@@ -116,8 +124,7 @@ const vm = (() => {
         ["id", "", (id) => el("a", "assess a recording", { href: `/?study=${id}` })]], studies);
     }
     $("create-study-card").hidden = !me.is_superuser;
-    $("create-study").onsubmit = async (ev) => {
-      ev.preventDefault();
+    onSubmit("create-study", async () => {
       $("create-study-error").textContent = "";
       try {
         const s = await postJSON("/api/studies", { code: $("study-code").value.trim() });
@@ -125,7 +132,7 @@ const vm = (() => {
         await load();
         window.location = `/studies/${s.id}`;
       } catch (e) { showError("create-study-error", e); }
-    };
+    });
     await load();
   }
 
@@ -151,15 +158,14 @@ const vm = (() => {
       }
       table($("participants-table"), cols, ps);
     }
-    $("add-participant-form").onsubmit = async (ev) => {
-      ev.preventDefault();
+    onSubmit("add-participant-form", async () => {
       $("participant-error").textContent = "";
       try {
         await postJSON(`/api/studies/${sid}/participants`, { code: $("participant-code").value.trim() });
         $("participant-code").value = "";
         await loadParticipants();
       } catch (e) { showError("participant-error", e); }
-    };
+    });
     async function loadMembers() {
       const ms = await api(`/api/studies/${sid}/members`);
       table($("members-table"), [["username", "username"], ["role", "role"],
@@ -174,14 +180,13 @@ const vm = (() => {
     }
     if (study.role === "admin") {
       $("members-card").hidden = false;
-      $("add-member-form").onsubmit = async (ev) => {
-        ev.preventDefault();
+      onSubmit("add-member-form", async () => {
         $("member-error").textContent = "";
         try {
           await postJSON(`/api/studies/${sid}/members`, { username: $("member-username").value.trim(), role: $("member-role").value });
           await loadMembers();
         } catch (e) { showError("member-error", e); }
-      };
+      });
       await loadMembers();
     }
     await loadParticipants();
@@ -190,8 +195,7 @@ const vm = (() => {
   // ------------------------------------------------------------------ account
   async function accountPage() {
     await header();
-    $("password-form").onsubmit = async (ev) => {
-      ev.preventDefault();
+    onSubmit("password-form", async () => {
       $("password-error").textContent = "";
       $("password-done").textContent = "";
       if ($("new-password").value !== $("new-password-2").value) {
@@ -203,7 +207,7 @@ const vm = (() => {
         $("password-done").textContent = `Done: ${r.status}.`;
         $("password-form").reset();
       } catch (e) { showError("password-error", e); }
-    };
+    });
   }
 
   // ------------------------------------------------------------------ assessment view
@@ -475,6 +479,8 @@ const vm = (() => {
   // ------------------------------------------------------------------ boot
   const pages = { login: loginPage, index: indexPage, studies: studiesPage, study: studyPage,
     account: accountPage, participant: participantPage };
+  // never a native submission, even of a form whose handler is not attached yet
+  document.addEventListener("submit", (ev) => ev.preventDefault(), true);
   document.addEventListener("DOMContentLoaded", () => {
     const { page, id } = document.body.dataset;
     const run = pages[page];
