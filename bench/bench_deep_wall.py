@@ -56,7 +56,8 @@ def _section(rows: list[tuple]) -> str:
         "Command: `OMP_WAIT_POLICY=PASSIVE .venv/bin/python bench/bench_deep_wall.py` — "
         f"machine: {machine()}. EMO-DB leave-one-speaker-out, 535 recordings; each run is "
         "`vocalmind experiment run CONFIG --set jobs=2`: two outer folds train at once in "
-        "worker processes with one torch thread each, then the final model (refit). Wall "
+        "worker processes with one torch thread each, and the final model (refit) in the "
+        "same pool, queued first (before stop 20 it trained after the folds, on one core). Wall "
         "time covers the whole run (inputs, 10 folds, final model, report); CPU seconds are "
         "the run and every process it started (read from /proc every second). Budget: "
         "<= 30 min wall on 2 quiet cores.",

@@ -51,8 +51,9 @@ def test_melcnn_run_and_reload(manifest_path: Path, tmp_path: Path) -> None:
 
 def test_deep_folds_in_parallel_processes_give_the_same_predictions(
         manifest_path: Path, tmp_path: Path) -> None:
-    """jobs=2 trains two outer folds at a time in worker processes (one torch thread each);
-    each fit seeds itself, so the out-of-fold predictions equal those of one fold at a time."""
+    """jobs=2 trains two outer folds at a time in worker processes (one torch thread each),
+    and the final model beside them; each fit seeds itself, so the out-of-fold predictions
+    and the final model equal those of one fit at a time, the final one after the folds."""
     from vocalmind.experiment import deep_fold_workers
 
     # the recipe's random parts too: augmentation, masks, mixup, speed perturbation, EMA,
@@ -65,12 +66,17 @@ def test_deep_folds_in_parallel_processes_give_the_same_predictions(
                           "ema_decay": 0.9, "label_smoothing": 0.1, "refit": True}}
     cfgs = {j: load_config(raw=_raw(manifest_path, jobs=j, model=model)) for j in (1, 2)}
     assert [deep_fold_workers(cfgs[j], 3) for j in (1, 2)] == [1, 2]
-    preds = {}
+    preds, finals = {}, {}
+    rows = pd.read_csv(manifest_path).head(6)
     for j, cfg in cfgs.items():
         res = run_experiment(cfg, out=tmp_path / f"jobs{j}")
         preds[j] = pd.read_csv(res.run_dir / "predictions.csv")
+        finals[j] = load_model(res.run_dir)[0].predict_proba(rows)
+        # the final model's training log, written by whichever process trained it
+        assert (res.run_dir / "model" / "training" / "history.csv").is_file()
     assert preds[1]["fold"].nunique() == 3
     pd.testing.assert_frame_equal(preds[1], preds[2])
+    np.testing.assert_array_equal(finals[1], finals[2])
 
 
 def test_deep_fold_workers_share_the_cores_between_torch_threads(manifest_path: Path) -> None:

@@ -43,7 +43,8 @@ from vocalmind.errors import ConfigError, ManifestError
 from vocalmind.files import write_json, write_table, write_text
 from vocalmind.fitting import (
     fit_estimator,
-    fit_fold_args,
+    fit_final,
+    fit_job,
     heldout_permutation_importance,
     make_estimator,
     model_figures,
@@ -142,7 +143,12 @@ def _run(cfg: ExperimentConfig, run_dir: Path, executor: Any) -> dict[str, Any]:
     repeat_of = [r for r, (_, fs) in enumerate(fold_sets) for _ in fs]  # fold k -> repeat
     log.info("%s: %d rows, %d subjects, %d folds (%s)", cfg.name, len(groups),
              len(np.unique(groups)), len(folds), protocol.name)
-    results = _fit_folds(cfg, tasks, X, Y, groups, folds, protocol, run_dir, executor, deep)
+    # the model a user will assess with (same recipe, every labelled row): a deep family's
+    # trains in the folds' pool when there is one, else after the folds
+    yall: Any = Y[primary] if len(labels) == 1 else pd.DataFrame(Y)
+    final_args = (cfg, task, X, yall, groups, run_dir)
+    results, final = _fit_folds(cfg, tasks, X, Y, groups, folds, protocol, run_dir, executor,
+                                deep, final_args)
 
     # out-of-fold predictions -> scored units -> metrics, per label
     protocol_name = protocol.name + ("" if protocol.subject_independent else " (speaker-dependent)")
@@ -170,11 +176,8 @@ def _run(cfg: ExperimentConfig, run_dir: Path, executor: Any) -> dict[str, Any]:
     metrics = _headline(cfg, protocol, protocol_name, task, len(folds), len(failures),
                         per_label, per_repeat, results)
 
-    # the model a user will assess with: same recipe, fitted on every labelled row
-    yall: Any = Y[primary] if len(labels) == 1 else pd.DataFrame(Y)
-    final = make_estimator(cfg, task, run_dir=run_dir / "model" / "training")
-    final.search_dir = run_dir / "search" / "final"
-    final = fit_estimator(final, X, yall, groups, cfg, task)
+    if final is None:
+        final = fit_final(*final_args)
     if not deep and recipe.feature_names is None:
         covs = set(cfg.selection.covariates) if cfg.selection is not None else set()
         recipe.feature_names = [c for c in X.columns if c not in covs]
@@ -204,27 +207,39 @@ def _run(cfg: ExperimentConfig, run_dir: Path, executor: Any) -> dict[str, Any]:
 
 def _fit_folds(cfg: ExperimentConfig, tasks: dict[str, str], X: Any, Y: dict[str, np.ndarray],
                groups: np.ndarray, folds: list[tuple[np.ndarray, np.ndarray]], protocol: Any,
-               run_dir: Path, executor: Any, deep: bool) -> list[dict[str, Any]]:
-    """Every outer fold's :func:`~vocalmind.fitting.fit_fold` result, in fold order.
+               run_dir: Path, executor: Any, deep: bool, final_args: tuple[Any, ...]
+               ) -> tuple[list[dict[str, Any]], Any | None]:
+    """Every outer fold's :func:`~vocalmind.fitting.fit_fold` result, in fold order, and the
+    final model when it was trained among them (else None: the caller fits it).
 
     Feature models run their folds on ``executor`` (or ``cfg.jobs`` local processes); deep
     families on local processes too, as many as :func:`deep_fold_workers` allows (each
-    worker trains one fold with its own torch threads). A fold's result does not depend on
-    the process it ran in: every fit seeds itself.
+    worker trains one fold with its own torch threads). With more than one worker a deep
+    family's final model (:func:`~vocalmind.fitting.fit_final`, ``final_args``) is queued
+    first, beside the folds: it is the longest job, and after the folds it would train on
+    one core while the others idle. A model does not depend on the process it ran in:
+    every fit seeds itself.
     """
     from vocalmind.features.executor import get_executor
 
-    jobs = [(cfg, tasks, X, Y, groups, train, test, k, protocol.subject_independent, run_dir)
-            for k, (train, test) in enumerate(folds)]
+    jobs: list[tuple[str, tuple[Any, ...]]] = [
+        ("fold", (cfg, tasks, X, Y, groups, train, test, k, protocol.subject_independent,
+                  run_dir)) for k, (train, test) in enumerate(folds)]
     n_jobs = deep_fold_workers(cfg, len(folds)) if deep else min(cfg.jobs, len(folds))
+    if deep and n_jobs > 1:
+        jobs.insert(0, ("final", final_args))
     fold_executor = executor if executor is not None and not deep else get_executor(
         "local", n_jobs=n_jobs)
-    results = []
-    for _, res in fold_executor.map(fit_fold_args, jobs, description=f"{protocol.name} folds"):
+    results, final = [], None
+    what = f"{protocol.name} folds" + (" + final model" if jobs[0][0] == "final" else "")
+    for (kind, _), res in fold_executor.map(fit_job, jobs, description=what):
         if isinstance(res, BaseException):
             raise res
-        results.append(res)
-    return sorted(results, key=lambda r: r["fold"])
+        if kind == "final":
+            final = res
+        else:
+            results.append(res)
+    return sorted(results, key=lambda r: r["fold"]), final
 
 
 def deep_fold_workers(cfg: ExperimentConfig, n_folds: int) -> int:

@@ -21,8 +21,8 @@ from vocalmind.errors import ConfigError
 from vocalmind.models import get_family
 from vocalmind.recipe import clip_to_scale
 
-__all__ = ["make_estimator", "fit_estimator", "fit_fold", "heldout_permutation_importance",
-           "model_figures"]
+__all__ = ["make_estimator", "fit_estimator", "fit_fold", "fit_final", "fit_job",
+           "heldout_permutation_importance", "model_figures"]
 
 
 def make_estimator(cfg: ExperimentConfig, task: str, *, run_dir: Path | None = None,
@@ -268,9 +268,22 @@ def heldout_permutation_importance(est: Any, Xte: pd.DataFrame, yte: np.ndarray,
     return np.asarray(res.importances_mean, dtype=float)
 
 
-def fit_fold_args(args: tuple[Any, ...]) -> dict[str, Any]:
-    """:func:`fit_fold` with its arguments as one tuple (for executors' ``map``)."""
-    return fit_fold(*args)
+def fit_final(cfg: ExperimentConfig, task: str, X: Any, y: Any, groups: np.ndarray,
+              run_dir: Path) -> Any:
+    """The model a user will assess with: the folds' recipe fitted on every labelled row
+    (its training log in ``run_dir/model/training``, a search's trials in
+    ``run_dir/search/final``)."""
+    est = make_estimator(cfg, task, run_dir=run_dir / "model" / "training")
+    est.search_dir = run_dir / "search" / "final"
+    return fit_estimator(est, X, y, groups, cfg, task)
+
+
+def fit_job(job: tuple[str, tuple[Any, ...]]) -> Any:
+    """One job of an experiment for executors' ``map``: ``("fold", fit_fold's arguments)``
+    or ``("final", fit_final's arguments)``, so that a pool can train the final model
+    beside the outer folds."""
+    kind, args = job
+    return fit_final(*args) if kind == "final" else fit_fold(*args)
 
 
 def model_figures(est: Any, training_dir: Path) -> dict[str, Any]:
