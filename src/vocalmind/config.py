@@ -217,7 +217,8 @@ class ExperimentConfig(_Strict):
     name: str = Field("experiment", description="run name (default run folder runs/NAME-TIME)")
     seed: int = Field(0, description="seed of models, inner folds, bootstrap and repeats")
     jobs: int = Field(2, ge=1, description="parallel outer folds (deep families: processes "
-                      "of the training's n_threads torch threads each; one at a time on a GPU)")
+                      "of the training's n_threads torch threads each, the final model trained "
+                      "among them; one at a time on a GPU)")
     corpus: CorpusConfig
     task: TaskConfig
     segmentation: SegmentationConfig = Field(default_factory=SegmentationConfig)
