@@ -209,6 +209,18 @@ def test_nurse_flow_three_dated_sessions_trend_and_prepost(  # type: ignore[no-u
     assert errors == []
 
 
+def _log_in_and_create_study(page, url: str, code: str) -> None:  # type: ignore[no-untyped-def]
+    """Log in as the admin and create study ``code`` (id 1); ends on its page."""
+    page.goto(url + "/login")
+    page.fill("#username", "admin")
+    page.fill("#password", ADMIN_PASSWORD)
+    page.click("#login-button")
+    page.wait_for_url(url + "/studies")
+    page.fill("#study-code", code)
+    page.click("#create-study-button")
+    page.wait_for_url("**/studies/1")
+
+
 def test_assessment_page_shows_domain_warnings(  # type: ignore[no-untyped-def]
         browser_page, tmp_path: Path, tiny_run: Path) -> None:
     """A recording much longer than the model's training recordings: the assessment on the
@@ -216,14 +228,7 @@ def test_assessment_page_shows_domain_warnings(  # type: ignore[no-untyped-def]
     page, errors = browser_page
     app = create_app(make_settings(tmp_path, models=[tiny_run], markers=False))
     with LiveServer(app) as srv:
-        page.goto(srv.url + "/login")
-        page.fill("#username", "admin")
-        page.fill("#password", ADMIN_PASSWORD)
-        page.click("#login-button")
-        page.wait_for_url(srv.url + "/studies")
-        page.fill("#study-code", "W-1")
-        page.click("#create-study-button")
-        page.wait_for_url("**/studies/1")
+        _log_in_and_create_study(page, srv.url, "W-1")
         page.fill("#participant-code", "P001")
         page.click("#add-participant-button")
         page.wait_for_selector("#participants-table a:has-text('P001')")
@@ -254,14 +259,7 @@ def test_form_sent_before_the_page_is_ready_is_not_submitted_natively(  # type: 
     page, errors = browser_page
     app = create_app(make_settings(tmp_path, models=[], markers=False))
     with LiveServer(app) as srv:
-        page.goto(srv.url + "/login")
-        page.fill("#username", "admin")
-        page.fill("#password", ADMIN_PASSWORD)
-        page.click("#login-button")
-        page.wait_for_url(srv.url + "/studies")
-        page.fill("#study-code", "W-2")
-        page.click("#create-study-button")
-        page.wait_for_url("**/studies/1")
+        _log_in_and_create_study(page, srv.url, "W-2")
         held: list = []
         page.route("**/api/studies/1", lambda route: held.append(route))
         page.reload()
