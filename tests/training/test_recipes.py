@@ -294,6 +294,60 @@ def test_perturbed_copies_are_training_rows_only(clips: pd.DataFrame, monkeypatc
     assert all(not (set(s) & val_subjects) for _, s in seen)
 
 
+def test_sampled_versions_give_one_version_of_every_item_per_epoch() -> None:
+    # 30 items: version 0 (the recording) has 1 unit, versions 1 and 2 (copies) 1 or 2
+    item, version, lengths = [], [], []
+    for it in range(30):
+        for v, n in ((0, 1), (1, 2 if it % 3 == 0 else 1), (2, 1)):
+            item += [it] * n
+            version += [v] * n
+            lengths += [20 + 5 * v + it] * n
+    item_a, version_a = np.array(item), np.array(version)
+    s = LengthBatchSampler(lengths, 4, torch.Generator().manual_seed(0), pool=2,
+                           item=item, version=version)
+    seen = np.zeros((30, 3), dtype=int)
+    for _ in range(40):
+        units = [i for b in s for i in b]
+        assert len(units) == len(set(units))
+        picked = {(int(item_a[u]), int(version_a[u])) for u in units}
+        assert sorted(it for it, _ in picked) == list(range(30))  # each item, one version
+        for it, v in picked:  # all units of the drawn version, none of another
+            assert sum(1 for u in units if item_a[u] == it) == \
+                int(np.sum((item_a == it) & (version_a == v)))
+            seen[it, v] += 1
+    assert (seen > 0).all()  # over epochs every version is drawn
+    assert abs(seen.mean(0) / 40 - 1 / 3).max() < 0.06  # uniformly
+    assert len(s) == int(np.ceil((30 + 10 / 3) / 4))  # expected units per epoch / batch
+
+
+def test_perturb_sample_trains_on_one_version_per_recording(clips: pd.DataFrame,
+                                                             monkeypatch) -> None:
+    with pytest.raises(ConfigError, match="perturb_sample"):
+        split_params("cnn_lstm", {"perturb_sample": "yes"})
+    batches: list[int] = []
+    orig_loader = engine_mod._loader
+
+    def spy(ds, *a, **kw):
+        loader = orig_loader(ds, *a, **kw)
+        if kw.get("shuffle"):
+            batches.append(sum(len(b) for b in loader.batch_sampler))
+            assert ds.sample_versions and set(ds.units.version) == {0, 1, 2}
+        return loader
+
+    monkeypatch.setattr(engine_mod, "_loader", spy)
+    est = DeepEstimator("cnn_lstm", params={**TINY, "speed_perturb": [0.9, 1.1],
+                                            "perturb_sample": True},
+                        epochs=2, batch_size=4, n_threads=1, patience=0, progress=False,
+                        val_fraction=0.34, refit=True)
+    est.fit(clips, clips["label"], groups=clips["subject"])
+    # a 1.2 s clip gives 2 segments of 0.5 s, its 0.9 copy 3 and its 1.1 copy 2: one
+    # version per row is 2-3 units a row, all versions (copies mode) would be 7
+    assert len(batches) == 2  # early-stopped fit (4 subjects, 8 rows), refit (12 rows)
+    assert 2 * 8 <= batches[0] <= 3 * 8 and 2 * 12 <= batches[1] <= 3 * 12
+    assert est.refit_epoch_ is not None
+    assert est.predict(clips).shape == (len(clips),)
+
+
 def test_spec_augment_and_recipes_through_the_estimator(clips: pd.DataFrame, tmp_path) -> None:
     est = DeepEstimator("cnn_lstm", params={**TINY, "freq_masks": 2, "time_masks": 2},
                         epochs=3, batch_size=4, lr=3e-3, n_threads=1, patience=0,

@@ -41,9 +41,10 @@ __all__ = ["ModelFamily", "MODEL_FAMILIES", "DEEP_FAMILIES", "DATA_DEFAULTS", "l
 #: The data settings each deep family takes in ``model.params``, with their defaults (anything
 #: else in ``params`` goes to the network's constructor); :mod:`vocalmind.training.data`
 #: applies them.
+_PERTURB = {"speed_perturb": (), "pitch_perturb": (), "perturb_sample": False}
 _RECIPE = {  # SpecAugment-style masks and once-only perturbation: all off by default
     "freq_masks": 0, "freq_mask_width": 8, "time_masks": 0, "time_mask_frac": 0.05,
-    "speed_perturb": (), "pitch_perturb": ()}
+    **_PERTURB}
 _INPUT = {"input": "logmel", "whisper_model": "base", "whisper_layer": None}
 DATA_DEFAULTS: dict[str, dict[str, Any]] = {
     "melcnn": {"n_mels": 128, "n_fft": 1024, "hop_length": 256, "chunk_s": 30.0,
@@ -52,7 +53,7 @@ DATA_DEFAULTS: dict[str, dict[str, Any]] = {
     "cnn_lstm": {"n_mels": 40, "n_fft": 400, "hop_length": 160, "segment_s": 5.0,
                  "augment": False, "augment_p": 0.6, "speaker_norm": False,
                  **_INPUT, **_RECIPE},
-    "wavelet": {"segment_s": 4.0, "speed_perturb": (), "pitch_perturb": ()},
+    "wavelet": {"segment_s": 4.0, **_PERTURB},
     "ssl_attention": {"segment_s": 7.0, "max_segments": 32, "sequence": "row"},
 }
 

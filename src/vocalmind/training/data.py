@@ -55,7 +55,12 @@ Perturbation done once (``speed_perturb``, ``pitch_perturb``; training rows only
 (resampled: tempo and pitch change together, as Kaldi's speed perturbation);
 ``pitch_perturb: [-2, 2]`` adds copies shifted by that many semitones at the same tempo
 (:func:`librosa.effects.pitch_shift`). The copies are built once, cached like any row,
-carry their row's label and never reach validation or test rows.
+carry their row's label and never reach validation or test rows. By default every copy is
+trained on in every epoch (an epoch costs ``1 + len(copies)`` times as much);
+``perturb_sample: true`` instead draws, per training recording and epoch, one version --
+the original or one of its copies, each equally likely -- so an epoch costs what it costs
+without perturbation while the network still sees every version over the epochs (the
+on-the-fly speed perturbation of Kaldi/SpeechBrain recipes, from copies made once).
 
 Per-speaker normalisation (``speaker_norm: true``, log-mel kinds only) is the deep analogue
 of standardising features per speaker: every mel bin of a speaker's units is standardised
@@ -102,7 +107,7 @@ PAD_VALUE = -1.0  # normalised log-mel of silence
 #: data settings that change how units are used, not the units themselves (not in cache keys)
 UNIT_INDEPENDENT = frozenset({"augment", "augment_p", "speaker_norm", "freq_masks",
                               "freq_mask_width", "time_masks", "time_mask_frac",
-                              "speed_perturb", "pitch_perturb"})
+                              "speed_perturb", "pitch_perturb", "perturb_sample"})
 WHISPER_HOP_S = 0.02  # one Whisper encoder position per 20 ms
 _SHARED = {"n_mels"}
 
@@ -162,6 +167,8 @@ def split_params(family: str, params: dict[str, Any] | None) -> tuple[dict, dict
             if k == "pitch_perturb" and any(not -12 <= float(f) <= 12 for f in vals):
                 raise ConfigError(f"{family}: pitch_perturb={v}: semitones must lie in [-12, 12]")
             data[k] = tuple(float(f) for f in vals)
+    if not isinstance(data.get("perturb_sample", False), bool):
+        raise ConfigError(f"{family}: perturb_sample={data['perturb_sample']!r}: use true or false")
     return model, data
 
 
@@ -350,12 +357,15 @@ class Units:
     item : item index of each unit ``(n_units,)``
     item_rows : row positions (in the table given) of each item
     skipped : row position -> reason, for rows that gave no unit
+    version : which version of its item each unit comes from ``(n_units,)``: 0 the
+        recording itself, k > 0 its k-th perturbed copy; None: all 0
     """
 
     arrays: list[np.ndarray]
     item: np.ndarray
     item_rows: list[list[int]]
     skipped: dict[int, str] = field(default_factory=dict)
+    version: np.ndarray | None = None
 
     def subset_items(self, items: Sequence[int]) -> Units:
         """The units of some items (item ids renumbered from 0)."""
@@ -363,7 +373,8 @@ class Units:
         keep = [i for i, it in enumerate(self.item) if int(it) in remap]
         return Units([self.arrays[i] for i in keep],
                      np.array([remap[int(self.item[i])] for i in keep], dtype=int),
-                     [self.item_rows[i] for i in items])
+                     [self.item_rows[i] for i in items],
+                     version=None if self.version is None else self.version[keep])
 
 
 def _whisper_frames(y: np.ndarray, encoder: Any, layer: int) -> np.ndarray:
@@ -773,12 +784,16 @@ class UnitDataset(Dataset):
     item_targets : targets per item ``(n_items, n_tasks)``
     augment : callable ``(x, generator) -> x`` applied in training, or None
     generator : random generator used by ``augment``
+    sample_versions : in training, each epoch uses one version of every item, drawn
+        uniformly from the versions it has (``units.version``; ``perturb_sample``)
     """
 
     def __init__(self, units: Units, item_targets: np.ndarray | None = None, *,
                  augment: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None,
-                 generator: torch.Generator | None = None) -> None:
+                 generator: torch.Generator | None = None,
+                 sample_versions: bool = False) -> None:
         self.units = units
+        self.sample_versions = bool(sample_versions) and units.version is not None
         n_tasks = 1 if item_targets is None else item_targets.shape[1]
         self.targets = (np.full((len(units.arrays), n_tasks), np.nan, dtype=np.float32)
                         if item_targets is None

@@ -191,26 +191,65 @@ class LengthBatchSampler(Sampler[list[int]]):
     batch_size : units per batch
     generator : the engine's generator (reproducible, resumable)
     pool : batches per sorting pool
+    item, version : with both, each epoch first draws one version of every item (uniformly
+        among the versions its units have) and batches only that version's units
+        (``perturb_sample``); ``len()`` is then the expected number of batches
 
     Examples
     --------
     >>> s = LengthBatchSampler([5, 50, 6, 51], 2, torch.Generator().manual_seed(0), pool=2)
     >>> sorted(sorted(b) for b in s)
     [[0, 2], [1, 3]]
+
+    One version per item and epoch: items 0 and 1, each as itself (version 0) or a copy (1)
+
+    >>> s = LengthBatchSampler([5, 5, 6, 6], 2, torch.Generator().manual_seed(0),
+    ...                        item=[0, 1, 0, 1], version=[0, 0, 1, 1])
+    >>> [len(b) for b in s], len(s)
+    ([2], 1)
     """
 
     def __init__(self, lengths: Sequence[int], batch_size: int, generator: torch.Generator,
-                 pool: int = 8) -> None:
+                 pool: int = 8, *, item: Sequence[int] | None = None,
+                 version: Sequence[int] | None = None) -> None:
         self.lengths = np.asarray(lengths)
         self.batch_size = int(batch_size)
         self.generator = generator
         self.pool = int(pool)
+        self.item = None if item is None or version is None else np.asarray(item, dtype=int)
+        self.version = None if self.item is None else np.asarray(version, dtype=int)
+        if self.item is not None:
+            assert self.version is not None
+            pairs = np.unique(np.stack([self.item, self.version], 1), axis=0)
+            # versions of each item, and the units of each (item, version)
+            self.versions_ = [pairs[pairs[:, 0] == it, 1] for it in range(int(self.item.max()) + 1)]
+            key = self.item * (int(self.version.max()) + 1) + self.version
+            self.units_by_key_ = {int(k): np.flatnonzero(key == k) for k in np.unique(key)}
+            self.n_versions_ = int(self.version.max()) + 1
 
     def __len__(self) -> int:
-        return math.ceil(len(self.lengths) / self.batch_size)
+        if self.item is None:
+            return math.ceil(len(self.lengths) / self.batch_size)
+        expected = sum(np.mean([len(self.units_by_key_[it * self.n_versions_ + int(v)])
+                                for v in vs]) for it, vs in enumerate(self.versions_) if len(vs))
+        return max(1, math.ceil(expected / self.batch_size))
+
+    def _chosen(self) -> np.ndarray:
+        """Unit positions of this epoch: one drawn version of every item."""
+        idx = []
+        draws = torch.rand(len(self.versions_), generator=self.generator).numpy()
+        for it, (vs, u) in enumerate(zip(self.versions_, draws, strict=True)):
+            if len(vs):
+                v = int(vs[min(int(u * len(vs)), len(vs) - 1)])
+                idx.append(self.units_by_key_[it * self.n_versions_ + v])
+        return np.concatenate(idx) if idx else np.zeros(0, dtype=int)
 
     def __iter__(self) -> Any:
-        perm = torch.randperm(len(self.lengths), generator=self.generator).numpy()
+        if self.item is not None:
+            chosen = self._chosen()
+            perm = chosen[torch.randperm(len(chosen), generator=self.generator).numpy()]
+        else:
+            perm = torch.randperm(len(self.lengths), generator=self.generator).numpy()
         size = self.batch_size * self.pool
         batches: list[list[int]] = []
         for p0 in range(0, len(perm), size):
@@ -237,6 +276,13 @@ def _loader(ds: UnitDataset, batch_size: int, *, shuffle: bool, sequences: bool,
     def collate(b: list) -> Any:
         return collate_units(b, sequences=sequences)
 
+    if shuffle and ds.sample_versions and generator is not None:
+        # one version per item and epoch; batching by length too when asked (with equal
+        # lengths the pools change nothing: plain shuffled batches)
+        lengths = [a.shape[-1] if by_length and not sequences else 0 for a in ds.units.arrays]
+        sampler = LengthBatchSampler(lengths, batch_size, generator, item=ds.units.item,
+                                     version=ds.units.version)
+        return DataLoader(ds, batch_sampler=sampler, num_workers=0, collate_fn=collate)
     if shuffle and by_length and not sequences and generator is not None:
         lengths = [a.shape[-1] for a in ds.units.arrays]
         if len(set(lengths)) > 1:

@@ -339,7 +339,8 @@ class DeepEstimator(BaseEstimator):
         if validation is not None:
             self._set_speakers(self.model_, val_units, self._row_speakers(Xv))
         aug = self._augmenter()
-        train_ds = UnitDataset(train_units, train_t, augment=aug)
+        sample = bool(self.data_params_.get("perturb_sample"))
+        train_ds = UnitDataset(train_units, train_t, augment=aug, sample_versions=sample)
         val_ds = UnitDataset(val_units, val_t) if val_units.item_rows else None
         cw = self._class_weights(train_ds)
         self.n_params_ = (sum(p.numel() for p in self.model_.parameters()),
@@ -394,7 +395,8 @@ class DeepEstimator(BaseEstimator):
         self.model_ = self._build()
         self._set_speakers(self.model_, units, groups)
         all_items = list(range(len(units.item_rows)))
-        ds = UnitDataset(self._perturbed(X, units, all_items, units), item_targets, augment=aug)
+        ds = UnitDataset(self._perturbed(X, units, all_items, units), item_targets, augment=aug,
+                         sample_versions=bool(self.data_params_.get("perturb_sample")))
         cw = self._class_weights(ds)
         config = dataclasses.replace(self._config(), epochs=self.refit_epoch_, patience=0)
         train_model(self.model_, ds, None, tasks=self.tasks_, config=config,
@@ -455,14 +457,16 @@ class DeepEstimator(BaseEstimator):
         rows = [units.item_rows[i][0] for i in items]
         Xr = X.iloc[rows].reset_index(drop=True)
         arrays, item = list(train_units.arrays), list(train_units.item)
-        for v in variants:
+        version = [0] * len(arrays)
+        for k, v in enumerate(variants, start=1):
             pu = build_units(Xr, self.family, self.data_params_, on_error="skip",
                              progress=self.progress, variant=v)
             for a, it in zip(pu.arrays, pu.item, strict=True):
                 arrays.append(a)
                 item.append(pu.item_rows[int(it)][0])  # position in Xr = item in train_units
+                version.append(k)
         return Units(arrays, np.asarray(item, dtype=int), train_units.item_rows,
-                     dict(train_units.skipped))
+                     dict(train_units.skipped), version=np.asarray(version, dtype=int))
 
     def _item_targets(self, units: Any, targets: np.ndarray) -> np.ndarray:
         """Targets per item ``(n_items, n_tasks)``; all rows of an item must agree."""
