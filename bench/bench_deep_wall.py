@@ -27,6 +27,12 @@ RUNS = {
     # what it costs unperturbed (fixed before its one run, stop 21)
     "melcnn_sample": ("examples/emodb-melcnn-recipe.yaml",
                       ["model.params.speed_perturb=[0.9, 1.1]", "model.params.perturb_sample=true"]),
+    # cnn_lstm: six speed versions around 1, one drawn per recording and epoch, and twice
+    # the epoch budget the cheaper epochs allow (fixed before its one run, stop 21)
+    "cnn_lstm_sample6": ("examples/emodb-cnn_lstm-recipe.yaml",
+                         ["model.params.speed_perturb=[0.85, 0.9, 0.95, 1.05, 1.1, 1.15]",
+                          "model.params.perturb_sample=true", "model.training.epochs=120",
+                          "model.training.patience=24"]),
     "wavelet": ("examples/emodb-wavelet-recipe.yaml", []),
 }
 
