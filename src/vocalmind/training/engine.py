@@ -216,36 +216,31 @@ class LengthBatchSampler(Sampler[list[int]]):
         self.batch_size = int(batch_size)
         self.generator = generator
         self.pool = int(pool)
-        self.item = None if item is None or version is None else np.asarray(item, dtype=int)
-        self.version = None if self.item is None else np.asarray(version, dtype=int)
-        if self.item is not None:
-            assert self.version is not None
-            pairs = np.unique(np.stack([self.item, self.version], 1), axis=0)
-            # versions of each item, and the units of each (item, version)
-            self.versions_ = [pairs[pairs[:, 0] == it, 1] for it in range(int(self.item.max()) + 1)]
-            key = self.item * (int(self.version.max()) + 1) + self.version
-            self.units_by_key_ = {int(k): np.flatnonzero(key == k) for k in np.unique(key)}
-            self.n_versions_ = int(self.version.max()) + 1
+        # per item, the unit positions of each of its versions (in version order); None:
+        # every unit is used every epoch
+        self.versions_: list[list[np.ndarray]] | None = None
+        if item is not None and version is not None:
+            item_a, version_a = np.asarray(item, dtype=int), np.asarray(version, dtype=int)
+            self.versions_ = [[np.flatnonzero((item_a == it) & (version_a == v))
+                               for v in np.unique(version_a[item_a == it])]
+                              for it in range(int(item_a.max()) + 1)]
 
     def __len__(self) -> int:
-        if self.item is None:
+        if self.versions_ is None:
             return math.ceil(len(self.lengths) / self.batch_size)
-        expected = sum(np.mean([len(self.units_by_key_[it * self.n_versions_ + int(v)])
-                                for v in vs]) for it, vs in enumerate(self.versions_) if len(vs))
+        expected = sum(np.mean([len(u) for u in vs]) for vs in self.versions_ if vs)
         return max(1, math.ceil(expected / self.batch_size))
 
     def _chosen(self) -> np.ndarray:
         """Unit positions of this epoch: one drawn version of every item."""
-        idx = []
+        assert self.versions_ is not None
         draws = torch.rand(len(self.versions_), generator=self.generator).numpy()
-        for it, (vs, u) in enumerate(zip(self.versions_, draws, strict=True)):
-            if len(vs):
-                v = int(vs[min(int(u * len(vs)), len(vs) - 1)])
-                idx.append(self.units_by_key_[it * self.n_versions_ + v])
+        idx = [vs[min(int(u * len(vs)), len(vs) - 1)]
+               for vs, u in zip(self.versions_, draws, strict=True) if vs]
         return np.concatenate(idx) if idx else np.zeros(0, dtype=int)
 
     def __iter__(self) -> Any:
-        if self.item is not None:
+        if self.versions_ is not None:
             chosen = self._chosen()
             perm = chosen[torch.randperm(len(chosen), generator=self.generator).numpy()]
         else:
