@@ -40,6 +40,8 @@ RUNS = {
     # (fixed before its one run, stop 22)
     "melcnn_fixed": ("examples/emodb-melcnn-recipe.yaml",
                      ["model.params.speed_perturb=[0.9, 1.1]", "model.training.val_fraction=0"]),
+    # document 001's network with the energy front end (fixed before its one run, stop 22)
+    "wavelet_energy": ("examples/emodb-wavelet-energy.yaml", []),
 }
 
 

@@ -168,3 +168,40 @@ def test_wavelet_shared_rnn_is_one_recurrent_net_for_all_bands() -> None:
         loop = torch.stack([shared.temporal[0](shared.grus[0](h[:, i])[0]) for i in range(8)], 2)
         z = torch.relu(shared.mix(loop * shared.band_weights())).mean(dim=2)
         assert torch.allclose(shared.heads["y"](z), out, atol=1e-5)
+
+
+def test_wavelet_energy_frontend_standardises_valid_frames_per_band() -> None:
+    torch.manual_seed(0)
+    m = build_model("wavelet", heads={"y": 3}, frontend="energy", depth=4, filters=8,
+                    gru_hidden=8, pools=(1, 2, 2), hop_ms=16.0).eval()
+    assert m.hop == 16  # 16 ms at 1 kHz band rate
+    x = torch.zeros(2, 1, 16000)
+    x[0] = torch.randn(16000)
+    x[1, 0, :6000] = torch.randn(6000)  # the rest is end padding
+    with torch.no_grad():
+        e, valid = m.log_energy(x)
+    assert e.shape == (2, 16, 63) and valid.shape == (2, 63)
+    assert bool(valid[0].all())
+    # frames of 256 input samples: the first 24 hold signal (6000 / 256 = 23.4)
+    assert valid[1].tolist() == [True] * 24 + [False] * 39
+    for b in range(2):
+        v = e[b][:, valid[b]]
+        assert torch.allclose(v.mean(dim=1), torch.zeros(16), atol=1e-4)
+        assert torch.allclose(v.std(dim=1, unbiased=False), torch.ones(16), atol=1e-2)
+    assert float(e[1][:, ~valid[1]].abs().max()) == 0.0  # padding sits at the mean
+    # the level of the recording does not matter (gain normalisation, then log + standardise)
+    with torch.no_grad():
+        assert torch.allclose(m(x[:, 0])["y"], m(10 * x[:, 0])["y"], atol=1e-4)
+
+
+def test_wavelet_energy_frontend_learns_kernels_and_handles_silence() -> None:
+    m = build_model("wavelet", heads={"y": 2}, frontend="energy", depth=3, filters=4,
+                    gru_hidden=4, pools=(1, 2, 2))
+    m(torch.randn(2, 8000))["y"].sum().backward()
+    for p in (m.wpt.kernels[0], m.threshold.raw_pos, m.band_gain, m.cnn[0].weight):
+        assert p.grad is not None and float(p.grad.abs().sum()) > 0
+    m.eval()
+    with torch.no_grad():  # an all-zero clip gives a finite output, not NaN
+        assert torch.isfinite(m(torch.zeros(1, 4000))["y"]).all()
+    with pytest.raises(ConfigError, match="frontend='mel'"):
+        build_model("wavelet", heads={"y": 2}, frontend="mel")

@@ -20,6 +20,16 @@ Pipeline for a waveform ``(batch, n_samples)`` of any length:
 
 The CNN pools time by ``prod(pools)`` (64 by default), so a BiGRU sees about 31 steps per
 second at depth 3; this keeps inference far faster than real time on 2 CPU cores.
+
+``frontend="energy"`` keeps steps 1-3 and replaces 4-5 by the time-domain filterbank recipe
+of learnable front ends (Zeghidour et al. 2018, "Learning filterbanks from raw speech";
+LEAF 2021): each band's squared coefficients are averaged over ``hop_ms`` frames and
+log-compressed, each band's log energy is standardised over the clip's non-padded frames
+(instance normalisation with a learnable gain and offset per band, as document 001's code
+normalises its CNN activations per clip), then one dilated 1-D CNN over all bands, a
+spatial attention gate per step, one BiGRU and temporal attention pooling. The bands meet
+in the first convolution instead of only in the final average, and the recurrent net runs
+at the frame rate (62.5 steps per second at a 16 ms hop) instead of on every band.
 """
 
 from __future__ import annotations
@@ -144,6 +154,10 @@ class WaveletNet(nn.Module):
         as one batch), instead of separate weights per band. The band CNNs, spatial
         attention and band weighting stay per band. Several times faster on CPU, where
         ``2 ** depth`` small recurrent loops cost far more than one batched loop.
+    frontend : ``"coefficients"`` (the CNN reads the band coefficients, steps 4-5 above) or
+        ``"energy"`` (log band energies per ``hop_ms`` frame, standardised per clip, then one
+        CNN over all bands with ``filters`` channels; ``shared_rnn`` does not apply)
+    hop_ms : frame hop of the energy front end in ms (rounded to whole band samples)
 
     Examples
     --------
@@ -156,22 +170,44 @@ class WaveletNet(nn.Module):
     torch.Size([2, 64])
     >>> WaveletNet(heads={"e": 2}, shared_rnn=True).eval()(torch.randn(2, 8000))["e"].shape
     torch.Size([2, 2])
+    >>> e = WaveletNet(heads={"e": 4}, frontend="energy", depth=5, filters=32,
+    ...                pools=(1, 2, 2)).eval()
+    >>> e.log_energy(torch.randn(2, 1, 16000))[0].shape  # 32 bands, 16 ms frames
+    torch.Size([2, 32, 63])
+    >>> e(torch.randn(3, 48000))["e"].shape
+    torch.Size([3, 4])
     """
 
     def __init__(self, *, heads: dict[str, int], depth: int = 3, kernel_size: int = 8,
                  filters: int = 16, dilations: tuple[int, ...] = (1, 2, 4),
                  pools: tuple[int, ...] = (4, 4, 4), gru_hidden: int = 32,
                  embedding_dim: int = 64, dropout: float = 0.2,
-                 threshold_init: float = 0.05, shared_rnn: bool = False) -> None:
+                 threshold_init: float = 0.05, shared_rnn: bool = False,
+                 frontend: str = "coefficients", hop_ms: float = 16.0) -> None:
         super().__init__()
         if len(dilations) != len(pools) or not dilations:
             raise ParameterError(f"WaveletNet: dilations {dilations} and pools {pools} need the same length")
         if not 0.0 <= dropout < 1.0:
             raise ParameterError(f"WaveletNet: dropout={dropout} must be in [0, 1)")
+        if frontend not in ("coefficients", "energy"):
+            raise ParameterError(f"WaveletNet: frontend={frontend!r}: use 'coefficients' or "
+                                 "'energy'")
         nb = 2**depth
         self.n_bands = nb
+        self.frontend = frontend
         self.wpt = LearnableWPT(depth, kernel_size)
         self.threshold = AsymmetricThreshold(nb, init=threshold_init)
+        self.filters = filters
+        self.embedding_dim = embedding_dim
+        self.dropout = nn.Dropout(dropout)
+        if frontend == "energy":
+            self.hop = max(1, round(hop_ms / 1000.0 * 16000 / nb))  # in band samples
+            if not 0 < hop_ms <= 1000:
+                raise ParameterError(f"WaveletNet: hop_ms={hop_ms} must be in (0, 1000]")
+            self._build_energy_trunk(nb, filters, dilations, pools, gru_hidden, embedding_dim)
+            self.min_samples = nb * self.hop * math.prod(pools)
+            self.heads = make_heads(embedding_dim, check_heads(heads))
+            return
         layers: list[nn.Module] = []
         cin = nb
         for d, p in zip(dilations, pools, strict=True):
@@ -192,11 +228,69 @@ class WaveletNet(nn.Module):
         self.temporal = nn.ModuleList([AttentionPool(2 * gru_hidden, 32) for _ in range(n_rnn)])
         self.band_logits = nn.Parameter(torch.zeros(nb))
         self.mix = nn.Conv1d(2 * gru_hidden, embedding_dim, 1)
-        self.dropout = nn.Dropout(dropout)
-        self.filters = filters
         self.min_samples = nb * math.prod(pools)
-        self.embedding_dim = embedding_dim
         self.heads = make_heads(embedding_dim, check_heads(heads))
+
+    def _build_energy_trunk(self, nb: int, filters: int, dilations: tuple[int, ...],
+                            pools: tuple[int, ...], gru_hidden: int, embedding_dim: int) -> None:
+        """Layers of ``frontend="energy"``: per-band gain/offset, CNN over all bands,
+        spatial gate, BiGRU, temporal attention, embedding projection."""
+        self.band_gain = nn.Parameter(torch.ones(1, nb, 1))
+        self.band_offset = nn.Parameter(torch.zeros(1, nb, 1))
+        layers: list[nn.Module] = []
+        cin = nb
+        for d, p in zip(dilations, pools, strict=True):
+            layers += [nn.Conv1d(cin, filters, 3, padding=d, dilation=d, bias=False),
+                       nn.BatchNorm1d(filters), nn.ReLU(inplace=True)]
+            if p > 1:
+                layers.append(nn.MaxPool1d(p, ceil_mode=True))
+            cin = filters
+        self.cnn = nn.Sequential(*layers)
+        self.pools = tuple(pools)
+        self.spatial = nn.Conv1d(filters, 1, 1)
+        self.grus = nn.ModuleList([nn.GRU(filters, gru_hidden, batch_first=True,
+                                          bidirectional=True)])
+        self.temporal = nn.ModuleList([AttentionPool(2 * gru_hidden, 32)])
+        self.mix = nn.Linear(2 * gru_hidden, embedding_dim)
+
+    def log_energy(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Standardised log band energies of a gain-normalised waveform.
+
+        Parameters
+        ----------
+        x : Tensor [shape=(batch, 1, n_samples)], 16 kHz, zero-padded at the end
+
+        Returns
+        -------
+        energy : Tensor [shape=(batch, 2 ** depth, frames)], one frame per ``hop_ms``;
+            each band has mean 0 and standard deviation 1 over the clip's valid frames
+            (before the learnable per-band gain and offset), padded frames are 0
+        valid : BoolTensor [shape=(batch, frames)], frames that hold any non-zero sample
+        """
+        bands = self.threshold(self.wpt(x))  # (B, nb, n / nb)
+        e = torch.log(F.avg_pool1d(bands * bands, self.hop, ceil_mode=True) + 1e-5)
+        span = self.n_bands * self.hop  # input samples per frame
+        valid = F.max_pool1d(x.abs(), span, ceil_mode=True)[:, 0, :e.shape[2]] > 0
+        valid = valid | ~valid.any(dim=1, keepdim=True)  # an all-zero clip: every frame
+        w = valid.unsqueeze(1).to(e.dtype)
+        n = w.sum(dim=2, keepdim=True).clamp_min(1.0)
+        mean = (e * w).sum(dim=2, keepdim=True) / n
+        var = (((e - mean) * w) ** 2).sum(dim=2, keepdim=True) / n
+        e = (e - mean) / torch.sqrt(var + 1e-5) * w  # padded frames at the mean
+        return e * self.band_gain + self.band_offset * w, valid
+
+    def _embed_energy(self, x: torch.Tensor) -> torch.Tensor:
+        """``frontend="energy"``: waveform ``(B, 1, n)`` -> embedding ``(B, embedding_dim)``."""
+        e, valid = self.log_energy(x)
+        h = self.cnn(e)  # (B, F, T)
+        for p in self.pools:  # a pooled step is valid when any frame under it is
+            if p > 1:
+                valid = F.max_pool1d(valid.float().unsqueeze(1), p, ceil_mode=True)[:, 0] > 0
+        valid = valid[:, :h.shape[2]]
+        h = h * torch.sigmoid(self.spatial(h))
+        out, _ = self.grus[0](h.transpose(1, 2))
+        v = self.temporal[0](out, valid)
+        return self.dropout(torch.relu(self.mix(v)))
 
     def band_weights(self) -> torch.Tensor:
         """Softmax weights of the bands ``(2 ** depth,)`` (sum to 1)."""
@@ -221,6 +315,8 @@ class WaveletNet(nn.Module):
         if x.shape[2] < self.min_samples:
             x = F.pad(x, (0, self.min_samples - x.shape[2]))
         x = x / (x.std(dim=2, keepdim=True) + 1e-5)
+        if self.frontend == "energy":
+            return self._embed_energy(x)
         bands = self.threshold(self.wpt(x))  # (B, nb, n / nb)
         h = self.cnn(bands)  # (B, nb*F, T)
         h = h * torch.sigmoid(self.spatial(h)).repeat_interleave(self.filters, dim=1)
