@@ -324,6 +324,9 @@ def test_perturb_sample_trains_on_one_version_per_recording(clips: pd.DataFrame,
                                                              monkeypatch) -> None:
     with pytest.raises(ConfigError, match="perturb_sample"):
         split_params("cnn_lstm", {"perturb_sample": "yes"})
+    for none in ({}, {"speed_perturb": [1.0]}, {"pitch_perturb": [0]}):  # nothing to draw from
+        with pytest.raises(ConfigError, match="perturb_sample=true .* there are none"):
+            split_params("melcnn", {"perturb_sample": True, **none})
     batches: list[int] = []
     orig_loader = engine_mod._loader
 

@@ -169,6 +169,10 @@ def split_params(family: str, params: dict[str, Any] | None) -> tuple[dict, dict
             data[k] = tuple(float(f) for f in vals)
     if not isinstance(data.get("perturb_sample", False), bool):
         raise ConfigError(f"{family}: perturb_sample={data['perturb_sample']!r}: use true or false")
+    if data.get("perturb_sample") and not perturbation_variants(data):
+        raise ConfigError(f"{family}: perturb_sample=true draws one of each recording's "
+                          "speed/pitch copies per epoch, but there are none: set "
+                          "speed_perturb or pitch_perturb, or drop perturb_sample")
     return model, data
 
 

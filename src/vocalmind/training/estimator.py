@@ -339,8 +339,7 @@ class DeepEstimator(BaseEstimator):
         if validation is not None:
             self._set_speakers(self.model_, val_units, self._row_speakers(Xv))
         aug = self._augmenter()
-        sample = bool(self.data_params_.get("perturb_sample"))
-        train_ds = UnitDataset(train_units, train_t, augment=aug, sample_versions=sample)
+        train_ds = self._training_set(train_units, train_t, aug)
         val_ds = UnitDataset(val_units, val_t) if val_units.item_rows else None
         cw = self._class_weights(train_ds)
         self.n_params_ = (sum(p.numel() for p in self.model_.parameters()),
@@ -395,8 +394,7 @@ class DeepEstimator(BaseEstimator):
         self.model_ = self._build()
         self._set_speakers(self.model_, units, groups)
         all_items = list(range(len(units.item_rows)))
-        ds = UnitDataset(self._perturbed(X, units, all_items, units), item_targets, augment=aug,
-                         sample_versions=bool(self.data_params_.get("perturb_sample")))
+        ds = self._training_set(self._perturbed(X, units, all_items, units), item_targets, aug)
         cw = self._class_weights(ds)
         config = dataclasses.replace(self._config(), epochs=self.refit_epoch_, patience=0)
         train_model(self.model_, ds, None, tasks=self.tasks_, config=config,
@@ -467,6 +465,12 @@ class DeepEstimator(BaseEstimator):
                 version.append(k)
         return Units(arrays, np.asarray(item, dtype=int), train_units.item_rows,
                      dict(train_units.skipped), version=np.asarray(version, dtype=int))
+
+    def _training_set(self, units: Units, targets: np.ndarray, aug: Any) -> UnitDataset:
+        """The dataset a fit trains on: augmented, and with ``perturb_sample`` one version
+        of every item drawn per epoch (else every copy, every epoch)."""
+        return UnitDataset(units, targets, augment=aug,
+                           sample_versions=bool(self.data_params_.get("perturb_sample")))
 
     def _item_targets(self, units: Any, targets: np.ndarray) -> np.ndarray:
         """Targets per item ``(n_items, n_tasks)``; all rows of an item must agree."""
