@@ -9,12 +9,14 @@ depression lifted anxiety accuracy from 67 % to 72 % and that multi-task learnin
 71 % on both; with 47 people an interval of +-14 points is the expected width.
 
     .venv/bin/python bench/bench_deep_emu.py [--threads 2] [--out .cache/bench/deep-emu]
-        [--only bands|binary] [--recipe shipped|recipe|whisper]
+        [--only bands|binary] [--recipe shipped|recipe|recipe_speed|whisper]
 
 ``--recipe`` picks the training recipe laid over the three configs (the same overrides for
 each, fixed before any EMU run): ``shipped`` the configs as they are; ``recipe`` the log-mel
 training recipe of ``examples/emodb-cnn_lstm-recipe.yaml`` (SpecAugment-style masks, mixup,
 cosine schedule, weight EMA, label smoothing, refit on every training subject);
+``recipe_speed`` the same with four speed copies and one fixed 45-epoch fit on every
+training subject (stop 22's EMO-DB recipe);
 ``whisper`` the same CNN-LSTM on frozen Whisper base block-3 frames with the settings of
 ``examples/emodb-cnn_lstm-whisper.yaml``. No recipe normalises per speaker: on EMU every
 person has one recording and one label, so per-speaker statistics would erase the signal.
@@ -68,6 +70,14 @@ RECIPES: dict[str, list[str]] = {
                "model.training.ema_decay=0.99", "model.training.label_smoothing=0.1",
                "model.training.refit=true", "model.training.epochs=40",
                "model.training.patience=10"],
+    # stop 22's log-mel recipe: the masks, mixup, schedule, EMA and smoothing of "recipe",
+    # four speed copies (0.85-1.15) every epoch and one 45-epoch fit on all training
+    # subjects (no early stopping or refit), as bench_deep_wall's cnn_lstm_fixed5_45
+    "recipe_speed": ["model.params.freq_masks=2", "model.params.time_masks=2",
+                     "model.training.mixup_alpha=0.2", "model.training.schedule=cosine",
+                     "model.training.ema_decay=0.99", "model.training.label_smoothing=0.1",
+                     "model.params.speed_perturb=[0.85, 0.9, 1.1, 1.15]",
+                     "model.training.val_fraction=0", "model.training.epochs=45"],
     "whisper": ["model.params.input=whisper", "model.params.whisper_model=base",
                 "model.params.whisper_layer=3", "model.params.pool=2",
                 "model.params.augment=false", "model.params.freq_masks=2",
