@@ -10,7 +10,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from vocalmind.errors import ConfigError
+from vocalmind.errors import ConfigError, ModelError
 from vocalmind.models import DEEP_FAMILIES, build_model, get_family, list_models
 from vocalmind.models.wavelet import DB4, AsymmetricThreshold, LearnableWPT, qmf_highpass
 
@@ -203,5 +203,7 @@ def test_wavelet_energy_frontend_learns_kernels_and_handles_silence() -> None:
     m.eval()
     with torch.no_grad():  # an all-zero clip gives a finite output, not NaN
         assert torch.isfinite(m(torch.zeros(1, 4000))["y"]).all()
+    with pytest.raises(ModelError, match="no band weights"):
+        m.band_weights()
     with pytest.raises(ConfigError, match="frontend='mel'"):
         build_model("wavelet", heads={"y": 2}, frontend="mel")

@@ -40,7 +40,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vocalmind.errors import InputError, ParameterError
+from vocalmind.errors import InputError, ModelError, ParameterError
 from vocalmind.models import check_heads, make_heads
 from vocalmind.models.cnn_lstm import AttentionPool
 
@@ -201,9 +201,9 @@ class WaveletNet(nn.Module):
         self.embedding_dim = embedding_dim
         self.dropout = nn.Dropout(dropout)
         if frontend == "energy":
-            self.hop = max(1, round(hop_ms / 1000.0 * 16000 / nb))  # in band samples
             if not 0 < hop_ms <= 1000:
                 raise ParameterError(f"WaveletNet: hop_ms={hop_ms} must be in (0, 1000]")
+            self.hop = max(1, round(hop_ms / 1000.0 * 16000 / nb))  # in band samples
             self._build_energy_trunk(nb, filters, dilations, pools, gru_hidden, embedding_dim)
             self.min_samples = nb * self.hop * math.prod(pools)
             self.heads = make_heads(embedding_dim, check_heads(heads))
@@ -293,7 +293,11 @@ class WaveletNet(nn.Module):
         return self.dropout(torch.relu(self.mix(v)))
 
     def band_weights(self) -> torch.Tensor:
-        """Softmax weights of the bands ``(2 ** depth,)`` (sum to 1)."""
+        """Softmax weights of the bands ``(2 ** depth,)`` (sum to 1); the coefficient front
+        end's (the energy front end weighs bands by its per-band gain and first convolution)."""
+        if self.frontend == "energy":
+            raise ModelError("WaveletNet: frontend='energy' has no band weights; its bands "
+                             "are weighed by band_gain and the first convolution")
         return torch.softmax(self.band_logits, dim=0)
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
