@@ -418,3 +418,40 @@ def test_asha_chooses_recipes_on_training_speakers(clips: pd.DataFrame, tmp_path
     assert set(best) == set(space)
     trials = (tmp_path / "s" / "trials.csv").read_text()
     assert "mixup_alpha" in trials and json.loads((tmp_path / "s" / "best.json").read_text())
+
+
+def test_val_fraction_zero_is_one_fit_on_every_subject(clips: pd.DataFrame) -> None:
+    """val_fraction 0: all epochs on every training subject, no early stopping, no refit
+    (even with refit=True), the last averaged weights kept."""
+    est = DeepEstimator("cnn_lstm", params=TINY, epochs=3, batch_size=4, n_threads=1,
+                        patience=1, progress=False, val_fraction=0, refit=True, ema_decay=0.9)
+    est.fit(clips, clips["label"], groups=clips["subject"])
+    assert len(est.history_) == 3 and not any("val_loss" in r for r in est.history_)
+    assert est.refit_epoch_ is None
+    # every row trained on: 12 clips of 1.2 s = 2 segments of 0.5 s each, batches of 4
+    sizes: list[int] = []
+    orig = engine_mod._loader
+
+    def spy(ds, *a, **kw):
+        sizes.append(len(ds))
+        return orig(ds, *a, **kw)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(engine_mod, "_loader", spy)
+        DeepEstimator("cnn_lstm", params=TINY, epochs=1, batch_size=4, n_threads=1,
+                      progress=False, val_fraction=0).fit(clips, clips["label"],
+                                                          groups=clips["subject"])
+    assert sizes == [24]
+
+
+def test_energy_wavelet_trains_and_predicts_through_the_estimator(clips: pd.DataFrame) -> None:
+    params = {"frontend": "energy", "depth": 4, "filters": 8, "gru_hidden": 8,
+              "pools": [1, 2, 2], "embedding_dim": 8, "segment_s": 0.6,
+              "speed_perturb": [0.9, 1.1], "perturb_sample": True}
+    est = DeepEstimator("wavelet", params=params, epochs=8, batch_size=4, n_threads=1,
+                        progress=False, val_fraction=0, lr=0.01, seed=0)
+    est.fit(clips, clips["label"], groups=clips["subject"])
+    proba = est.predict_proba(clips)
+    assert proba.shape == (12, 2) and np.allclose(proba.sum(1), 1, atol=1e-5)
+    # 250 Hz against 1500 Hz tones: the band energies separate them after a few epochs
+    assert (est.predict(clips) == clips["label"].to_numpy()).mean() >= 0.9
