@@ -65,6 +65,28 @@ def qmf_highpass(h: torch.Tensor) -> torch.Tensor:
     return torch.flip(h, dims=[0]) * sign
 
 
+def _dilated_cnn(cin: int, cout: int, dilations: tuple[int, ...], pools: tuple[int, ...],
+                 groups: int = 1) -> nn.Sequential:
+    """Dilated 1-D CNN: per layer conv (kernel 3, 'same' padding) - BN - ReLU - max-pool.
+
+    ``(batch, cin, T)`` -> ``(batch, cout, ceil(T / prod(pools)))``; ``groups`` > 1 keeps
+    channel groups apart (one CNN per wavelet band).
+
+    Examples
+    --------
+    >>> _dilated_cnn(8, 16, (1, 2), (2, 4))(torch.randn(2, 8, 100)).shape
+    torch.Size([2, 16, 13])
+    """
+    layers: list[nn.Module] = []
+    for d, p in zip(dilations, pools, strict=True):
+        layers += [nn.Conv1d(cin, cout, 3, padding=d, dilation=d, groups=groups, bias=False),
+                   nn.BatchNorm1d(cout), nn.ReLU(inplace=True)]
+        if p > 1:
+            layers.append(nn.MaxPool1d(p, ceil_mode=True))
+        cin = cout
+    return nn.Sequential(*layers)
+
+
 class LearnableWPT(nn.Module):
     """Learnable wavelet packet transform: ``depth`` levels, one low-pass kernel per level.
 
@@ -208,16 +230,7 @@ class WaveletNet(nn.Module):
             self.min_samples = nb * self.hop * math.prod(pools)
             self.heads = make_heads(embedding_dim, check_heads(heads))
             return
-        layers: list[nn.Module] = []
-        cin = nb
-        for d, p in zip(dilations, pools, strict=True):
-            layers += [nn.Conv1d(cin, nb * filters, 3, padding=d, dilation=d, groups=nb,
-                                 bias=False),
-                       nn.BatchNorm1d(nb * filters), nn.ReLU(inplace=True)]
-            if p > 1:
-                layers.append(nn.MaxPool1d(p, ceil_mode=True))
-            cin = nb * filters
-        self.cnn = nn.Sequential(*layers)
+        self.cnn = _dilated_cnn(nb, nb * filters, dilations, pools, groups=nb)
         # spatial attention: one sigmoid gate per band and time step
         self.spatial = nn.Conv1d(nb * filters, nb, 1, groups=nb)
         n_rnn = 1 if shared_rnn else nb
@@ -237,15 +250,7 @@ class WaveletNet(nn.Module):
         spatial gate, BiGRU, temporal attention, embedding projection."""
         self.band_gain = nn.Parameter(torch.ones(1, nb, 1))
         self.band_offset = nn.Parameter(torch.zeros(1, nb, 1))
-        layers: list[nn.Module] = []
-        cin = nb
-        for d, p in zip(dilations, pools, strict=True):
-            layers += [nn.Conv1d(cin, filters, 3, padding=d, dilation=d, bias=False),
-                       nn.BatchNorm1d(filters), nn.ReLU(inplace=True)]
-            if p > 1:
-                layers.append(nn.MaxPool1d(p, ceil_mode=True))
-            cin = filters
-        self.cnn = nn.Sequential(*layers)
+        self.cnn = _dilated_cnn(nb, filters, dilations, pools)
         self.pools = tuple(pools)
         self.spatial = nn.Conv1d(filters, 1, 1)
         self.grus = nn.ModuleList([nn.GRU(filters, gru_hidden, batch_first=True,
