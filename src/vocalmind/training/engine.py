@@ -221,9 +221,14 @@ class LengthBatchSampler(Sampler[list[int]]):
         self.versions_: list[list[np.ndarray]] | None = None
         if item is not None and version is not None:
             item_a, version_a = np.asarray(item, dtype=int), np.asarray(version, dtype=int)
-            self.versions_ = [[np.flatnonzero((item_a == it) & (version_a == v))
-                               for v in np.unique(version_a[item_a == it])]
-                              for it in range(int(item_a.max()) + 1)]
+            # one stable sort by (item, version), cut where the pair changes: linear in
+            # the units, ascending positions within each (item, version)
+            order = np.lexsort((version_a, item_a))
+            pair = np.stack([item_a[order], version_a[order]], 1)
+            cuts = np.flatnonzero((pair[1:] != pair[:-1]).any(1)) + 1
+            self.versions_ = [[] for _ in range(int(item_a.max()) + 1)]
+            for units in np.split(order, cuts):
+                self.versions_[int(item_a[units[0]])].append(units)
 
     def __len__(self) -> int:
         if self.versions_ is None:
