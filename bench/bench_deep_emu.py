@@ -63,22 +63,21 @@ RUNS = {
 
 
 #: overrides laid over every config of a run, per ``--recipe`` (see the module docstring)
+#: the log-mel recipe's masks, mixup, schedule, weight average and smoothing
+_LOGMEL = ["model.params.freq_masks=2", "model.params.time_masks=2",
+           "model.training.mixup_alpha=0.2", "model.training.schedule=cosine",
+           "model.training.ema_decay=0.99", "model.training.label_smoothing=0.1"]
+
 RECIPES: dict[str, list[str]] = {
     "shipped": [],
-    "recipe": ["model.params.freq_masks=2", "model.params.time_masks=2",
-               "model.training.mixup_alpha=0.2", "model.training.schedule=cosine",
-               "model.training.ema_decay=0.99", "model.training.label_smoothing=0.1",
-               "model.training.refit=true", "model.training.epochs=40",
+    "recipe": [*_LOGMEL, "model.training.refit=true", "model.training.epochs=40",
                "model.training.patience=10"],
     # stop 22's log-mel recipe: the masks, mixup, schedule, EMA and smoothing of "recipe",
     # four speed copies (0.85-1.15) every epoch and one 45-epoch fit on all training
     # subjects (no early stopping or refit), as bench_deep_wall's cnn_lstm_fixed5_45.
     # Stopped at stop 22 after the first fit of each group: ~5.5 min per fit (45 epochs of
     # 5 versions of 47 long free answers) put the 10 runs at ~2.5 h on 2 cores.
-    "recipe_speed": ["model.params.freq_masks=2", "model.params.time_masks=2",
-                     "model.training.mixup_alpha=0.2", "model.training.schedule=cosine",
-                     "model.training.ema_decay=0.99", "model.training.label_smoothing=0.1",
-                     "model.params.speed_perturb=[0.85, 0.9, 1.1, 1.15]",
+    "recipe_speed": [*_LOGMEL, "model.params.speed_perturb=[0.85, 0.9, 1.1, 1.15]",
                      "model.training.val_fraction=0", "model.training.epochs=45"],
     "whisper": ["model.params.input=whisper", "model.params.whisper_model=base",
                 "model.params.whisper_layer=3", "model.params.pool=2",

@@ -26,8 +26,8 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-import yaml  # noqa: E402
 
+from vocalmind.config import load_config  # noqa: E402
 from vocalmind.models import build_model  # noqa: E402
 from vocalmind.training.data import logmel_db, normalise_db, split_params  # noqa: E402
 
@@ -37,9 +37,9 @@ WAVELET_EMODB = {"depth": 3, "filters": 8, "gru_hidden": 16, "pools": (4, 4, 8),
 
 
 def _example_params(name: str) -> dict:
-    """The network settings of an example config (its data settings left out)."""
-    cfg = yaml.safe_load((Path(__file__).resolve().parents[1] / "examples" / name).read_text())
-    return split_params(cfg["model"]["name"], cfg["model"]["params"])[0]
+    """The network settings of an example config (validated; its data settings left out)."""
+    cfg = load_config(Path(__file__).resolve().parents[1] / "examples" / name)
+    return split_params(cfg.model.name, cfg.model.params)[0]
 
 
 def _time(fn, repeats: int) -> float:
