@@ -420,15 +420,10 @@ def test_asha_chooses_recipes_on_training_speakers(clips: pd.DataFrame, tmp_path
     assert "mixup_alpha" in trials and json.loads((tmp_path / "s" / "best.json").read_text())
 
 
-def test_val_fraction_zero_is_one_fit_on_every_subject(clips: pd.DataFrame) -> None:
+def test_val_fraction_zero_is_one_fit_on_every_subject(clips: pd.DataFrame,
+                                                       monkeypatch) -> None:
     """val_fraction 0: all epochs on every training subject, no early stopping, no refit
     (even with refit=True), the last averaged weights kept."""
-    est = DeepEstimator("cnn_lstm", params=TINY, epochs=3, batch_size=4, n_threads=1,
-                        patience=1, progress=False, val_fraction=0, refit=True, ema_decay=0.9)
-    est.fit(clips, clips["label"], groups=clips["subject"])
-    assert len(est.history_) == 3 and not any("val_loss" in r for r in est.history_)
-    assert est.refit_epoch_ is None
-    # every row trained on: 12 clips of 1.2 s = 2 segments of 0.5 s each, batches of 4
     sizes: list[int] = []
     orig = engine_mod._loader
 
@@ -436,11 +431,14 @@ def test_val_fraction_zero_is_one_fit_on_every_subject(clips: pd.DataFrame) -> N
         sizes.append(len(ds))
         return orig(ds, *a, **kw)
 
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(engine_mod, "_loader", spy)
-        DeepEstimator("cnn_lstm", params=TINY, epochs=1, batch_size=4, n_threads=1,
-                      progress=False, val_fraction=0).fit(clips, clips["label"],
-                                                          groups=clips["subject"])
+    monkeypatch.setattr(engine_mod, "_loader", spy)
+    est = DeepEstimator("cnn_lstm", params=TINY, epochs=3, batch_size=4, n_threads=1,
+                        patience=1, progress=False, val_fraction=0, refit=True, ema_decay=0.9)
+    est.fit(clips, clips["label"], groups=clips["subject"])
+    assert len(est.history_) == 3 and not any("val_loss" in r for r in est.history_)
+    assert est.refit_epoch_ is None
+    # one training loader (no validation, no refit) over every row: 12 clips of 1.2 s
+    # = 2 segments of 0.5 s each
     assert sizes == [24]
 
 
