@@ -191,3 +191,16 @@ def test_peak_slope_one_band_at_a_time(speech):
     got = glottal.peak_slope(speech.astype(np.float64), times, sr=SR)
     assert np.array_equal(got, _peak_slope_reference(speech.astype(np.float64), times))
     assert np.ptp(got) > 0.1
+
+
+def test_creak_dft_at_one_frequency_per_row_equals_the_complex_sum():
+    # H2-H1 reads the sr-point DFT of each autocorrelation row at its own whole-Hz
+    # frequency from cos / sin tables; the former form summed gathered e^(-2 pi i l f / sr)
+    from vocalmind.features.clinical.creak import _dft_at
+
+    rng = np.random.default_rng(5)
+    r = rng.standard_normal((37, 799))
+    f = np.concatenate([[1, 19, 20, 3199, 6399, 15999], rng.integers(1, SR, 31)])
+    lag = np.arange(r.shape[1])[None, :]
+    want = np.abs(np.sum(r * np.exp(-2j * np.pi * ((lag * f[:, None]) % SR) / SR), axis=1))
+    np.testing.assert_allclose(_dft_at(r, f, SR), want, rtol=1e-12, atol=1e-9)
