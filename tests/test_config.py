@@ -84,6 +84,20 @@ BAD_CONFIGS = [
      r"model\.params\.n_block: 'melcnn' has no parameter 'n_block' \(did you mean 'n_blocks'\?\)"),
     ({"model": {"name": "mlp", "params": {"n_trial": 3}}},
      r"model\.params\.n_trial: 'mlp' has no parameter 'n_trial' \(did you mean 'n_trials'\?\)"),
+    # values a deep family's network or data pipeline rejects: found at load, not when the
+    # first fold builds its model
+    ({"model": {"name": "wavelet", "params": {"frontend": "mel"}}},
+     r"model\.params: model 'wavelet': WaveletNet: frontend='mel'"),
+    ({"model": {"name": "wavelet", "params": {"frontend": "energy", "hop_ms": 0}}},
+     r"model\.params: .*hop_ms=0 must be in \(0, 1000\]"),
+    ({"model": {"name": "wavelet", "params": {"depth": 9}}},
+     r"model\.params: .*LearnableWPT: depth=9"),
+    ({"model": {"name": "melcnn", "params": {"dropout": 1.5}}},
+     r"model\.params: model 'melcnn': MelCNN: dropout=1\.5"),
+    ({"model": {"name": "cnn_lstm", "params": {"channels": -4}}},
+     r"model\.params: "),
+    ({"model": {"name": "cnn_lstm", "params": {"segment_s": 0}}},
+     r"model\.params: cnn_lstm: segment_s=0 must be > 0 seconds"),
 ]
 
 
@@ -92,6 +106,26 @@ def test_whole_config_is_validated_at_load(over: dict, message: str) -> None:
     raw = {**BASE, **{k: v for k, v in over.items()}}
     with pytest.raises(ConfigError, match=message):
         load_config(raw=raw)
+
+
+def test_deep_families_are_built_at_load_except_those_with_pretrained_weights(monkeypatch
+                                                                             ) -> None:
+    import vocalmind.models as models
+
+    built: list[str] = []
+    real = models.build_model
+
+    def spy(name, **kw):
+        built.append(name)
+        return real(name, **kw)
+
+    monkeypatch.setattr(models, "build_model", spy)
+    cfg = load_config(raw={**BASE, "model": {"name": "wavelet", "params": {"depth": 2}}})
+    assert cfg.model.params == {"depth": 2} and built == ["wavelet"]
+    # ssl_attention's network loads its encoder's weights when built: not at load
+    load_config(raw={**BASE, "model": {"name": "ssl_attention",
+                                       "params": {"encoder_path": "/no/such/folder"}}})
+    assert built == ["wavelet"]
 
 
 def test_peak_db_is_settable_from_yaml() -> None:

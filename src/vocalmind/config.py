@@ -254,6 +254,34 @@ def _training_settings() -> list[Any]:
             and p.default is not p.empty]
 
 
+#: deep families whose network loads pretrained weights when built: their constructor
+#: arguments are checked when the first model is built, not at load
+_BUILT_WITH_WEIGHTS = frozenset({"ssl_attention"})
+
+
+def _deep_param_problems(family: str, params: dict[str, Any]) -> list[str]:
+    """Values of a deep family's ``model.params`` that its data pipeline or network
+    rejects, found at load instead of when the first fold builds its model.
+
+    The data settings go through :func:`~vocalmind.training.data.split_params`; the network
+    is built once with a two-class head (a few ms on CPU; its input width is the
+    configured or default ``n_mels``, which no constructor checks against the other
+    arguments). Families in :data:`_BUILT_WITH_WEIGHTS` are not built here.
+    """
+    from vocalmind.models import build_model
+    from vocalmind.training.data import split_params
+
+    try:
+        model_params, _ = split_params(family, params)
+        if family not in _BUILT_WITH_WEIGHTS:
+            build_model(family, heads={"check": 2}, **model_params)
+    except ConfigError as e:
+        return [f"model.params: {e}"]
+    except RuntimeError as e:  # torch's own checks, e.g. a negative layer width
+        return [f"model.params: {family!r}: {str(e).splitlines()[0]}"]
+    return []
+
+
 def _close(key: str, allowed: set[str]) -> str:
     same = [a for a in sorted(allowed) if a.lower() == key.lower()]
     close = same or difflib.get_close_matches(key, sorted(allowed), n=1)
@@ -330,6 +358,8 @@ def semantic_problems(cfg: ExperimentConfig) -> list[str]:
             if k not in accepted:
                 out.append(f"model.params.{k}: {m.name!r} has no parameter {k!r}"
                            f"{_close(k, accepted)}; it takes {', '.join(sorted(accepted))}")
+        if not out:
+            out += _deep_param_problems(m.name, m.params)
         if m.search is not None:
             from vocalmind.training.search import AshaPolicy, SearchSpace
 
