@@ -80,10 +80,11 @@ def dither_ceiling(data_dir: Path) -> str:
 
     if not shutil.which("sox"):
         return "dither ceiling: sox not installed, skipped\n"
-    names = ["F0", "NAQ", "QOQ", "H1H2", "PSP", "MDQ", "Rd", "HRF"]
+    names = ["F0", "NAQ", "QOQ", "H1H2", "PSP", "MDQ", "Rd", "HRF", "MCEP_23", "MCEP_24"] + [
+        f"HMPDM_{k}" for k in range(19, 25)]
     cols = descriptor_names() + ["HRF"]
     lines = ["vocalmind against itself, two sox dither draws of the same EMU recording "
-             "(frames both call voiced; NAQ, QOQ within [0, 1]):", "",
+             "(frames both call voiced; NAQ, QOQ within [0, 1]; circular r for HMPDM):", "",
              "| recording | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
     for name, rel in parity.RECORDINGS.items():
         if not name.startswith("emu"):
@@ -106,7 +107,9 @@ def dither_ceiling(data_dir: Path) -> str:
             if n in parity.QUOTIENT_RANGE:
                 lo, hi = parity.QUOTIENT_RANGE[n]
                 ok &= (x >= lo) & (x <= hi) & (z >= lo) & (z <= hi)
-            row.append(f"{np.corrcoef(x[ok], z[ok])[0, 1]:.2f}")
+            r = (parity.circular_r(x[ok], z[ok]) if n.startswith("HMPDM_")
+                 else np.corrcoef(x[ok], z[ok])[0, 1])
+            row.append(f"{r:.2f}")
         lines.append(f"| {name} | " + " | ".join(row) + " |")
     return "\n".join(lines) + "\n"
 

@@ -21,6 +21,8 @@ from vocalmind.features.clinical import (
     rd,
     sins,
 )
+from vocalmind.features.clinical import f0 as srh
+from vocalmind.features.clinical.dsp import frames_at, matlab_round
 
 from .conftest import SR, VOWEL_A, creaky, vowel
 
@@ -68,6 +70,71 @@ def test_f0_within_2_percent(vowels, f0):
     df = vowels[(f0, 0.4)]
     assert df["VUV"].mean() > 0.9
     assert abs(df["F0"].median() / f0 - 1) < 0.02  # tolerance: 2 %
+
+
+def _srh_by_the_formula(res: np.ndarray, centres: np.ndarray, f_lo: int, f_hi: int
+                        ) -> tuple[np.ndarray, np.ndarray]:
+    """COVAREP pitch_srh's SRH written out: full fs-point spectra, MATLAB's 1-based
+    indices, a zero-filled matrix whose first maximum gives F0."""
+    half = 799
+    fr = frames_at(res, centres, half) * np.blackman(2 * half)
+    fr -= fr.mean(axis=1, keepdims=True)
+    spec = np.abs(np.fft.fft(fr, SR, axis=1))[:, : SR // 2]
+    spec /= np.sqrt((spec**2).sum(axis=1, keepdims=True))
+    mat = np.zeros((len(centres), f_hi))  # SRHmat(1:f0max, :)
+    for f in range(f_lo, f_hi + 1):
+        plus = sum(spec[:, k * f - 1] for k in range(1, 6))
+        minus = sum(spec[:, int(matlab_round((k + 0.5) * f)) - 1] for k in range(1, 5))
+        mat[:, f - 1] = plus - minus
+    return np.argmax(mat, axis=1) + 1.0, mat.max(axis=1)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_srh_is_covarep_formula(seed):
+    # residual-like pulses at 136.75 Hz plus faint noise, and loud noise (where every
+    # candidate can be negative: F0 1 Hz, value 0)
+    rng = np.random.default_rng(seed)
+    n = SR
+    pulses = np.zeros(n)
+    pulses[:: round(SR / 137)] = 1.0
+    res = pulses + (0.02 if seed == 0 else 30.0) * rng.standard_normal(n)
+    centres = srh.srh_centres(n)
+    E = srh.srh_spectra(res, centres)
+    for lo, hi in ((50, 500), (68, 274)):
+        f0, val = srh.srh_search(E, lo, hi)
+        f_ref, v_ref = _srh_by_the_formula(res, centres, lo, hi)
+        assert np.all(f0 == np.round(f0))  # whole Hz, as COVAREP
+        close = np.abs(v_ref - val) < 1e-5
+        assert close.all(), (v_ref - val)[~close]
+        # the same candidate except where two are tied to float32 rounding
+        assert np.mean(f0 == f_ref) > 0.95, (f0, f_ref)
+    if seed == 0:
+        assert 136 <= np.median(srh.srh_search(E, 50, 500)[0]) <= 139  # 16000 / 117 Hz
+
+
+def test_srh_without_a_positive_candidate_is_1_hz_and_0():
+    # COVAREP's SRH matrix is zero below f0min: when no candidate is positive its first
+    # row (1 Hz) is the maximum, with value 0 (then unvoiced)
+    E = np.zeros((3, 2500), dtype=np.float32)
+    E[1, 300:] = 1.0  # subtracted bins outweigh the added ones for low candidates only
+    f0, val = srh.srh_search(E, 50, 500)
+    assert f0[0] == 1.0 and val[0] == 0.0 and f0[2] == 1.0
+    f_ref = np.argmax(np.stack([_srh_row(E[1], f) for f in range(50, 501)])) + 50
+    assert f0[1] == f_ref and val[1] > 0
+
+
+def _srh_row(e: np.ndarray, f: int) -> float:
+    return (sum(e[k * f - 1] for k in range(1, 6))
+            - sum(e[int(matlab_round((k + 0.5) * f)) - 1] for k in range(1, 5)))
+
+
+def test_srh_range_rounds_as_matlab():
+    # a median of 173 Hz: half is 86.5, which MATLAB rounds up (Python to even)
+    assert srh.srh_range(np.full(9, 173.0), np.full(9, 0.5)) == (87.0, 346.0)
+
+
+def test_matlab_round_halves_away_from_zero():
+    assert matlab_round(np.array([0.5, 1.5, 2.5, -0.5])).tolist() == [1.0, 2.0, 3.0, -1.0]
 
 
 def test_naq_qoq_match_rosenberg_analytics(vowels):

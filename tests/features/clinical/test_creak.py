@@ -37,10 +37,6 @@ def test_local_maxima_centre_flat_tops():
     assert creak._local_maxima(p).tolist() == [1, 4, 7]  # no peak at the last sample
 
 
-def test_matlab_round_halves_away_from_zero():
-    assert creak._mround(np.array([0.5, 1.5, 2.5, -0.5])).tolist() == [1.0, 2.0, 3.0, -1.0]
-
-
 def test_inputs_shape_and_finite_on_a_vowel():
     x = vowel(120.0)
     f = creak.recording_inputs(x)

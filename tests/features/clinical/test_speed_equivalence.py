@@ -24,7 +24,7 @@ def _env_te_reference(log_amp: np.ndarray, order: np.ndarray, *, n_iter: int = m
     o = o.astype(np.int64)
     A_all = log_amp.astype(np.float64)
     if presmooth:
-        pE = _env_te_reference(A_all, np.round(o / 2.0).astype(np.int64),
+        pE = _env_te_reference(A_all, dsp.matlab_round(o / 2.0).astype(np.int64),
                                n_iter=mcep.PRESMOOTH_ITER, presmooth=False)
         slim = np.round(0.25 * n / np.maximum(o, 1)).astype(np.int64)
         col = np.arange(n_bins)[None, :]

@@ -64,7 +64,7 @@ from scipy.ndimage import median_filter
 from scipy.signal import butter, buttord, lfilter, sosfiltfilt
 
 from vocalmind.errors import FeatureError
-from vocalmind.features.clinical.dsp import FS, hann_matlab
+from vocalmind.features.clinical.dsp import FS, hann_matlab, matlab_round
 
 #: posterior above which a frame is called creaky (COVAREP's decision threshold)
 THRESHOLD = 0.3
@@ -84,12 +84,6 @@ _IPS_HALF, _IPS_TMAX = 120, 1600  # IPS half segment, longest inter-pulse interv
 _PWP_REACH = 560  # a power peak describes the samples up to 35 ms before it
 _STD_BLOCK = 16384  # power-deviation windows computed together (memory bound)
 _NET_BLOCK = 8192  # frames through the network together (memory bound)
-
-
-def _mround(v: np.ndarray | float) -> np.ndarray:
-    """MATLAB ``round`` (halves away from zero)."""
-    v = np.asarray(v, dtype=np.float64)
-    return np.sign(v) * np.floor(np.abs(v) + 0.5)
 
 
 def _medfilt(v: np.ndarray, k: int) -> np.ndarray:
@@ -341,7 +335,7 @@ def _h2h1_frames(res: np.ndarray, idx: np.ndarray, a: int, f0_mean: float, sr: i
         first_neg = np.minimum(first_neg, r2.shape[1] - 1)
         r2[np.arange(r2.shape[1])[None, :] < first_neg[:, None]] = 0.0
         posi = np.maximum(np.argmax(r2, axis=1) + 1, 5)
-        f0_s = _mround(sr / posi)
+        f0_s = matlab_round(sr / posi)
         f1 = _rows(rep, st, _H_LEN) * win * win
         r1 = sfft.irfft(np.abs(sfft.rfft(f1, nfft)) ** 2, nfft)[:, 1:_H_LEN]
         # |DFT| (sr points) of r1 at f0 - 1 and 2 f0 - 1 Hz (COVAREP's 1-based bins)
@@ -360,8 +354,8 @@ def _es_interp_at(es: np.ndarray, n: int, q: np.ndarray) -> np.ndarray:
 
 def _prominence_frames(res: np.ndarray, idx: np.ndarray, a: int, n: int, f0_mean: float,
                        es: np.ndarray, sr: int) -> np.ndarray:
-    win_len = int(_mround(sr / max_creak_f0(f0_mean))) * 2
-    half = int(_mround(win_len / 2))
+    win_len = int(matlab_round(sr / max_creak_f0(f0_mean))) * 2
+    half = int(matlab_round(win_len / 2))
     rem = win_len * 0.2
     rep = _resonator(res, f0_mean, 0.8, sr)
     out = np.zeros(len(idx))
@@ -379,7 +373,7 @@ def _prominence_frames(res: np.ndarray, idx: np.ndarray, a: int, n: int, f0_mean
     z = z * sgn[:, None]
     with np.errstate(divide="ignore", invalid="ignore"):
         z = z / z.max(axis=1, keepdims=True)
-    j0, j1 = int(_mround(half - rem)), int(_mround(half + rem))
+    j0, j1 = int(matlab_round(half - rem)), int(matlab_round(half + rem))
     z[:, j0 - 1 : j1] = 0.0
     z[z < 0] = 0.0
     out = np.where(ok, 1.0 - z.max(axis=1), 0.0)
@@ -490,7 +484,7 @@ def pass2(xs: np.ndarray, res: np.ndarray, xf: np.ndarray, a: int, lo: int, hi: 
     h, f = _h2h1_frames(res, ih, a, f0_mean, sr)
     acc.h2h1.append(h)
     acc.f0r.append(f)
-    win_len = int(_mround(sr / max_creak_f0(f0_mean))) * 2
+    win_len = int(matlab_round(sr / max_creak_f0(f0_mean))) * 2
     iprom = _owned(n, win_len, 2 * _HOP, lo, hi)
     acc.prom.append(_prominence_frames(res, iprom, a, n, f0_mean, es, sr))
     acc.ifp.append(_ifp_frames(xf, _owned(n, _IFP_LEN, _HOP, lo, hi), a))
@@ -518,7 +512,7 @@ def features(n: int, contours: Contours, frames: Frames, peaks: Peaks, f0_srh: n
     """
     k_n = n // _HOP
     t = _HOP * np.arange(1, k_n + 1, dtype=np.float64)  # 1-based sample of frame k
-    t_is = _mround(_stretch(k_n, n))  # where the Ishi features are read
+    t_is = matlab_round(_stretch(k_n, n))  # where the Ishi features are read
     # H2-H1 and resonator F0
     h = np.concatenate(frames.h2h1)
     f = np.concatenate(frames.f0r)
@@ -531,8 +525,8 @@ def features(n: int, contours: Contours, frames: Frames, peaks: Peaks, f0_srh: n
     # residual peak prominence
     prom = np.concatenate(frames.prom)
     if len(prom) > 1:
-        win_len = int(_mround(sr / max_creak_f0(f0_mean))) * 2
-        pt = _mround(2 * _HOP * np.arange(len(prom)) + (win_len + 1) / 2)
+        win_len = int(matlab_round(sr / max_creak_f0(f0_mean))) * 2
+        pt = matlab_round(2 * _HOP * np.arange(len(prom)) + (win_len + 1) / 2)
         res_p = np.nan_to_num(_interp_nan(t, pt, _medfilt(prom, 5)))
     else:
         res_p = np.zeros(k_n)

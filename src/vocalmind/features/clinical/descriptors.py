@@ -29,7 +29,7 @@ from vocalmind.features.clinical import mcep as _mcep
 from vocalmind.features.clinical import mfcc as _mfcc
 from vocalmind.features.clinical import rd as _rd
 from vocalmind.features.clinical import sins as _sins
-from vocalmind.features.clinical.dsp import FS, frame_times, lpc_residuals
+from vocalmind.features.clinical.dsp import FS, frame_times, lpc_residuals, matlab_round
 
 #: fewest voiced 10 ms frames (0.3 s of voicing) for which descriptors are computed
 MIN_VOICED_FRAMES = 30
@@ -417,7 +417,7 @@ def descriptor_matrix(y: np.ndarray, *, sr: int = FS,
             spec = _mcep.pitch_adaptive_spectra(xs, c_sin[idx] - a, f0_sin[idx], sr=sr)
             own = (c_sin[idx] >= lo) & (c_sin[idx] < hi)
             env = _mcep.env_te(_mcep.envelope_log_amplitude(spec[own]),
-                               np.round(0.5 * sr / f0_sin[idx][own]).astype(np.int64))
+                               matlab_round(0.5 * sr / f0_sin[idx][own]).astype(np.int64))
             mcep_rows[idx[own]] = _mcep.mcep_covarep(env, sr=sr)
             # Rd and HMPD are kept on voiced frames only: analyse the frames that voiced
             # descriptor frames interpolate from, and for HMPD's smoothing over time the

@@ -282,6 +282,16 @@ def lpc_residual(x: np.ndarray, *, order: int, win: int = 400, hop: int = 80) ->
     return lpc_residuals(x, orders=(order,), win=win, hop=hop)[0]
 
 
+def matlab_round(v: np.ndarray | float) -> np.ndarray:
+    """MATLAB ``round``: halves away from zero (numpy and Python round them to even).
+
+    >>> matlab_round([86.5, -0.5, 2.4]).tolist()
+    [87.0, -1.0, 2.0]
+    """
+    v = np.asarray(v, dtype=np.float64)
+    return np.sign(v) * np.floor(np.abs(v) + 0.5)
+
+
 def hann_matlab(lengths: np.ndarray, width: int) -> np.ndarray:
     """Rows of MATLAB ``hanning(L)`` windows (no zero end points), zero beyond ``L``.
 

@@ -8,11 +8,14 @@ every 10 ms, normalised amplitude spectrum E, and per candidate f in [f0min, f0m
 run twice (the second pass restricts the range to [0.5, 2] x the median F0 of confident
 frames); voicing is ``SRH > 0.07`` (0.085 if the SRH values vary with std > 0.05).
 
-Differences from COVAREP, for speed: the spectrum is a 2048-point DFT (7.8 Hz bins)
-sampled at k f by linear interpolation (COVAREP uses an fs-point DFT, 1 Hz bins); the
-harmonic sum is one matrix product over all frames; the SRH maximum is refined by
-parabolic interpolation; the normalised spectrum is rescaled by sqrt(nfft / fs) so the
-voicing thresholds keep COVAREP's meaning.
+As COVAREP, the spectrum is an fs-point DFT (1 Hz bins) read at MATLAB's 1-based indices
+``k f`` and ``round((k + 1/2) f)``, i.e. at ``k f - 1`` and ``round((k + 1/2) f) - 1`` Hz,
+and F0 is the best whole-Hz candidate (no refinement between candidates); where every
+candidate's SRH is negative, COVAREP's zero-filled SRH matrix makes the value 0 and F0 1 Hz.
+(Until stop 23 vocalmind read a 2048-point DFT by linear interpolation at ``k f`` and
+refined the maximum by a parabola: cheaper, but F0 then differed from COVAREP's by 0.4 %
+on average and voicing flipped near the threshold, which moved every descriptor that
+follows F0 and the voiced frames; see docs/benchmarks.md, "Clinical set vs COVAREP".)
 
 As COVAREP: SRH frames start at sample 0 (centres 50 ms + 10 ms j, all inside the
 signal), and F0 and voicing reach the descriptor frames (0.005 + 0.01 k s, half-way
@@ -29,11 +32,16 @@ import numpy as np
 import scipy.fft as sfft
 from scipy import signal
 
-from vocalmind.features.clinical.dsp import FS, frames_at, lpc_residual, lpc_residual_cross
+from vocalmind.features.clinical.dsp import (
+    FS,
+    frames_at,
+    lpc_residual,
+    lpc_residual_cross,
+    matlab_round,
+)
 
 F0_MIN = 50.0
 F0_MAX = 500.0
-_NFFT = 2048
 _N_HARM = 5
 #: SRH frames whose spectra are computed together
 _SRH_CHUNK = 256
@@ -106,45 +114,16 @@ def srh_lpc_order(sr: int) -> int:
 
 
 @lru_cache(maxsize=8)
-def _harmonic_matrix(f_lo: int, f_hi: int, n_bins: int, sr: int) -> np.ndarray:
-    """Linear-interpolation weights so that ``E @ W`` gives SRH(f), f = f_lo..f_hi Hz.
-
-    Column ``j`` depends only on ``f = f_lo + j``, so a sub-range is a column slice.
-    """
-    f_grid = np.arange(f_lo, f_hi + 1, dtype=np.float64)
-    W = np.zeros((n_bins, len(f_grid)), dtype=np.float32)
-    cols = np.arange(len(f_grid))
-    mults = [(k, 1.0) for k in range(1, _N_HARM + 1)]
-    mults += [(k + 0.5, -1.0) for k in range(1, _N_HARM)]
-    for mult, sign in mults:
-        pos = mult * f_grid * _NFFT / sr
-        i0 = np.floor(pos).astype(int)
-        frac = pos - i0
-        ok = i0 + 1 < n_bins
-        # one (row, column) pair per column within a multiple: fancy += is exact here
-        W[i0[ok], cols[ok]] += sign * (1 - frac[ok])
-        W[i0[ok] + 1, cols[ok]] += sign * frac[ok]
-    W.flags.writeable = False
-    return W
-
-
-def _srh_pass(E: np.ndarray, f_lo: float, f_hi: float, *, sr: int,
-              full: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-    """SRH maximum over ``f_lo..f_hi`` (inside the search range ``full``) per frame."""
-    lo, hi = int(np.ceil(f_lo)), int(np.floor(f_hi))
-    f_grid = np.arange(lo, hi + 1, dtype=np.float64)
-    W = _harmonic_matrix(*full, E.shape[1], sr)[:, lo - full[0] : hi - full[0] + 1]
-    S = E @ W  # (frames, candidates)
-    j = np.argmax(S, axis=1)
-    val = S[np.arange(len(j)), j]
-    # parabolic refinement of the maximum between grid points (1 Hz spacing)
-    jl = np.clip(j - 1, 0, len(f_grid) - 1)
-    jr = np.clip(j + 1, 0, len(f_grid) - 1)
-    yl, yr = S[np.arange(len(j)), jl], S[np.arange(len(j)), jr]
-    den = yl - 2 * val + yr
-    with np.errstate(divide="ignore", invalid="ignore"):
-        delta = np.where((den < 0) & (jl != j) & (jr != j), 0.5 * (yl - yr) / den, 0.0)
-    return f_grid[j] + np.clip(delta, -0.5, 0.5), val
+def _srh_bins(f_lo: int, f_hi: int) -> tuple[np.ndarray, np.ndarray]:
+    """0-based 1-Hz bins that COVAREP's SRH reads for the candidates ``f_lo..f_hi``:
+    ``k f - 1`` (k = 1..5, added) and ``round((k + 1/2) f) - 1`` (k = 1..4, subtracted),
+    as ``(5, F)`` and ``(4, F)`` int arrays (MATLAB's 1-based ``specMat(k f)``; ``round``
+    takes halves up)."""
+    f = np.arange(f_lo, f_hi + 1, dtype=np.int64)[None, :]
+    plus = np.arange(1, _N_HARM + 1)[:, None] * f - 1
+    minus = matlab_round((np.arange(1, _N_HARM)[:, None] + 0.5) * f).astype(np.int64) - 1
+    plus.flags.writeable = minus.flags.writeable = False
+    return plus, minus
 
 
 def srh_centres(n: int, *, sr: int = FS) -> np.ndarray:
@@ -163,51 +142,85 @@ def srh_spectra(res: np.ndarray, centres: np.ndarray, *, sr: int = FS,
                 f0max: float = F0_MAX) -> np.ndarray:
     """SRH's normalised residual amplitude spectra of the frames at ``centres``.
 
+    Each 100 ms frame is Blackman-windowed, mean-removed and transformed by an ``sr``-point
+    DFT (1 Hz bins); its amplitudes are divided by their root sum of squares over bins
+    0..sr/2 - 1 (by Parseval's theorem, from the frame's samples), as COVAREP.
+
     Parameters
     ----------
     res : np.ndarray [shape=(n,)] LP residual (order ``srh_lpc_order(sr)``, any sign)
     centres : np.ndarray [shape=(J,), int] frame centres in ``res`` (frames inside it)
-    sr : sample rate in Hz
+    sr : sample rate in Hz (even)
     f0max : highest F0 searched (Hz)
 
     Returns
     -------
-    np.ndarray [shape=(J, n_bins), float32]
+    np.ndarray [shape=(J, 5 floor(f0max)), float32] amplitudes at 0, 1, 2, ... Hz (the
+    bins :func:`srh_search` reads)
     """
     half = round(0.1 * sr / 2) - 1
-    n_bins = int(np.ceil(_N_HARM * f0max * _NFFT / sr)) + 3
+    n_bins = _N_HARM * int(np.floor(f0max))
     win = np.blackman(2 * half).astype(np.float32)
+    alt = np.where(np.arange(2 * half) % 2, -1.0, 1.0)
     E = np.empty((len(centres), n_bins), dtype=np.float32)
     res32 = res.astype(np.float32)
-    # chunks of _SRH_CHUNK frames: their 2048-point spectra stay in the processor's cache
-    # (44 % less CPU than chunks of 2048 frames, measured; values identical)
+    # _SRH_CHUNK frames at a time: their sr-point spectra stay in the processor's cache
     for s in range(0, len(centres), _SRH_CHUNK):
         fr = frames_at(res32, centres[s : s + _SRH_CHUNK], half) * win
         fr -= fr.mean(axis=1, keepdims=True)
-        mag = np.abs(sfft.rfft(fr, _NFFT, axis=1))
-        norm = np.sqrt(np.sum(mag[:, : _NFFT // 2] ** 2, axis=1, keepdims=True))
-        E[s : s + _SRH_CHUNK] = mag[:, :n_bins] / np.maximum(norm, 1e-20)
-    E *= np.float32(np.sqrt(_NFFT / sr))  # thresholds calibrated for an fs-point DFT
+        E[s : s + _SRH_CHUNK] = np.abs(sfft.rfft(fr, sr, axis=1)[:, :n_bins])
+        # sum_{k < sr/2} |X_k|^2 = (sr sum x^2 + X_0^2 - X_{sr/2}^2) / 2 for a real frame
+        x64 = fr.astype(np.float64)
+        x0, xn = x64.sum(axis=1), x64 @ alt
+        energy = 0.5 * (sr * np.einsum("ij,ij->i", x64, x64) + x0**2 - xn**2)
+        E[s : s + _SRH_CHUNK] /= np.maximum(np.sqrt(energy), 1e-20)[:, None].astype(np.float32)
     return E
 
 
 def srh_search(E: np.ndarray, f_lo: float, f_hi: float, *, sr: int = FS,
                f0min: float = F0_MIN, f0max: float = F0_MAX
                ) -> tuple[np.ndarray, np.ndarray]:
-    """F0 and SRH value (>= 0, as COVAREP's zero-filled SRH matrix) over ``f_lo..f_hi``."""
-    full = (int(np.ceil(f0min)), int(np.floor(f0max)))
-    f0, val = _srh_pass(E, f_lo, f_hi, sr=sr, full=full)
-    return f0, np.maximum(val, 0.0)
+    """F0 and SRH value over the whole-Hz candidates ``ceil(f_lo)..floor(f_hi)``, as
+    COVAREP's ``SRH``.
+
+    Parameters
+    ----------
+    E : np.ndarray [shape=(J, >= 5 f_hi)] :func:`srh_spectra`
+    f_lo, f_hi : candidate range in Hz (inside ``f0min..f0max``)
+    sr : sample rate in Hz
+    f0min, f0max : the full search range (kept for the callers' symmetry)
+
+    Returns
+    -------
+    f0 : np.ndarray [shape=(J,)] whole Hz (the first best candidate; 1 where every
+        candidate's SRH is negative, as COVAREP's zero-filled SRH matrix gives)
+    val : np.ndarray [shape=(J,)] SRH value, >= 0
+    """
+    lo, hi = int(np.ceil(f_lo)), int(np.floor(f_hi))
+    plus, minus = _srh_bins(lo, hi)
+    f0 = np.empty(len(E))
+    val = np.empty(len(E))
+    for s in range(0, len(E), _SRH_CHUNK):
+        e = E[s : s + _SRH_CHUNK]
+        S = (e[:, plus].sum(axis=1, dtype=np.float64)
+             - e[:, minus].sum(axis=1, dtype=np.float64))
+        j = np.argmax(S, axis=1)  # the first maximum, as MATLAB's max
+        v = S[np.arange(len(j)), j]
+        f0[s : s + _SRH_CHUNK] = np.where(v > 0, lo + j, 1.0)
+        val[s : s + _SRH_CHUNK] = np.maximum(v, 0.0)
+    return f0, val
 
 
 def srh_range(f0: np.ndarray, val: np.ndarray, *, f0min: float = F0_MIN,
               f0max: float = F0_MAX) -> tuple[float, float] | None:
     """COVAREP's second-pass range ``[0.5, 2] x`` the median F0 of frames with SRH > 0.1
-    (within the first range), or None when no frame is confident."""
+    (within the first range, MATLAB's rounding: whole-Hz F0s often have a median whose
+    half ends in .5), or None when no frame is confident."""
     if not len(val) or val.max() <= 0.1:
         return None
     med = np.median(f0[val > 0.1])
-    return max(f0min, round(0.5 * med)), min(f0max, round(2 * med))
+    return (max(f0min, float(matlab_round(0.5 * med))),
+            min(f0max, float(matlab_round(2 * med))))
 
 
 def srh_voicing(val: np.ndarray) -> np.ndarray:

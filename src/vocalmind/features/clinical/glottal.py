@@ -42,6 +42,7 @@ from vocalmind.features.clinical.dsp import (
     length_groups,
     local_extrema,
     lpc,
+    matlab_round,
     wavelet_bands,
 )
 
@@ -458,9 +459,15 @@ def vq_harmonics(dg: np.ndarray, gci: np.ndarray, *, sr: int = FS,
     valid = np.flatnonzero((f0 > 20) & (f0 < 500))
     n = len(dg)
     dg32 = dg.astype(np.float32) * np.float32(2.0**15)
-    half = np.round(1.5 * t0).astype(np.int64)
-    for grp in length_groups(half[valid], max_rows=256, ratio=1.5):
-        sel = valid[grp]
+    half = matlab_round(1.5 * t0).astype(np.int64)
+    lens_all = np.minimum(gci + half, n - 1) - np.maximum(gci - half, 0) + 1
+    # each frame's DFT length and peak band are its own (not its group's), so that a value
+    # does not depend on which other GCIs are analysed with it (a window of a long
+    # recording or the whole)
+    long = lens_all[valid] > 2048
+    groups = [valid[cls][g] for cls in (~long, long)
+              for g in length_groups(half[valid[cls]], max_rows=256, ratio=1.5)]
+    for sel in groups:
         lo = np.maximum(gci[sel] - half[sel], 0)
         hi = np.minimum(gci[sel] + half[sel], n - 1)
         lens = hi - lo + 1
@@ -475,12 +482,16 @@ def vq_harmonics(dg: np.ndarray, gci: np.ndarray, *, sr: int = FS,
         df = sr / nfft
         ff = f0[sel]
         n_h = np.maximum(np.floor(f_max / ff).astype(np.int64), 2)
-        # peaks up to a harmonic spacing beyond the highest harmonic used
-        nb = min(int(np.ceil((f_max + 2 * ff.max()) / df)) + 2, nfft // 2 + 1)
+        # peaks up to a harmonic spacing beyond the highest harmonic used (per frame)
+        nb_row = np.minimum(np.ceil((f_max + 2 * ff) / df).astype(np.int64) + 2,
+                            nfft // 2 + 1)
+        nb = int(nb_row.max())
         mag = np.abs(sfft.rfft(frames * win, nfft, axis=1)[:, :nb])
         db = 20 * np.log10(np.maximum(mag, 1e-12)).astype(np.float64, copy=False)
         ctr, lft, rgt = db[:, 1:-1], db[:, :-2], db[:, 2:]
-        row, k = np.nonzero((ctr > lft) & (ctr >= rgt))
+        # a peak at bin k + 1 needs its right neighbour inside the frame's own band
+        own = np.arange(nb - 2)[None, :] < nb_row[:, None] - 2
+        row, k = np.nonzero((ctr > lft) & (ctr >= rgt) & own)
         x0, x1, x2 = lft[row, k], ctr[row, k], rgt[row, k]
         b = 0.5 * (x2 - x0)
         a = x1 - b - x0

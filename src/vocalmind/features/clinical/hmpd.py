@@ -39,6 +39,7 @@ from scipy import ndimage, signal
 
 from vocalmind.features.clinical.dsp import FS
 from vocalmind.features.clinical.mcep import mcep_covarep
+from vocalmind.features.clinical.sins import n_harmonics
 
 PDM_ORDER = 24
 PDD_ORDER = 12
@@ -209,7 +210,7 @@ def phase_distortion_bins(harm: np.ndarray, f0: np.ndarray, frame_index: np.ndar
         return np.zeros((0, n_bins))
     bin_hz = sr / n_fft
     f0 = np.asarray(f0, dtype=np.float64)
-    max_h = np.maximum(np.round((sr / 2 - f0 / 2) / f0).astype(np.int64), 1)
+    max_h = n_harmonics(f0, sr=sr)
     H = int(max_h.max())
     h = np.arange(1, H + 1)[None, :]
     own = h <= max_h[:, None]

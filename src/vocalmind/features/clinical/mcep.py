@@ -25,7 +25,13 @@ from functools import lru_cache
 import numpy as np
 
 from vocalmind.errors import ParameterError
-from vocalmind.features.clinical.dsp import FS, centred_window, frames_at, zero_phase_spectrum
+from vocalmind.features.clinical.dsp import (
+    FS,
+    centred_window,
+    frames_at,
+    matlab_round,
+    zero_phase_spectrum,
+)
 
 NFFT = 1024
 MCEP_ORDER = 24
@@ -42,7 +48,7 @@ REL_FLOOR = 1e-5
 
 def window_lengths(f0: np.ndarray, *, sr: int = FS) -> np.ndarray:
     """COVAREP's 3-period analysis window length ``round(3 fs / F0 / 2) * 2 + 1`` (odd)."""
-    return (np.round(3.0 * sr / np.asarray(f0, dtype=np.float64) / 2.0) * 2 + 1).astype(
+    return (matlab_round(3.0 * sr / np.asarray(f0, dtype=np.float64) / 2.0) * 2 + 1).astype(
         np.int64)
 
 
@@ -180,7 +186,7 @@ def env_te(log_amp: np.ndarray, order: np.ndarray, *, n_iter: int = TE_ITER,
         # bin h is in both
         A = log_amp[sel].astype(np.float64)
         if presmooth:  # block by block: the block's arrays stay in cache
-            pE = env_te(A, np.round(oo / 2.0).astype(np.int64), n_iter=PRESMOOTH_ITER,
+            pE = env_te(A, matlab_round(oo / 2.0).astype(np.int64), n_iter=PRESMOOTH_ITER,
                         presmooth=False)
             slim = np.round(0.25 * n / np.maximum(oo, 1)).astype(np.int64)
             edge = (col < slim[:, None]) | (col >= n_bins - slim[:, None] + 1)

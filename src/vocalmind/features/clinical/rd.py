@@ -33,6 +33,7 @@ import numpy as np
 from scipy import optimize
 
 from vocalmind.features.clinical.dsp import FS
+from vocalmind.features.clinical.sins import n_harmonics
 
 RD_LO, RD_HI, RD_STEP = 0.3, 2.5, 0.001
 N_PD = 8  # harmonics whose phase distortion enters the error
@@ -210,7 +211,7 @@ def rd_msp(harm: np.ndarray, f0: np.ndarray, *, sr: int = FS
         return rd, conf
     grid, _ = _lf_table()
     f0 = np.asarray(f0, dtype=np.float64)
-    n_h = np.round((sr / 2 - f0 / 2) / f0).astype(np.int64)
+    n_h = n_harmonics(f0, sr=sr)
     # the frame's part of the phases (per harmonic count), and each row's LF table
     hs = [int(h) for h in np.unique(n_h) if N_PD + 1 <= h <= min(160, harm.shape[1])]
     if not hs:

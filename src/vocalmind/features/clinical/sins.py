@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from vocalmind.features.clinical.dsp import FS
+from vocalmind.features.clinical.dsp import FS, matlab_round
 from vocalmind.features.clinical.mcep import pitch_adaptive_spectra
 
 #: COVAREP's DFT length for the sinusoidal analysis of its feature extraction
@@ -36,7 +36,7 @@ def _wrap(p: np.ndarray) -> np.ndarray:
 def n_harmonics(f0: np.ndarray, *, sr: int = FS) -> np.ndarray:
     """COVAREP's harmonic count ``round((fs/2 - F0/2) / F0)`` per frame (at least 1)."""
     f0 = np.asarray(f0, dtype=np.float64)
-    return np.maximum(np.round((sr / 2 - f0 / 2) / f0).astype(np.int64), 1)
+    return np.maximum(matlab_round((sr / 2 - f0 / 2) / f0).astype(np.int64), 1)
 
 
 def _peaks(power: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
