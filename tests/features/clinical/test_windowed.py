@@ -47,3 +47,12 @@ def test_windowed_equals_whole(long_signal):
     ok = ~np.isnan(whole)
     assert (np.abs(whole - win)[ok] <= tol[ok]).all()
     assert np.isfinite(whole).mean() > 0.5  # and the comparison covers real values
+
+
+def test_srh_scores_kept_between_passes_change_nothing(long_signal, monkeypatch):
+    # pass 2 picks its narrowed SRH search from the scores pass 1 kept, or recomputes
+    # the residual, spectra and scores of a window when they did not fit: same values
+    _, kept = descriptor_matrix(long_signal, sr=SR, window_s=6.0)
+    monkeypatch.setattr(descriptors, "_SRH_KEEP_BYTES", 0)
+    _, recomputed = descriptor_matrix(long_signal, sr=SR, window_s=6.0)
+    np.testing.assert_array_equal(kept, recomputed)

@@ -138,6 +138,8 @@ _SCALAR_NAMES = ("F0", "VUV", "NAQ", "QOQ", "H1H2", "PSP", "MDQ", "peakSlope", "
 #: windowed processing of long recordings: interior and margin of each window (s)
 WINDOW_S = 20.0
 MARGIN_S = 2.0
+#: SRH scores (451 candidates x 8 bytes per 10 ms frame) kept between passes 1 and 2
+_SRH_KEEP_BYTES = 32 << 20
 
 
 class _Segments:
@@ -266,7 +268,11 @@ def descriptor_matrix(y: np.ndarray, *, sr: int = FS,
     res_max, db_max = 0.0, -np.inf
     contours = _creak.Contours()
     band_single = None
-    E_single = None
+    # each window's SRH scores of every candidate, kept for pass 2 while they fit
+    # (_SRH_KEEP_BYTES: recordings up to ~90 s) so that its narrowed search needs
+    # neither the residual nor the spectra again
+    scores: dict[tuple[int, int], np.ndarray] = {}
+    kept = 0
     for lo, hi, a, b in seg:
         xs = seg.signal(x, a, b)
         res_srh, res = seg.residuals(x, a, b, (o_srh, o_res))
@@ -274,11 +280,13 @@ def descriptor_matrix(y: np.ndarray, *, sr: int = FS,
         moments += _f0.polarity_moments(xs, res, inner, sr=sr)
         res_max = max(res_max, float(np.max(np.abs(res[inner]), initial=0.0)))
         js = srh_in(lo, hi)
-        E = _f0.srh_spectra(res_srh, c_srh[js] - a, sr=sr)
-        f0_1[js], val_1[js] = _f0.srh_search(E, _f0.F0_MIN, _f0.F0_MAX, sr=sr)
-        if seg.single:
-            E_single = E
-        ks = frames_in(lo, hi)
+        S = _f0.srh_scores(_f0.srh_spectra(res_srh, c_srh[js] - a, sr=sr), _f0.F0_MIN,
+                           _f0.F0_MAX)
+        f0_1[js], val_1[js] = _f0.srh_pick(S, _f0.F0_MIN, _f0.F0_MIN, _f0.F0_MAX)
+        if kept + S.nbytes <= _SRH_KEEP_BYTES:
+            scores[(lo, hi)] = S
+            kept += S.nbytes
+        del S
         band = _creak.pass1(xs, a, lo, hi, n, contours, sr=sr)
         if seg.single:
             band_single = band
@@ -296,13 +304,14 @@ def descriptor_matrix(y: np.ndarray, *, sr: int = FS,
         f0_srh, val = np.zeros(len(c_srh)), np.zeros(len(c_srh))
         for lo, hi, a, b in seg:
             js = srh_in(lo, hi)
-            if E_single is not None:
-                E = E_single
-            else:
+            S = scores.pop((lo, hi), None)
+            if S is None:
                 (res_srh,) = seg.residuals(x, a, b, (o_srh,))
-                E = _f0.srh_spectra(res_srh, c_srh[js] - a, sr=sr)
-            f0_srh[js], val[js] = _f0.srh_search(E, *rng, sr=sr)
-    E_single = None
+                S = _f0.srh_scores(_f0.srh_spectra(res_srh, c_srh[js] - a, sr=sr), *rng)
+                f0_srh[js], val[js] = _f0.srh_pick(S, rng[0], *rng)
+            else:
+                f0_srh[js], val[js] = _f0.srh_pick(S, _f0.F0_MIN, *rng)
+    scores.clear()
     v_srh = _f0.srh_voicing(val)
     f0, inside = _f0.to_descriptor_frames(c_srh, f0_srh, times, sr=sr)
     v_t, _ = _f0.to_descriptor_frames(c_srh, v_srh, times, sr=sr)

@@ -177,11 +177,57 @@ def srh_spectra(res: np.ndarray, centres: np.ndarray, *, sr: int = FS,
     return E
 
 
+def srh_scores(E: np.ndarray, f_lo: float, f_hi: float) -> np.ndarray:
+    """COVAREP's SRH criterion of every whole-Hz candidate ``ceil(f_lo)..floor(f_hi)``.
+
+    Parameters
+    ----------
+    E : np.ndarray [shape=(J, >= 5 f_hi)] :func:`srh_spectra`
+    f_lo, f_hi : candidate range in Hz
+
+    Returns
+    -------
+    np.ndarray [shape=(J, F), float64] SRH of candidate ``ceil(f_lo) + j`` in column ``j``
+    """
+    lo, hi = int(np.ceil(f_lo)), int(np.floor(f_hi))
+    plus, minus = _srh_bins(lo, hi)
+    S = np.empty((len(E), hi - lo + 1))
+    for s in range(0, len(E), _SRH_CHUNK):  # bounded (frames, harmonics, candidates) gathers
+        e = E[s : s + _SRH_CHUNK]
+        S[s : s + _SRH_CHUNK] = (e[:, plus].sum(axis=1, dtype=np.float64)
+                                 - e[:, minus].sum(axis=1, dtype=np.float64))
+    return S
+
+
+def srh_pick(S: np.ndarray, first_hz: float, f_lo: float, f_hi: float
+             ) -> tuple[np.ndarray, np.ndarray]:
+    """F0 and SRH value over the candidates ``ceil(f_lo)..floor(f_hi)`` of scores ``S``.
+
+    Parameters
+    ----------
+    S : np.ndarray [shape=(J, F)] :func:`srh_scores` of candidates from ``first_hz`` on
+    first_hz : the candidate of ``S``'s first column (Hz)
+    f_lo, f_hi : the sub-range searched (Hz, inside ``S``'s)
+
+    Returns
+    -------
+    f0 : np.ndarray [shape=(J,)] whole Hz (the first best candidate; 1 where none is
+        positive, as COVAREP's zero-filled SRH matrix gives)
+    val : np.ndarray [shape=(J,)] SRH value, >= 0
+    """
+    first = int(np.ceil(first_hz))
+    lo, hi = int(np.ceil(f_lo)), int(np.floor(f_hi))
+    sub = S[:, lo - first : hi - first + 1]
+    j = np.argmax(sub, axis=1)  # the first maximum, as MATLAB's max
+    v = sub[np.arange(len(j)), j]
+    return np.where(v > 0, lo + j, 1.0).astype(np.float64), np.maximum(v, 0.0)
+
+
 def srh_search(E: np.ndarray, f_lo: float, f_hi: float, *, sr: int = FS,
                f0min: float = F0_MIN, f0max: float = F0_MAX
                ) -> tuple[np.ndarray, np.ndarray]:
     """F0 and SRH value over the whole-Hz candidates ``ceil(f_lo)..floor(f_hi)``, as
-    COVAREP's ``SRH``.
+    COVAREP's ``SRH`` (:func:`srh_scores`, then :func:`srh_pick`).
 
     Parameters
     ----------
@@ -192,23 +238,10 @@ def srh_search(E: np.ndarray, f_lo: float, f_hi: float, *, sr: int = FS,
 
     Returns
     -------
-    f0 : np.ndarray [shape=(J,)] whole Hz (the first best candidate; 1 where every
-        candidate's SRH is negative, as COVAREP's zero-filled SRH matrix gives)
+    f0 : np.ndarray [shape=(J,)] whole Hz (1 where no candidate is positive)
     val : np.ndarray [shape=(J,)] SRH value, >= 0
     """
-    lo, hi = int(np.ceil(f_lo)), int(np.floor(f_hi))
-    plus, minus = _srh_bins(lo, hi)
-    f0 = np.empty(len(E))
-    val = np.empty(len(E))
-    for s in range(0, len(E), _SRH_CHUNK):
-        e = E[s : s + _SRH_CHUNK]
-        S = (e[:, plus].sum(axis=1, dtype=np.float64)
-             - e[:, minus].sum(axis=1, dtype=np.float64))
-        j = np.argmax(S, axis=1)  # the first maximum, as MATLAB's max
-        v = S[np.arange(len(j)), j]
-        f0[s : s + _SRH_CHUNK] = np.where(v > 0, lo + j, 1.0)
-        val[s : s + _SRH_CHUNK] = np.maximum(v, 0.0)
-    return f0, val
+    return srh_pick(srh_scores(E, f_lo, f_hi), f_lo, f_lo, f_hi)
 
 
 def srh_range(f0: np.ndarray, val: np.ndarray, *, f0min: float = F0_MIN,
