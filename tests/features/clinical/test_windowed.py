@@ -49,10 +49,20 @@ def test_windowed_equals_whole(long_signal):
     assert np.isfinite(whole).mean() > 0.5  # and the comparison covers real values
 
 
-def test_srh_scores_kept_between_passes_change_nothing(long_signal, monkeypatch):
-    # pass 2 picks its narrowed SRH search from the scores pass 1 kept, or recomputes
-    # the residual, spectra and scores of a window when they did not fit: same values
+@pytest.mark.parametrize("budget", ["_SRH_KEEP_BYTES", "_RES_KEEP_BYTES"])
+def test_what_passes_keep_changes_nothing(long_signal, monkeypatch, budget):
+    # pass 2 picks its narrowed SRH search from the scores pass 1 kept, passes 3 and 4
+    # reuse the LP residuals pass 1 kept; a window whose arrays did not fit recomputes
+    # them: the same values
     _, kept = descriptor_matrix(long_signal, sr=SR, window_s=6.0)
-    monkeypatch.setattr(descriptors, "_SRH_KEEP_BYTES", 0)
+    monkeypatch.setattr(descriptors, budget, 0)
+    calls = []
+    real = descriptors.lpc_residuals
+    monkeypatch.setattr(descriptors, "lpc_residuals",
+                        lambda *a, **k: calls.append(1) or real(*a, **k))
     _, recomputed = descriptor_matrix(long_signal, sr=SR, window_s=6.0)
     np.testing.assert_array_equal(kept, recomputed)
+    n_win = len(descriptors._Segments(len(long_signal), 6.0, sr=SR).bounds)
+    # without kept scores pass 2 recomputes every window's SRH residual; without kept
+    # residuals passes 3 and 4 recompute theirs
+    assert len(calls) == (2 if budget == "_SRH_KEEP_BYTES" else 3) * n_win, len(calls)

@@ -140,6 +140,8 @@ WINDOW_S = 20.0
 MARGIN_S = 2.0
 #: SRH scores (451 candidates x 8 bytes per 10 ms frame) kept between passes 1 and 2
 _SRH_KEEP_BYTES = 32 << 20
+#: LP residuals of windows kept for passes 3 and 4 (about 3 MB per order and window)
+_RES_KEEP_BYTES = 48 << 20
 
 
 class _Segments:
@@ -161,7 +163,8 @@ class _Segments:
             self.bounds = [(lo, min(lo + w, n)) for lo in range(0, n, w)]
             self.margin = (round(MARGIN_S * sr) // hop + 1) * hop
         self.n = n
-        self._cache: dict = {}
+        self._cache: dict[tuple[int, int], dict[int, np.ndarray]] = {}
+        self._kept = 0
 
     @property
     def single(self) -> bool:
@@ -174,18 +177,23 @@ class _Segments:
     def signal(self, x: np.ndarray, a: int, b: int) -> np.ndarray:
         return np.asarray(x[a:b], dtype=np.float64)
 
-    def residuals(self, x: np.ndarray, a: int, b: int, orders: tuple[int, ...]
-                  ) -> list[np.ndarray]:
-        """LP residuals of the segment; kept between passes when there is one segment."""
-        key = (a, b)
-        if self.single and key in self._cache:
-            return [self._cache[key][o] for o in orders]
+    def residuals(self, x: np.ndarray, a: int, b: int, orders: tuple[int, ...], *,
+                  keep: tuple[int, ...] | None = None) -> list[np.ndarray]:
+        """LP residuals of the segment, kept between passes: all of them when there is one
+        segment, else those of the orders ``keep`` (default: all asked) while they fit in
+        ``_RES_KEEP_BYTES`` (the same values either way)."""
+        got = self._cache.get((a, b), {})
+        if all(o in got for o in orders):
+            return [got[o] for o in orders]
         all_orders = (_f0.srh_lpc_order(FS), round(FS / 1000) + 2) if self.single else orders
         res = lpc_residuals(self.signal(x, a, b), orders=all_orders)
-        got = dict(zip(all_orders, res, strict=True))
-        if self.single:
-            self._cache[key] = got
-        return [got[o] for o in orders]
+        new = dict(zip(all_orders, res, strict=True))
+        store = new if self.single else {o: new[o] for o in (orders if keep is None else keep)}
+        size = sum(r.nbytes for r in store.values())
+        if self.single or self._kept + size <= _RES_KEEP_BYTES:
+            self._cache.setdefault((a, b), {}).update(store)
+            self._kept += size
+        return [new[o] for o in orders]
 
 
 def descriptor_matrix(y: np.ndarray, *, sr: int = FS,
@@ -275,7 +283,8 @@ def descriptor_matrix(y: np.ndarray, *, sr: int = FS,
     kept = 0
     for lo, hi, a, b in seg:
         xs = seg.signal(x, a, b)
-        res_srh, res = seg.residuals(x, a, b, (o_srh, o_res))
+        # the SRH residual is not needed again when the window's SRH scores are kept
+        res_srh, res = seg.residuals(x, a, b, (o_srh, o_res), keep=(o_res,))
         inner = slice(lo - a, hi - a)
         moments += _f0.polarity_moments(xs, res, inner, sr=sr)
         res_max = max(res_max, float(np.max(np.abs(res[inner]), initial=0.0)))
@@ -306,7 +315,7 @@ def descriptor_matrix(y: np.ndarray, *, sr: int = FS,
             js = srh_in(lo, hi)
             S = scores.pop((lo, hi), None)
             if S is None:
-                (res_srh,) = seg.residuals(x, a, b, (o_srh,))
+                (res_srh,) = seg.residuals(x, a, b, (o_srh,), keep=())
                 S = _f0.srh_scores(_f0.srh_spectra(res_srh, c_srh[js] - a, sr=sr), *rng)
                 f0_srh[js], val[js] = _f0.srh_pick(S, rng[0], *rng)
             else:
