@@ -14,7 +14,7 @@ and F0 is the best whole-Hz candidate (no refinement between candidates); where 
 candidate's SRH is negative, COVAREP's zero-filled SRH matrix makes the value 0 and F0 1 Hz.
 (Until stop 23 vocalmind read a 2048-point DFT by linear interpolation at ``k f`` and
 refined the maximum by a parabola: cheaper, but F0 then differed from COVAREP's by 0.4 %
-on average and voicing flipped near the threshold, which moved every descriptor that
+on EMO-DB and voicing flipped near the threshold, which moved every descriptor that
 follows F0 and the voiced frames; see docs/benchmarks.md, "Clinical set vs COVAREP".)
 
 As COVAREP: SRH frames start at sample 0 (centres 50 ms + 10 ms j, all inside the
@@ -171,7 +171,8 @@ def srh_spectra(res: np.ndarray, centres: np.ndarray, *, sr: int = FS,
         E[s : s + _SRH_CHUNK] = np.abs(sfft.rfft(fr, sr, axis=1)[:, :n_bins])
         # sum_{k < sr/2} |X_k|^2 = (sr sum x^2 + X_0^2 - X_{sr/2}^2) / 2 for a real frame
         x64 = fr.astype(np.float64)
-        x0, xn = x64.sum(axis=1), x64 @ alt
+        # einsum's own loops, not BLAS: a row's sums must not depend on the rows beside it
+        x0, xn = x64.sum(axis=1), np.einsum("ij,j->i", x64, alt)
         energy = 0.5 * (sr * np.einsum("ij,ij->i", x64, x64) + x0**2 - xn**2)
         E[s : s + _SRH_CHUNK] /= np.maximum(np.sqrt(energy), 1e-20)[:, None].astype(np.float32)
     return E
