@@ -204,3 +204,46 @@ def test_creak_dft_at_one_frequency_per_row_equals_the_complex_sum():
     lag = np.arange(r.shape[1])[None, :]
     want = np.abs(np.sum(r * np.exp(-2j * np.pi * ((lag * f[:, None]) % SR) / SR), axis=1))
     np.testing.assert_allclose(_dft_at(r, f, SR), want, rtol=1e-12, atol=1e-9)
+
+
+def _psp_get_a_loop(X: np.ndarray, ne_min: float = 0.01) -> float:
+    """COVAREP ``psp_get_a`` written out: the parabola fit grows from 3 bins while its
+    normalised error stays below ``ne_min`` (here also stopping at the last bin)."""
+    k2 = np.arange(len(X), dtype=float) ** 2
+    for n in range(3, len(X) + 1):
+        x, k = X[:n], k2[:n]
+        a = (n * np.sum(x * k) - np.sum(x) * np.sum(k)) / (n * np.sum(k * k) - np.sum(k) ** 2)
+        b = np.mean(x - a * k)
+        if np.sum((x - a * k - b) ** 2) / np.sum(x * x) >= ne_min:
+            return float(a)
+    return float(a)
+
+
+def test_psp_fit_runs_to_nyquist_when_it_does_not_stop(monkeypatch):
+    # cycles get 96 bins directly; a fit still running there continues on the whole
+    # 2048-point spectrum, as COVAREP's: forced here by computing only 4 bins directly
+    import scipy.fft as sfft
+
+    rng = np.random.default_rng(4)
+    n = 4000
+    g = np.cumsum(rng.standard_normal(n)) * 0.01 + np.sin(2 * np.pi * np.arange(n) / 140)
+    start = np.arange(100, 3000, 140)
+    stop = start + 140 + rng.integers(-5, 6, len(start))
+    monkeypatch.setattr(glottal, "_PSP_BINS", 4)
+    glottal._psp_dft_basis.cache_clear()
+    try:
+        _, _, psp = glottal._cycle_chunk(g, np.gradient(g), start, stop, sr=SR)
+    finally:
+        monkeypatch.undo()
+        glottal._psp_dft_basis.cache_clear()
+    _, _, psp96 = glottal._cycle_chunk(g, np.gradient(g), start, stop, sr=SR)
+    for i, (s0, s1) in enumerate(zip(start, stop, strict=True)):
+        seg = g[s0 : s1 + 1] - g[s0 : s1 + 1].min()
+        seg /= seg.max()
+        X = 20 * np.log10(np.abs(sfft.fft(seg, 2048))[:1024] + 1e-300)
+        box = np.zeros(2048)
+        box[: s1 - s0] = 1.0 / (s1 - s0)
+        Xb = 20 * np.log10(np.abs(sfft.fft(box))[:1024] + 1e-300)
+        want = _psp_get_a_loop(X) / _psp_get_a_loop(Xb)
+        assert psp[i] == pytest.approx(want, rel=1e-9)
+        assert psp96[i] == pytest.approx(want, rel=1e-9)

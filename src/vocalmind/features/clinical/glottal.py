@@ -272,9 +272,21 @@ def _hp_fir(sr: int) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------- per cycle
-def _psp_a(X: np.ndarray, n_max: int = 96, ne_min: float = 0.01) -> np.ndarray:
-    """Alku 1997 parabola coefficient ``a`` of each row of dB spectra (iterative fit length)."""
-    X = X[:, :n_max]
+def _psp_a(X: np.ndarray, ne_min: float = 0.01) -> tuple[np.ndarray, np.ndarray]:
+    """Alku 1997 parabola coefficient ``a`` of each row of dB spectra, as COVAREP's
+    ``psp_get_a``: the fit grows from 3 bins while its normalised error stays below
+    ``ne_min``; ``a`` is that of the first fit at or above it.
+
+    Parameters
+    ----------
+    X : np.ndarray [shape=(m, K)] dB spectra, bins 0..K-1
+    ne_min : error threshold
+
+    Returns
+    -------
+    a : np.ndarray [shape=(m,)] (the fit over all K bins where it never stops)
+    open : np.ndarray [shape=(m,), bool] rows whose fit did not stop within the K bins
+    """
     k2 = np.arange(X.shape[1], dtype=float) ** 2
     N = np.arange(1, X.shape[1] + 1, dtype=float)
     s_k2 = np.cumsum(k2)
@@ -289,20 +301,25 @@ def _psp_a(X: np.ndarray, n_max: int = 96, ne_min: float = 0.01) -> np.ndarray:
         ne = sse / s_x2
     ne[:, :2] = 0.0  # the fit starts with three points
     stop = ne >= ne_min
-    first = np.where(stop.any(axis=1), np.argmax(stop, axis=1), X.shape[1] - 1)
-    return a[np.arange(len(a)), first]
+    stops = stop.any(axis=1)
+    first = np.where(stops, np.argmax(stop, axis=1), X.shape[1] - 1)
+    return a[np.arange(len(a)), first], ~stops
+
+
+_PSP_NFFT = 2048
+#: the bins up to Nyquist that COVAREP keeps (``linspace(1, fs, 2048) <= fs / 2``)
+_PSP_HALF = 1024
+#: bins computed directly for every cycle; the few fits that run past them (a sixth of
+#: the cycles on EMO-DB) get the whole 2048-point spectrum
+_PSP_BINS = 96
 
 
 @lru_cache(maxsize=1024)
 def _psp_a_max(t0: int) -> float:
-    box = np.zeros(2048)
+    box = np.zeros(_PSP_NFFT)
     box[:t0] = 1.0 / t0
-    X = 20 * np.log10(np.abs(sfft.fft(box))[:1024] + 1e-300)
-    return float(_psp_a(X[None, :])[0])
-
-
-_PSP_NFFT = 2048
-_PSP_BINS = 96  # _psp_a reads only the first 96 bins of the 2048-point spectrum
+    X = 20 * np.log10(np.abs(sfft.fft(box))[:_PSP_HALF] + 1e-300)
+    return float(_psp_a(X[None, :])[0][0])
 
 
 @lru_cache(maxsize=4)
@@ -359,7 +376,11 @@ def _cycle_chunk(g: np.ndarray, dg: np.ndarray, start: np.ndarray, stop: np.ndar
         c, s = _psp_dft_basis(width)
     re, im = pulse @ c[:width], pulse @ s[:width]
     X = 20 * np.log10(np.sqrt(re * re + im * im) + 1e-300)
-    a = _psp_a(X)
+    a, more = _psp_a(X)
+    if more.any():  # COVAREP's fit goes on, up to Nyquist
+        X_all = 20 * np.log10(np.abs(sfft.rfft(pulse[more], _PSP_NFFT, axis=1)[:, :_PSP_HALF])
+                              + 1e-300)
+        a[more] = _psp_a(X_all)[0]
     # a_max depends only on the period: cached per integer period
     periods, inv = np.unique(t0.astype(int), return_inverse=True)
     a_max = np.array([_psp_a_max(int(p)) for p in periods])[inv]
