@@ -455,7 +455,9 @@ def vq_harmonics(dg: np.ndarray, gci: np.ndarray, *, sr: int = FS,
     (dB values, as COVAREP); 0 when the spectrum has fewer than 5 peaks. Difference:
     COVAREP takes an fs-point DFT (1 Hz bins); here a 2048-point DFT (4096 for windows
     longer than 2048) with each peak's position and value interpolated by a parabola
-    through its bin and the two neighbours.
+    through its bin and the two neighbours, peaks searched up to ``f_max + 2 F0``. The DFT
+    length and that band are each frame's own, so that a value does not depend on which
+    other GCIs are analysed with it.
 
     Parameters
     ----------
