@@ -224,18 +224,14 @@ def srh_pick(S: np.ndarray, first_hz: float, f_lo: float, f_hi: float
     return np.where(v > 0, lo + j, 1.0).astype(np.float64), np.maximum(v, 0.0)
 
 
-def srh_search(E: np.ndarray, f_lo: float, f_hi: float, *, sr: int = FS,
-               f0min: float = F0_MIN, f0max: float = F0_MAX
-               ) -> tuple[np.ndarray, np.ndarray]:
+def srh_search(E: np.ndarray, f_lo: float, f_hi: float) -> tuple[np.ndarray, np.ndarray]:
     """F0 and SRH value over the whole-Hz candidates ``ceil(f_lo)..floor(f_hi)``, as
     COVAREP's ``SRH`` (:func:`srh_scores`, then :func:`srh_pick`).
 
     Parameters
     ----------
     E : np.ndarray [shape=(J, >= 5 f_hi)] :func:`srh_spectra`
-    f_lo, f_hi : candidate range in Hz (inside ``f0min..f0max``)
-    sr : sample rate in Hz
-    f0min, f0max : the full search range (kept for the callers' symmetry)
+    f_lo, f_hi : candidate range in Hz
 
     Returns
     -------
@@ -285,10 +281,10 @@ def srh_frames(res: np.ndarray, *, sr: int = FS, f0min: float = F0_MIN,
         e = np.zeros(0)
         return centres, e, e, e
     E = srh_spectra(res, centres, sr=sr, f0max=f0max)
-    f0, val = srh_search(E, f0min, f0max, sr=sr, f0min=f0min, f0max=f0max)
+    f0, val = srh_search(E, f0min, f0max)
     rng = srh_range(f0, val, f0min=f0min, f0max=f0max)
     if rng is not None:
-        f0, val = srh_search(E, *rng, sr=sr, f0min=f0min, f0max=f0max)
+        f0, val = srh_search(E, *rng)
     return centres, f0, val, srh_voicing(val)
 
 
