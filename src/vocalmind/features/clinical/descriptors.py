@@ -144,13 +144,38 @@ _SRH_KEEP_BYTES = 32 << 20
 _RES_KEEP_BYTES = 48 << 20
 
 
+class _Kept:
+    """Arrays kept between passes while they fit in a byte budget (a key whose arrays did
+    not fit is recomputed by the caller: the same values either way)."""
+
+    def __init__(self, budget: int) -> None:
+        self.budget = budget
+        self.used = 0
+        self._items: dict = {}
+
+    def put(self, key, arrays: dict, *, always: bool = False) -> None:
+        """Keep ``arrays`` (merged into those under ``key``) if they fit, or ``always``."""
+        size = sum(v.nbytes for v in arrays.values())
+        if always or self.used + size <= self.budget:
+            self._items.setdefault(key, {}).update(arrays)
+            self.used += size
+
+    def get(self, key) -> dict:
+        return self._items.get(key, {})
+
+    def pop(self, key) -> dict:
+        return self._items.pop(key, {})
+
+
 class _Segments:
     """Windows of a recording: interiors tile it, each computed with margins around it.
 
     Interiors start at multiples of 10 ms (160 samples), so that every frame grid of the
     pipeline (5 ms LPC frames, 10 ms SRH / descriptor / MFCC frames) is the same in a
     segment as in the whole recording; margins (``MARGIN_S``) hold every filter's reach,
-    so that values inside an interior equal the whole-recording values.
+    so that values inside an interior equal the whole-recording values. What the passes
+    reuse is kept per window within a budget: LP residuals (``_RES_KEEP_BYTES``) and
+    first-pass SRH scores (``_SRH_KEEP_BYTES``).
     """
 
     def __init__(self, n: int, window_s: float | None, *, sr: int = FS) -> None:
@@ -163,8 +188,9 @@ class _Segments:
             self.bounds = [(lo, min(lo + w, n)) for lo in range(0, n, w)]
             self.margin = (round(MARGIN_S * sr) // hop + 1) * hop
         self.n = n
-        self._cache: dict[tuple[int, int], dict[int, np.ndarray]] = {}
-        self._kept = 0
+        self._res = _Kept(_RES_KEEP_BYTES)
+        #: each window's SRH scores of every candidate, for pass 2's narrowed search
+        self.scores = _Kept(_SRH_KEEP_BYTES)
 
     @property
     def single(self) -> bool:
@@ -182,17 +208,14 @@ class _Segments:
         """LP residuals of the segment, kept between passes: all of them when there is one
         segment, else those of the orders ``keep`` (default: all asked) while they fit in
         ``_RES_KEEP_BYTES`` (the same values either way)."""
-        got = self._cache.get((a, b), {})
+        got = self._res.get((a, b))
         if all(o in got for o in orders):
             return [got[o] for o in orders]
         all_orders = (_f0.srh_lpc_order(FS), round(FS / 1000) + 2) if self.single else orders
         res = lpc_residuals(self.signal(x, a, b), orders=all_orders)
         new = dict(zip(all_orders, res, strict=True))
         store = new if self.single else {o: new[o] for o in (orders if keep is None else keep)}
-        size = sum(r.nbytes for r in store.values())
-        if self.single or self._kept + size <= _RES_KEEP_BYTES:
-            self._cache.setdefault((a, b), {}).update(store)
-            self._kept += size
+        self._res.put((a, b), store, always=self.single)
         return [new[o] for o in orders]
 
 
@@ -276,11 +299,6 @@ def descriptor_matrix(y: np.ndarray, *, sr: int = FS,
     res_max, db_max = 0.0, -np.inf
     contours = _creak.Contours()
     band_single = None
-    # each window's SRH scores of every candidate, kept for pass 2 while they fit
-    # (_SRH_KEEP_BYTES: recordings up to ~90 s) so that its narrowed search needs
-    # neither the residual nor the spectra again
-    scores: dict[tuple[int, int], np.ndarray] = {}
-    kept = 0
     for lo, hi, a, b in seg:
         xs = seg.signal(x, a, b)
         # the SRH residual is not needed again when the window's SRH scores are kept
@@ -292,9 +310,9 @@ def descriptor_matrix(y: np.ndarray, *, sr: int = FS,
         S = _f0.srh_scores(_f0.srh_spectra(res_srh, c_srh[js] - a, sr=sr), _f0.F0_MIN,
                            _f0.F0_MAX)
         f0_1[js], val_1[js] = _f0.srh_pick(S, _f0.F0_MIN, _f0.F0_MIN, _f0.F0_MAX)
-        if kept + S.nbytes <= _SRH_KEEP_BYTES:
-            scores[(lo, hi)] = S
-            kept += S.nbytes
+        # kept while they fit (recordings up to ~90 s), pass 2's narrowed search needs
+        # neither the residual nor the spectra again
+        seg.scores.put((lo, hi), {"S": S})
         del S
         band = _creak.pass1(xs, a, lo, hi, n, contours, sr=sr)
         if seg.single:
@@ -313,14 +331,12 @@ def descriptor_matrix(y: np.ndarray, *, sr: int = FS,
         f0_srh, val = np.zeros(len(c_srh)), np.zeros(len(c_srh))
         for lo, hi, a, b in seg:
             js = srh_in(lo, hi)
-            S = scores.pop((lo, hi), None)
+            S, first_hz = seg.scores.pop((lo, hi)).get("S"), _f0.F0_MIN
             if S is None:
                 (res_srh,) = seg.residuals(x, a, b, (o_srh,), keep=())
                 S = _f0.srh_scores(_f0.srh_spectra(res_srh, c_srh[js] - a, sr=sr), *rng)
-                f0_srh[js], val[js] = _f0.srh_pick(S, rng[0], *rng)
-            else:
-                f0_srh[js], val[js] = _f0.srh_pick(S, _f0.F0_MIN, *rng)
-    scores.clear()
+                first_hz = rng[0]
+            f0_srh[js], val[js] = _f0.srh_pick(S, first_hz, *rng)
     v_srh = _f0.srh_voicing(val)
     f0, inside = _f0.to_descriptor_frames(c_srh, f0_srh, times, sr=sr)
     v_t, _ = _f0.to_descriptor_frames(c_srh, v_srh, times, sr=sr)
