@@ -112,7 +112,7 @@ def test_every_descriptor_on_emodb(pairs):
     low = {name: (fig, table.loc[name, fig], need) for name, (fig, need) in EMODB.items()
            if not table.loc[name, fig] >= need}
     assert not low, low
-    for name, (fig, need) in EMODB.items():
+    for name, (_fig, need) in EMODB.items():
         assert name == "HRF" or need >= TARGETS[name][1], name
 
 
