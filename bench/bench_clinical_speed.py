@@ -157,7 +157,7 @@ _COMPONENTS = (
     ("_sins", ("harmonics",)), ("_rd", ("rd_msp",)),
     ("_glottal", ("iaif_gci", "cycle_params", "vq_harmonics", "mdq", "peak_slope",
                   "first_cycle_params", "sedreams_intervals")),
-    ("_f0", ("polarity_moments", "srh_spectra", "srh_search")),
+    ("_f0", ("polarity_moments", "srh_spectra", "srh_scores", "srh_pick")),
     ("_creak", ("creak_score", "pass1", "power_peaks", "pass2", "features", "posterior")),
     ("_formants", ("formants", "peak_to_rms")), ("_mfcc", ("mfcc_deltas", "mel_db")),
 )

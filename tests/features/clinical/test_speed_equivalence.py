@@ -247,3 +247,65 @@ def test_psp_fit_runs_to_nyquist_when_it_does_not_stop(monkeypatch):
         want = _psp_get_a_loop(X) / _psp_get_a_loop(Xb)
         assert psp[i] == pytest.approx(want, rel=1e-9)
         assert psp96[i] == pytest.approx(want, rel=1e-9)
+
+
+def _bin_chain_reference(pe: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """HMPD's step 3 along time written with scipy: MATLAB's ``filtfilt`` (scipy's, with
+    MATLAB's pad length ``3 (len(b) - 1)``), ``medfilt1`` (scipy's zero-padded
+    ``medfilt``), ``atan2``, ``exp(1j ...)``."""
+    from scipy import signal
+
+    def filtfilt(b, x):
+        return signal.filtfilt(b, [1.0], x, padlen=min(3 * (len(b) - 1), len(x) - 1))
+
+    box = np.full(hmpd.PDM_FRAMES + 1, 1.0 / (hmpd.PDM_FRAMES + 1))
+    hann = signal.windows.hann(hmpd.PDD_FRAMES + 1)
+    hann /= hann.sum()
+    box9 = np.full(hmpd.PDD_FRAMES + 1, 1.0 / (hmpd.PDD_FRAMES + 1))
+    uc, us, pdd = (np.empty(pe.shape) for _ in range(3))
+    for r, row in enumerate(pe.astype(np.float64)):
+        c, s = np.cos(row), np.sin(row)
+        pdm = np.arctan2(filtfilt(box, s), filtfilt(box, c))
+        uc[r], us[r] = np.cos(pdm), np.sin(pdm)
+        tc, ts = filtfilt(hann, signal.medfilt(c, 9)), filtfilt(hann, signal.medfilt(s, 9))
+        # a trend that is 0 up to rounding (often so at a run's ends, where the
+        # zero-padded median is 0) has no direction: no rotation, as atan2(0, 0)
+        trend = np.where(np.hypot(tc, ts) <= 1e-12, 0.0, np.arctan2(ts, tc))
+        z = np.abs(filtfilt(box9, np.exp(1j * (row - trend))))
+        pdd[r] = np.where(z < 1, np.sqrt(-2 * np.log(np.clip(z, 1e-30, 1.0))), 0.0)
+    return uc, us, pdd
+
+
+@pytest.mark.filterwarnings("ignore:kernel_size exceeds volume extent")  # short rows
+@pytest.mark.parametrize("m", [1, 2, 7, 30, 400])
+def test_hmpd_bin_chain_is_filtfilt_and_medfilt(m):
+    """The compiled per-bin chain (kernels.hmpd_bin_chain) computes COVAREP's step 3 as
+    scipy's filtfilt / medfilt / atan2 do, on rows of any length (shorter than the
+    filters' padding included), rows of constant phase (R = 1: PDD 0) and rows of random
+    phase."""
+    from scipy import signal
+
+    from vocalmind.features.clinical.kernels import hmpd_bin_chain
+
+    rng = np.random.default_rng(m)
+    t = np.arange(m)
+    pe = np.stack([rng.uniform(-np.pi, np.pi, m), np.zeros(m), np.full(m, 0.7),
+                   np.sin(0.05 * t) + 0.1 * rng.normal(size=m),
+                   np.where(t % 11 < 5, 0.3, -2.0)]).astype(np.float32)
+    box = np.full(hmpd.PDM_FRAMES + 1, 1.0 / (hmpd.PDM_FRAMES + 1))
+    hann = signal.windows.hann(hmpd.PDD_FRAMES + 1)
+    hann /= hann.sum()
+    box9 = np.full(hmpd.PDD_FRAMES + 1, 1.0 / (hmpd.PDD_FRAMES + 1))
+    uc, us, pdd = (np.full(pe.shape, np.nan) for _ in range(3))
+    hmpd_bin_chain(pe, box, hann, box9, uc, us, pdd)
+    ruc, rus, rpdd = _bin_chain_reference(pe)
+    np.testing.assert_allclose(uc, ruc, atol=1e-12)
+    np.testing.assert_allclose(us, rus, atol=1e-12)
+    # the PDD: sqrt(-2 log R) magnifies R's rounding where R is near 1 (1e-16 in R is
+    # 1.5e-8 rad), so compared where the deviation exceeds that
+    big = rpdd > 1e-6
+    np.testing.assert_allclose(pdd[big], rpdd[big], rtol=1e-9)
+    assert (pdd[~big] < 1e-6).all()
+    assert (pdd[1:3] < 1e-6).all()  # constant phase: no deviation
+    if m >= 30:
+        assert big[0].mean() > 0.9  # random phase: a real deviation compared

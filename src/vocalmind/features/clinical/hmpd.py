@@ -35,7 +35,7 @@ from functools import lru_cache
 
 import numpy as np
 import scipy.fft as sfft
-from scipy import ndimage, signal
+from scipy import signal
 
 from vocalmind.features.clinical.dsp import FS
 from vocalmind.features.clinical.mcep import mcep_covarep
@@ -54,10 +54,9 @@ LOG_HB = 8
 #: forward-backward box of PDM_FRAMES + 1 taps; the PDD's median (4), trend filter (2 x 4)
 #: and deviation filter (2 x 4) reach 20
 REACH = PDM_FRAMES
-#: DFT bins filtered together along time: cache-sized blocks of about _BLOCK_ELEMS
-#: (bin, frame) values, at least _BIN_BLOCK bins (short runs take more bins per block,
-#: so that the per-call overhead of the ~40 array operations per block stays small:
-#: 22 % less CPU on EMO-DB's runs of ~170 frames than 16 bins, measured)
+#: DFT bins filtered together along time (kernels.hmpd_bin_chain): blocks of about
+#: _BLOCK_ELEMS (bin, frame) values, at least _BIN_BLOCK bins, so that the PDM's unit
+#: vectors never exist for a whole window at once
 _BIN_BLOCK = 16
 _BLOCK_ELEMS = 24576
 #: frames whose phase distortion is computed together
@@ -94,30 +93,6 @@ def _log_slots(n_bins: int, order: int, hb: int) -> np.ndarray:
     return np.round(hsl).astype(np.int64)
 
 
-def _fir_steady(b: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """FIR filter along the last axis started in the steady state of ``x[..., 0]``
-    (``lfilter_zi``), for filters of odd length and unit DC gain.
-
-    ``scipy.ndimage.convolve1d`` sums each output from its own ``k`` inputs in one C loop
-    per row (no running sum, so the result does not depend on where the sequence starts:
-    windows and whole recordings agree exactly), with the first sample repeated before the
-    start ("nearest"), which is the steady state of a filter with unit DC gain.
-    """
-    k = len(b)
-    # origin -k // 2: out[i] = sum_j b[j] x[i - j] (causal)
-    return ndimage.convolve1d(x, b, axis=-1, mode="nearest", origin=-(k // 2))
-
-
-def _box_steady(k: int, x: np.ndarray) -> np.ndarray:
-    """:func:`_fir_steady` for a box of ``k`` taps (odd) by a running sum.
-
-    The sum runs in double precision along each row, so an output depends on where the
-    row starts by ~1e-16 of its magnitude: invisible in single-precision input and
-    output, and far below the windows' 1e-6 agreement.
-    """
-    return ndimage.uniform_filter1d(x, k, axis=-1, mode="nearest", origin=k // 2)
-
-
 @lru_cache(maxsize=4)
 def _slot_average(n_bins: int, order: int, hb: int) -> np.ndarray:
     """Matrix averaging the bins of each lin/log slot (columns of empty slots are 0)."""
@@ -129,61 +104,6 @@ def _slot_average(n_bins: int, order: int, hb: int) -> np.ndarray:
             avg[sel, sl - 1] = 1.0 / sel.sum()
     avg.flags.writeable = False
     return avg
-
-
-def _filtfilt(b: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """MATLAB ``filtfilt(b, 1, x)`` along the last axis for an FIR ``b`` (odd extension of
-    ``3 (len(b) - 1)`` samples, steady-state initial conditions, forward then backward)."""
-    n = min(3 * (len(b) - 1), x.shape[-1] - 1)
-    if n > 0:
-        x = np.concatenate([2 * x[..., :1] - x[..., n:0:-1], x,
-                            2 * x[..., -1:] - x[..., -2 : -n - 2 : -1]], axis=-1)
-    box = len(b) > 9 and bool(np.all(b == b[0]))
-    y = _box_steady(len(b), x) if box else _fir_steady(b, x)
-    y = y[..., ::-1]
-    y = (_box_steady(len(b), y) if box else _fir_steady(b, y))[..., ::-1]
-    return y[..., n : y.shape[-1] - n] if n > 0 else y
-
-
-def _median9(x: np.ndarray) -> np.ndarray:
-    """9-point running median along the last axis, zero-padded (MATLAB ``medfilt1(x, 9)``).
-
-    Paeth's 19-comparison selection network on shifted views, pruned to the outputs the
-    median needs (11 exchanges, 8 single minima / maxima), each result written in place
-    once its array is no longer a view of the input: exact, and far faster than a generic
-    rank filter.
-    """
-    z = np.zeros(x.shape[:-1] + (4,), dtype=x.dtype)
-    xp = np.concatenate([z, x, z], axis=-1)
-    m = x.shape[-1]
-    p = [xp[..., i : i + m] for i in range(9)]
-    owned = [False] * 9
-
-    def put(fn, a: int, b: int, dst: int) -> None:  # p[dst] = fn(p[a], p[b])
-        if owned[dst]:
-            fn(p[a], p[b], out=p[dst])
-        else:
-            p[dst] = fn(p[a], p[b])
-            owned[dst] = True
-
-    def srt(a: int, b: int) -> None:  # p[a], p[b] = min, max
-        lo = np.minimum(p[a], p[b])
-        put(np.maximum, a, b, b)
-        p[a], owned[a] = lo, True
-
-    for a, b in ((1, 2), (4, 5), (7, 8), (0, 1), (3, 4), (6, 7), (1, 2), (4, 5), (7, 8)):
-        srt(a, b)
-    put(np.maximum, 0, 3, 3)
-    put(np.minimum, 5, 8, 5)
-    srt(4, 7)
-    put(np.maximum, 3, 6, 6)
-    put(np.maximum, 1, 4, 4)
-    put(np.minimum, 2, 5, 2)
-    put(np.minimum, 4, 7, 4)
-    srt(4, 2)
-    put(np.maximum, 6, 4, 4)
-    put(np.minimum, 4, 2, 4)
-    return p[4]
 
 
 def phase_distortion_bins(harm: np.ndarray, f0: np.ndarray, frame_index: np.ndarray, *,
@@ -279,11 +199,13 @@ def hmpd_covarep(harm: np.ndarray, f0: np.ndarray, frame_index: np.ndarray, *,
     pdm : np.ndarray [shape=(m, 25)] rad
     pdd : np.ndarray [shape=(m, 13)] mel-cepstrum of the PDD
     """
+    from vocalmind.features.clinical.kernels import hmpd_bin_chain  # numba: on first use
+
     m = harm.shape[0]
     if m == 0:
         return np.zeros((0, PDM_ORDER + 1)), np.zeros((0, PDD_ORDER + 1))
-    # single precision from here on: angles to ~1e-6 rad, far below COVAREP's own noise
-    # time on the last axis (contiguous): (bins, frames)
+    # the phase distortion in single precision (angles to ~1e-6 rad, far below COVAREP's
+    # own noise), its filtering along time in double; time on the last axis: (bins, frames)
     # computed _PD_CHUNK frames at a time (each frame's phase distortion is its own: the
     # chunks' working arrays stay in the processor's cache)
     pe = np.empty((n_bins, m), dtype=np.float32)
@@ -291,46 +213,29 @@ def hmpd_covarep(harm: np.ndarray, f0: np.ndarray, frame_index: np.ndarray, *,
         c1 = min(c0 + _PD_CHUNK, m)
         pe[:, c0:c1] = phase_distortion_bins(harm[c0:c1], f0[c0:c1], frame_index[c0:c1],
                                              sr=sr, n_bins=n_bins).T
-    box = np.full(PDM_FRAMES + 1, 1.0 / (PDM_FRAMES + 1), dtype=np.float32)
+    box = np.full(PDM_FRAMES + 1, 1.0 / (PDM_FRAMES + 1))
     k = PDD_FRAMES + 1
     hann = signal.windows.hann(k)
-    hann = (hann / hann.sum()).astype(np.float32)
+    hann = hann / hann.sum()
     box9 = np.full(k, 1.0 / k)
     # compression: circular mean per lin/log slot (bins 0..n_bins - 2), mel-cepstrum of PDD
     avg = _slot_average(n_bins - 1, PDM_ORDER + 1, LOG_HB).T.astype(np.float64)
     acc_c = np.zeros((PDM_ORDER + 1, m))
     acc_s = np.zeros((PDM_ORDER + 1, m))
     pdd = np.empty((n_bins, m))
-    # every step up to the compression works bin by bin along time: blocks of bins keep
-    # the temporaries in the processor's cache (3-4x faster than whole-array passes)
+    # bin by bin along time in compiled loops (kernels.py), blocks of bins so that the
+    # unit vectors of the PDM never exist for the whole recording at once
     step = max(_BIN_BLOCK, _BLOCK_ELEMS // m)
+    uc = np.empty((min(step, n_bins), m))
+    us = np.empty_like(uc)
     for b0 in range(0, n_bins, step):
         b1 = min(b0 + step, n_bins)
-        pb = pe[b0:b1].astype(np.float64)
-        c64, s64 = np.cos(pb), np.sin(pb)
-        c, s = c64.astype(np.float32), s64.astype(np.float32)
-        fc, fs = _filtfilt(box, c), _filtfilt(box, s)
-        # cos and sin of the PDM, atan2(fs, fc)
-        r = np.hypot(fc, fs)
-        r[r == 0] = 1.0
-        fc[fc == 0] = np.where(fs[fc == 0] == 0, 1.0, 0.0)  # atan2(0, 0) = 0
+        hmpd_bin_chain(pe[b0:b1], box, hann, box9, uc[: b1 - b0], us[: b1 - b0],
+                       pdd[b0:b1])
         a1 = min(b1, n_bins - 1)
         if a1 > b0:
-            acc_c += avg[:, b0:a1] @ (fc[: a1 - b0] / r[: a1 - b0])
-            acc_s += avg[:, b0:a1] @ (fs[: a1 - b0] / r[: a1 - b0])
-        tc = _filtfilt(hann, _median9(c))
-        ts = _filtfilt(hann, _median9(s))
-        # the deviation of nearly periodic frames is tiny (R ~ 1 - 1e-8): double precision,
-        # and unit vectors exact to it: cos and sin of pe2 = pe - atan2(ts, tc) as the
-        # rotation of (cos pe, sin pe) by the normalised trend
-        tc, ts = tc.astype(np.float64), ts.astype(np.float64)
-        tn = np.hypot(tc, ts)
-        flat = tn == 0  # atan2(0, 0) = 0: no rotation
-        tc[flat], tn[flat] = 1.0, 1.0
-        tc /= tn
-        ts /= tn
-        z = np.hypot(_filtfilt(box9, c64 * tc + s64 * ts), _filtfilt(box9, s64 * tc - c64 * ts))
-        pdd[b0:b1] = np.where(z < 1, np.sqrt(-2.0 * np.log(np.clip(z, 1e-30, 1.0))), 0.0)
+            acc_c += avg[:, b0:a1] @ uc[: a1 - b0]
+            acc_s += avg[:, b0:a1] @ us[: a1 - b0]
     acc = (acc_c + 1j * acc_s).T
     for sl in np.flatnonzero(avg.sum(axis=1) == 0):  # no bin: COVAREP fills it at random
         acc[:, sl] = np.exp(1j * _pseudo_random_phase(frame_index, np.full(m, sl + 1)))

@@ -1,0 +1,178 @@
+"""Compiled loops of the clinical set (numba, one thread, cached on disk).
+
+Only the steps whose numpy form is a long chain of element-wise passes over the same
+small rows live here: a loop per row keeps each value in registers instead of writing
+~40 temporaries. numba is installed with librosa; the compiled code is cached next to
+this file (or in numba's user cache when that folder is read-only), so a process pays the
+compilation once per installation, not once per run. Import this module only where a
+kernel is called: importing numba costs ~0.3 s.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+
+@njit(cache=True, nogil=True)
+def _causal_fir(x: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
+    """``out[i] = sum_j b[j] x[i - j]``, ``x[i - j] = x[0]`` before the start (the steady
+    state of a filter of unit DC gain); each output summed from its own taps, so it does
+    not depend on where the row starts."""
+    m = len(x)
+    for i in range(m):
+        out[i] = 0.0
+    # tap by tap over the whole row (the same order of sums per output, in SIMD lanes)
+    for j in range(len(b)):
+        bj = b[j]
+        x0 = bj * x[0]
+        for i in range(min(j, m)):
+            out[i] += x0
+        for i in range(j, m):
+            out[i] += bj * x[i - j]
+
+
+@njit(cache=True, nogil=True)
+def _causal_box(x: np.ndarray, k: int, out: np.ndarray) -> None:
+    """:func:`_causal_fir` of ``k`` taps of ``1 / k`` by a running sum (double precision:
+    an output depends on where the row starts by ~1e-16 of its magnitude)."""
+    acc = k * x[0]
+    for i in range(len(x)):
+        acc += x[i] - x[max(i - k, 0)]
+        out[i] = acc / k
+
+
+@njit(cache=True, nogil=True)
+def _fir(x: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
+    k = len(b)
+    if k > 9 and np.all(b == b[0]):  # a long box: a running sum
+        _causal_box(x, k, out)
+    else:
+        _causal_fir(x, b, out)
+
+
+@njit(cache=True, nogil=True)
+def _filtfilt(x: np.ndarray, b: np.ndarray, work: np.ndarray, out: np.ndarray) -> None:
+    """MATLAB ``filtfilt(b, 1, x)`` of one row (odd extension of ``3 (len(b) - 1)``
+    samples, steady-state start, forward then backward) into ``out``.
+
+    ``work`` holds at least ``2 (len(x) + 6 (len(b) - 1))`` values.
+    """
+    m = len(x)
+    n = max(min(3 * (len(b) - 1), m - 1), 0)
+    L = m + 2 * n
+    ext = work[:L]
+    fw = work[L : 2 * L]
+    for i in range(n):  # 2 x0 - x[n - i] before x, 2 x[-1] - x[-2 - i] after it
+        ext[i] = 2.0 * x[0] - x[n - i]
+        ext[n + m + i] = 2.0 * x[m - 1] - x[m - 2 - i]
+    for i in range(m):
+        ext[n + i] = x[i]
+    _fir(ext, b, fw)
+    for i in range(L // 2):  # backward: filter the reversed forward pass
+        t = fw[i]
+        fw[i] = fw[L - 1 - i]
+        fw[L - 1 - i] = t
+    _fir(fw, b, ext)
+    for i in range(m):
+        out[i] = ext[L - 1 - n - i]
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _sort2(a: float, b: float) -> tuple[float, float]:
+    return min(a, b), max(a, b)
+
+
+@njit(cache=True, nogil=True)
+def _median9(x: np.ndarray, work: np.ndarray, out: np.ndarray) -> None:
+    """9-point running median, zero-padded (MATLAB ``medfilt1(x, 9)``): Paeth's
+    19-exchange network, branch-free. ``work`` holds at least ``len(x) + 8`` values."""
+    m = len(x)
+    xp = work[: m + 8]
+    xp[:4] = 0.0
+    xp[m + 4 :] = 0.0
+    xp[4 : m + 4] = x
+    for i in range(m):
+        p0, p1, p2, p3, p4 = xp[i], xp[i + 1], xp[i + 2], xp[i + 3], xp[i + 4]
+        p5, p6, p7, p8 = xp[i + 5], xp[i + 6], xp[i + 7], xp[i + 8]
+        p1, p2 = _sort2(p1, p2)
+        p4, p5 = _sort2(p4, p5)
+        p7, p8 = _sort2(p7, p8)
+        p0, p1 = _sort2(p0, p1)
+        p3, p4 = _sort2(p3, p4)
+        p6, p7 = _sort2(p6, p7)
+        p1, p2 = _sort2(p1, p2)
+        p4, p5 = _sort2(p4, p5)
+        p7, p8 = _sort2(p7, p8)
+        p3 = max(p0, p3)
+        p5 = min(p5, p8)
+        p4, p7 = _sort2(p4, p7)
+        p6 = max(p3, p6)
+        p4 = max(p1, p4)
+        p2 = min(p2, p5)
+        p4 = min(p4, p7)
+        p4, p2 = _sort2(p4, p2)
+        p4 = max(p6, p4)
+        out[i] = min(p4, p2)
+
+
+@njit(cache=True, nogil=True)
+def hmpd_bin_chain(pe: np.ndarray, box: np.ndarray, hann: np.ndarray, box9: np.ndarray,
+                   uc: np.ndarray, us: np.ndarray, pdd: np.ndarray) -> None:
+    """Along time, bin by bin: the PDM's unit vector and the PDD (hmpd.py, step 3).
+
+    Parameters
+    ----------
+    pe : np.ndarray [shape=(B, m)] phase distortion (rad) of B bins over m frames
+    box, hann, box9 : FIR taps of the PDM mean, the PDD trend and the PDD deviation
+    uc, us : np.ndarray [shape=(B, m), float64] out: cos and sin of the PDM,
+        ``atan2(fs, fc)`` of the forward-backward box means of cos and sin (1, 0 where
+        both means are 0, as ``atan2(0, 0) = 0``)
+    pdd : np.ndarray [shape=(B, m), float64] out: ``sqrt(-2 log R)`` of the 9-frame
+        circular mean of the phase distortion less its trend (median, then Hann), 0
+        where ``R >= 1``
+    """
+    B, m = pe.shape
+    c = np.empty(m)
+    s = np.empty(m)
+    fc = np.empty(m)
+    fs = np.empty(m)
+    tc = np.empty(m)
+    ts = np.empty(m)
+    med = np.empty(m)
+    work = np.empty(2 * (m + 2 * 3 * (max(len(box), len(hann), len(box9)) - 1)))
+    for r in range(B):
+        for i in range(m):
+            p = np.float64(pe[r, i])
+            c[i] = np.cos(p)
+            s[i] = np.sin(p)
+        _filtfilt(c, box, work, fc)
+        _filtfilt(s, box, work, fs)
+        for i in range(m):
+            a, b = fc[i], fs[i]
+            h = np.sqrt(a * a + b * b)
+            if h == 0.0:
+                uc[r, i], us[r, i] = 1.0, 0.0
+            else:
+                uc[r, i], us[r, i] = a / h, b / h
+        _median9(c, work, med)
+        _filtfilt(med, hann, work, tc)
+        _median9(s, work, med)
+        _filtfilt(med, hann, work, ts)
+        # rotate (cos pe, sin pe) by the normalised trend: cos and sin of pe - trend
+        for i in range(m):
+            tn = np.sqrt(tc[i] * tc[i] + ts[i] * ts[i])
+            # atan2(0, 0) = 0: no rotation. A trend this small is 0 up to rounding (where
+            # the zero-padded median reaches 0 at a run's last frame): its direction is
+            # rounding noise
+            if tn <= 1e-12:
+                a, b = 1.0, 0.0
+            else:
+                a, b = tc[i] / tn, ts[i] / tn
+            fc[i] = c[i] * a + s[i] * b
+            fs[i] = s[i] * a - c[i] * b
+        _filtfilt(fc, box9, work, tc)
+        _filtfilt(fs, box9, work, ts)
+        for i in range(m):
+            z = np.sqrt(tc[i] * tc[i] + ts[i] * ts[i])
+            pdd[r, i] = np.sqrt(-2.0 * np.log(max(z, 1e-30))) if z < 1.0 else 0.0
