@@ -309,3 +309,70 @@ def test_hmpd_bin_chain_is_filtfilt_and_medfilt(m):
     assert (pdd[1:3] < 1e-6).all()  # constant phase: no deviation
     if m >= 30:
         assert big[0].mean() > 0.9  # random phase: a real deviation compared
+
+
+def _harmonic_peaks_reference(power: np.ndarray, step: np.ndarray, n_harm: int, nfft: int
+                              ) -> tuple[np.ndarray, np.ndarray]:
+    """sins.harmonics' peak picking as it was vectorised before the compiled loop: every
+    row's strict maxima with their parabolas, then the nearest peak of each target by one
+    searchsorted over all rows' ``row 2 nfft + bin`` keys."""
+    c = power[:, 1:-1]
+    row, col = np.nonzero((c > power[:, :-2]) & (c > power[:, 2:]))
+    col = col + 1
+    tiny = np.float32(1e-37)
+    x0 = 0.5 * np.log(np.maximum(power[row, col - 1], tiny).astype(np.float64))
+    x1 = 0.5 * np.log(np.maximum(power[row, col], tiny).astype(np.float64))
+    x2 = 0.5 * np.log(np.maximum(power[row, col + 1], tiny).astype(np.float64))
+    b = 0.5 * (x2 - x0)
+    a = x1 - b - x0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        pos = col + np.where(a > 0, 0.5 * b / np.where(a > 0, a, 1.0), 0.0)
+        val = np.where(a > 0, x1 + 0.25 * b * b / np.where(a > 0, a, 1.0), x1)
+    r = len(power)
+    rr = np.arange(r)[:, None]
+    target = np.arange(1, n_harm + 1)[None, :] * step[:, None]
+    freq = target.copy()
+    amp = np.sqrt(power[rr, np.clip(np.round(target).astype(np.int64), 0, power.shape[1] - 1)]
+                  ).astype(np.float64)
+    if len(row):
+        key = row * float(2 * nfft) + pos
+        tk = (rr * float(2 * nfft) + target).ravel()
+        j = np.searchsorted(key, tk)
+        jl, jr = np.clip(j - 1, 0, len(key) - 1), np.clip(j, 0, len(key) - 1)
+        rows_t = np.repeat(np.arange(r), n_harm)
+        dl = np.where(row[jl] == rows_t, np.abs(tk - key[jl]), np.inf)
+        dr = np.where(row[jr] == rows_t, np.abs(key[jr] - tk), np.inf)
+        best = np.where(dr < dl, jr, jl)
+        hit = np.minimum(dl, dr).reshape(r, n_harm) < step[:, None] / 2
+        freq = np.where(hit, pos[best].reshape(r, n_harm), freq)
+        amp = np.where(hit, np.exp(val[best].reshape(r, n_harm)), amp)
+    return freq, amp
+
+
+def test_harmonic_peaks_are_the_vectorised_ones(speech):
+    """The compiled peak picking of sins.harmonics gives the vectorised form's values bit
+    for bit: on speech spectra, a row without a strict maximum (flat), a row whose
+    targets sit halfway between two peaks (a tie: the lower one) and a silent row."""
+    from vocalmind.features.clinical.kernels import harmonic_peaks
+
+    nfft = sins.NFFT_SINS
+    centres = np.arange(800, len(speech) - 800, 160)
+    f0 = np.clip(np.interp(centres, [0, len(speech)], [90.0, 240.0]), 50.0, 500.0)
+    spec = mcep.pitch_adaptive_spectra(speech.astype(np.float32), centres, f0, sr=SR,
+                                       nfft=nfft)
+    n_bins = nfft // 2 + 1
+    flat = np.ones(n_bins, dtype=np.complex64)
+    tie = np.ones(n_bins, dtype=np.complex64)
+    tie[[17, 23]] = 3.0  # two peaks 3 bins either side of the first target (20)
+    silent = np.zeros(n_bins, dtype=np.complex64)
+    spec = np.concatenate([spec, np.stack([flat, tie, silent])])
+    step = np.concatenate([nfft * f0 / SR, [37.3, 20.0, 50.0]])
+    H = int(sins.n_harmonics(f0.min(), sr=SR))
+    freq, amp = np.empty((len(spec), H)), np.empty((len(spec), H))
+    harmonic_peaks(spec, step, H, nfft, freq, amp)
+    power = spec.real * spec.real + spec.imag * spec.imag
+    ref_f, ref_a = _harmonic_peaks_reference(power, step, H, nfft)
+    np.testing.assert_array_equal(freq, ref_f)
+    np.testing.assert_array_equal(amp, ref_a)
+    assert (freq[:-3] != np.arange(1, H + 1) * step[:-3, None]).mean() > 0.3  # peaks found
+    assert freq[-2, 0] == 17.0  # the tie: the lower peak

@@ -176,3 +176,68 @@ def hmpd_bin_chain(pe: np.ndarray, box: np.ndarray, hann: np.ndarray, box9: np.n
         for i in range(m):
             z = np.sqrt(tc[i] * tc[i] + ts[i] * ts[i])
             pdd[r, i] = np.sqrt(-2.0 * np.log(max(z, 1e-30))) if z < 1.0 else 0.0
+
+
+@njit(cache=True, nogil=True)
+def harmonic_peaks(spec: np.ndarray, step: np.ndarray, n_harm: int, nfft: int,
+                   freq: np.ndarray, amp: np.ndarray) -> None:
+    """Each harmonic's spectral peak, as sins.py reads it (VOICEBOX ``findpeaks(log|S|,
+    'q')`` and the nearest peak within half a harmonic spacing).
+
+    Parameters
+    ----------
+    spec : np.ndarray [shape=(r, nfft // 2 + 1), complex64] spectra (their power is taken
+        in single precision)
+    step : np.ndarray [shape=(r,)] F0 in bins
+    n_harm : harmonics per row, H
+    nfft : DFT length (distances are taken between ``row 2 nfft + bin`` keys, as the
+        vectorised form did)
+    freq : np.ndarray [shape=(r, H)] out: the harmonic's peak position in fractional bins
+        (the parabola's vertex), or ``h step`` where no strict maximum lies within
+        ``step / 2`` (the lower peak on a tie)
+    amp : np.ndarray [shape=(r, H)] out: the parabola's peak amplitude, or the amplitude
+        of the bin nearest ``h step``
+    """
+    r, nb = spec.shape
+    tiny = np.float32(1e-37)
+    pos = np.empty(nb)
+    val = np.empty(nb)
+    power = np.empty(nb, dtype=np.float32)
+    for i in range(r):
+        for c in range(nb):
+            re, im = spec[i, c].real, spec[i, c].imag
+            power[c] = re * re + im * im
+        n_pk = 0
+        for c in range(1, nb - 1):  # strict maxima, quadratic fit of the log amplitude
+            p = power[c]
+            if p > power[c - 1] and p > power[c + 1]:
+                x0 = 0.5 * np.log(np.float64(max(power[c - 1], tiny)))
+                x1 = 0.5 * np.log(np.float64(max(p, tiny)))
+                x2 = 0.5 * np.log(np.float64(max(power[c + 1], tiny)))
+                b = 0.5 * (x2 - x0)
+                a = x1 - b - x0
+                if a > 0:
+                    pos[n_pk] = c + 0.5 * b / a
+                    val[n_pk] = x1 + 0.25 * b * b / a
+                else:
+                    pos[n_pk] = c
+                    val[n_pk] = x1
+                n_pk += 1
+        base = i * float(2 * nfft)
+        j = 0  # the first peak at or after the target (targets rise with h)
+        for hh in range(n_harm):
+            target = (hh + 1) * step[i]
+            k = min(max(int(np.rint(target)), 0), nb - 1)
+            freq[i, hh] = target
+            amp[i, hh] = np.float64(np.sqrt(power[k]))
+            if n_pk == 0:
+                continue
+            tk = base + target
+            while j < n_pk and base + pos[j] < tk:
+                j += 1
+            dl = abs(tk - (base + pos[j - 1])) if j > 0 else np.inf
+            dr = abs((base + pos[j]) - tk) if j < n_pk else np.inf
+            best = j if dr < dl else j - 1
+            if min(dl, dr) < step[i] / 2:
+                freq[i, hh] = pos[best]
+                amp[i, hh] = np.exp(val[best])

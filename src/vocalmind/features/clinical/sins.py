@@ -39,31 +39,6 @@ def n_harmonics(f0: np.ndarray, *, sr: int = FS) -> np.ndarray:
     return np.maximum(matlab_round((sr / 2 - f0 / 2) / f0).astype(np.int64), 1)
 
 
-def _peaks(power: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Strict interior maxima of each row of a power spectrum, with the quadratic
-    interpolation of the log amplitude (VOICEBOX ``findpeaks(log|S|, 'q')``).
-
-    Returns
-    -------
-    row, pos, val : np.ndarray [shape=(p,)], sorted by (row, pos); ``pos`` in 0-based
-    fractional bins, ``val`` the parabola's peak value (natural log amplitude)
-    """
-    c = power[:, 1:-1]
-    # the log is monotonic: the maxima of the power are those of the log amplitude
-    row, col = np.nonzero((c > power[:, :-2]) & (c > power[:, 2:]))
-    col = col + 1
-    tiny = np.float32(1e-37)
-    x0 = 0.5 * np.log(np.maximum(power[row, col - 1], tiny).astype(np.float64))
-    x1 = 0.5 * np.log(np.maximum(power[row, col], tiny).astype(np.float64))
-    x2 = 0.5 * np.log(np.maximum(power[row, col + 1], tiny).astype(np.float64))
-    b = 0.5 * (x2 - x0)
-    a = x1 - b - x0
-    with np.errstate(divide="ignore", invalid="ignore"):
-        off = np.where(a > 0, 0.5 * b / np.where(a > 0, a, 1.0), 0.0)
-        val = np.where(a > 0, x1 + 0.25 * b * b / np.where(a > 0, a, 1.0), x1)
-    return row, col + off, val
-
-
 def harmonics(x: np.ndarray, centres: np.ndarray, f0: np.ndarray, *, sr: int = FS,
               nfft: int = NFFT_SINS) -> tuple[np.ndarray, np.ndarray]:
     """Complex harmonic amplitudes (amplitude and phase) of sinusoidal-analysis frames.
@@ -83,6 +58,8 @@ def harmonics(x: np.ndarray, centres: np.ndarray, f0: np.ndarray, *, sr: int = F
     freq : np.ndarray [shape=(m, H)] the harmonics' frequencies in Hz (``h F0`` where no
         peak was found; 0 beyond a frame's own count)
     """
+    from vocalmind.features.clinical.kernels import harmonic_peaks  # numba: on first use
+
     f0 = np.clip(np.asarray(f0, dtype=np.float64), 50.0, 500.0)
     centres = np.asarray(centres, dtype=np.int64)
     m = len(centres)
@@ -96,30 +73,10 @@ def harmonics(x: np.ndarray, centres: np.ndarray, f0: np.ndarray, *, sr: int = F
     for s in range(0, m, _BLOCK):
         sl = slice(s, min(s + _BLOCK, m))
         spec = pitch_adaptive_spectra(x32, centres[sl], f0[sl], sr=sr, nfft=nfft)
-        power = spec.real * spec.real + spec.imag * spec.imag
         r = sl.stop - sl.start
         rr = np.arange(r)[:, None]
-        step = (nfft * f0[sl] / sr)[:, None]  # F0 in bins
-        target = h * step
-        # default: the bin nearest h F0
-        freq = target.copy()
-        amp = np.sqrt(power[rr, np.clip(np.round(target).astype(np.int64), 0, n_bins - 1)]
-                      ).astype(np.float64)
-        # the peak nearest each target (MATLAB's min keeps the first, lower one on a tie)
-        row, pos, val = _peaks(power)
-        if len(row):
-            key = row * float(2 * nfft) + pos
-            tk = (rr * float(2 * nfft) + target).ravel()
-            j = np.searchsorted(key, tk)
-            jl, jr = np.clip(j - 1, 0, len(key) - 1), np.clip(j, 0, len(key) - 1)
-            rows_t = np.repeat(np.arange(r), H)
-            dl = np.where(row[jl] == rows_t, np.abs(tk - key[jl]), np.inf)
-            dr = np.where(row[jr] == rows_t, np.abs(key[jr] - tk), np.inf)
-            best = np.where(dr < dl, jr, jl)
-            dist = np.minimum(dl, dr).reshape(r, H)
-            hit = dist < step / 2
-            freq = np.where(hit, pos[best].reshape(r, H), freq)
-            amp = np.where(hit, np.exp(val[best].reshape(r, H)), amp)
+        freq, amp = np.empty((r, H)), np.empty((r, H))
+        harmonic_peaks(spec, nfft * f0[sl] / sr, H, nfft, freq, amp)
         # phase: the spectrum's unwrapped phase interpolated linearly at the harmonic
         # frequency; between two neighbouring bins the unwrapped phase steps by the
         # wrapped difference, so only those two bins' phases are needed
