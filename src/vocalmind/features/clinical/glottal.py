@@ -422,26 +422,6 @@ def cycle_params(g: np.ndarray, dg: np.ndarray, gci: np.ndarray, *, sr: int = FS
     return t_out, naq, qoq, psp
 
 
-def _prune_peaks(row: np.ndarray, pos: np.ndarray, val: np.ndarray, w: np.ndarray
-                 ) -> np.ndarray:
-    """VOICEBOX ``findpeaks``' width rule on many rows: while two neighbouring peaks of a
-    row lie at most ``w[row]`` apart, the lower one goes (all such pairs at once, then
-    again). Returns the mask of the peaks kept (inputs sorted by row, then position)."""
-    keep = np.ones(len(pos), bool)
-    idx = np.arange(len(pos))
-    while True:
-        i = idx[keep]
-        if len(i) < 2:
-            return keep
-        close = (row[i[1:]] == row[i[:-1]]) & (pos[i[1:]] - pos[i[:-1]] <= w[row[i[:-1]]])
-        j = np.flatnonzero(close)
-        if len(j) == 0:
-            return keep
-        # MATLAB: j = j + (v(j) >= v(j + 1)): drop the right one unless it is higher
-        drop = np.where(val[i[j]] >= val[i[j + 1]], j + 1, j)
-        keep[i[drop]] = False
-
-
 def vq_harmonics(dg: np.ndarray, gci: np.ndarray, *, sr: int = FS,
                  f_max: float = 5000.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """H1-H2 and HRF at each GCI, as COVAREP ``get_vq_params``.
@@ -471,6 +451,8 @@ def vq_harmonics(dg: np.ndarray, gci: np.ndarray, *, sr: int = FS,
     t : np.ndarray [shape=(c,)] GCI times (s)
     h1h2, hrf : np.ndarray [shape=(c,)], NaN where the period is outside 20-500 Hz
     """
+    from vocalmind.features.clinical.kernels import vq_peaks  # numba: on first use
+
     c = len(gci)
     h1h2 = np.full(c, np.nan)
     hrf = np.full(c, np.nan)
@@ -511,35 +493,9 @@ def vq_harmonics(dg: np.ndarray, gci: np.ndarray, *, sr: int = FS,
         nb = int(nb_row.max())
         mag = np.abs(sfft.rfft(frames * win, nfft, axis=1)[:, :nb])
         db = 20 * np.log10(np.maximum(mag, 1e-12)).astype(np.float64, copy=False)
-        ctr, lft, rgt = db[:, 1:-1], db[:, :-2], db[:, 2:]
-        # a peak at bin k + 1 needs its right neighbour inside the frame's own band
-        own = np.arange(nb - 2)[None, :] < nb_row[:, None] - 2
-        row, k = np.nonzero((ctr > lft) & (ctr >= rgt) & own)
-        x0, x1, x2 = lft[row, k], ctr[row, k], rgt[row, k]
-        b = 0.5 * (x2 - x0)
-        a = x1 - b - x0
-        with np.errstate(divide="ignore", invalid="ignore"):
-            off = np.where(a > 0, 0.5 * b / a, 0.0)
-            val = np.where(a > 0, x1 + 0.25 * b * b / a, x1)
-        pos = (k + 1 + off) * df  # Hz
-        keep = _prune_peaks(row, pos, val, ff / 2)
-        row, pos, val = row[keep], pos[keep], val[keep]
-        counts = np.bincount(row, minlength=len(sel))
-        # harmonic h: the peak nearest h F0 (COVAREP compares 1-based bin numbers, i.e.
-        # frequency + 1 Hz, with h F0)
         H = int(n_h.max())
-        tgt = np.arange(1, H + 1)[None, :] * ff[:, None]
-        key = row * 1e6 + pos + 1.0
-        tk = (np.arange(len(sel))[:, None] * 1e6 + tgt).ravel()
-        j = np.searchsorted(key, tk)
-        jl, jr = np.clip(j - 1, 0, len(key) - 1), np.clip(j, 0, len(key) - 1)
-        rt = np.repeat(np.arange(len(sel)), H)
-        if len(key) == 0:
-            continue
-        dl = np.where(row[jl] == rt, np.abs(tk - key[jl]), np.inf)
-        dr = np.where(row[jr] == rt, np.abs(key[jr] - tk), np.inf)
-        amp = val[np.where(dr < dl, jr, jl)].reshape(len(sel), H)
-        amp = np.where(np.isfinite(np.minimum(dl, dr)).reshape(len(sel), H), amp, np.nan)
+        amp, counts = np.empty((len(sel), H)), np.empty(len(sel), dtype=np.int64)
+        vq_peaks(db, nb_row, ff, df, H, amp, counts)
         # COVAREP needs 5 peaks over the whole fs-point spectrum (both halves)
         enough = 2 * counts >= 5
         used = np.arange(1, H + 1)[None, :] <= n_h[:, None]

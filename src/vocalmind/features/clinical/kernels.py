@@ -241,3 +241,82 @@ def harmonic_peaks(spec: np.ndarray, step: np.ndarray, n_harm: int, nfft: int,
             if min(dl, dr) < step[i] / 2:
                 freq[i, hh] = pos[best]
                 amp[i, hh] = np.exp(val[best])
+
+
+@njit(cache=True, nogil=True)
+def vq_peaks(db: np.ndarray, nb_row: np.ndarray, f0: np.ndarray, df: float, n_harm: int,
+             amp: np.ndarray, counts: np.ndarray) -> None:
+    """The harmonic amplitudes of glottal.vq_harmonics: VOICEBOX ``findpeaks`` on each
+    row of a dB spectrum (quadratic interpolation, width rule ``F0 / 2``) and the peak
+    nearest each harmonic.
+
+    Parameters
+    ----------
+    db : np.ndarray [shape=(r, nb)] dB spectra
+    nb_row : np.ndarray [shape=(r,), int] bins of each row's own band
+    f0 : np.ndarray [shape=(r,)] F0 in Hz
+    df : bin spacing in Hz
+    n_harm : harmonics per row, H
+    amp : np.ndarray [shape=(r, H)] out: the dB value of the peak nearest ``h F0`` (COVAREP
+        compares 1-based bin numbers, frequency + 1 Hz, with ``h F0``; the lower peak on
+        a tie), NaN in a row without peaks
+    counts : np.ndarray [shape=(r,), int] out: peaks kept per row
+    """
+    r, nb = db.shape
+    pos = np.empty(nb)
+    val = np.empty(nb)
+    keep = np.empty(nb, dtype=np.bool_)
+    drop = np.empty(nb, dtype=np.bool_)
+    for i in range(r):
+        n_pk = 0
+        for k in range(min(nb - 2, nb_row[i] - 2)):  # a peak at bin k + 1, in the band
+            x0, x1, x2 = db[i, k], db[i, k + 1], db[i, k + 2]
+            if x1 > x0 and x1 >= x2:
+                b = 0.5 * (x2 - x0)
+                a = x1 - b - x0
+                off = 0.5 * b / a if a > 0 else 0.0
+                val[n_pk] = x1 + 0.25 * b * b / a if a > 0 else x1
+                pos[n_pk] = (k + 1 + off) * df
+                keep[n_pk] = True
+                n_pk += 1
+        # the width rule: while two neighbouring peaks lie <= F0 / 2 apart, the lower one
+        # goes (the right one on equal values), all such pairs at once, then again
+        w = f0[i] / 2
+        while True:
+            any_close = False
+            for q in range(n_pk):
+                drop[q] = False
+            prev = -1
+            for q in range(n_pk):
+                if not keep[q]:
+                    continue
+                if prev >= 0 and pos[q] - pos[prev] <= w:
+                    any_close = True
+                    if val[prev] >= val[q]:
+                        drop[q] = True
+                    else:
+                        drop[prev] = True
+                prev = q
+            if not any_close:
+                break
+            for q in range(n_pk):
+                if drop[q]:
+                    keep[q] = False
+        m = 0
+        for q in range(n_pk):  # compact the kept peaks
+            if keep[q]:
+                pos[m], val[m] = pos[q], val[q]
+                m += 1
+        counts[i] = m
+        base = i * 1e6
+        j = 0
+        for hh in range(n_harm):
+            if m == 0:
+                amp[i, hh] = np.nan
+                continue
+            tk = base + (hh + 1) * f0[i]
+            while j < m and (base + pos[j]) + 1.0 < tk:
+                j += 1
+            dl = abs(tk - ((base + pos[j - 1]) + 1.0)) if j > 0 else np.inf
+            dr = abs(((base + pos[j]) + 1.0) - tk) if j < m else np.inf
+            amp[i, hh] = val[j] if dr < dl else val[j - 1]
