@@ -1,20 +1,38 @@
 """Compiled loops of the clinical set (numba, one thread, cached on disk).
 
-Only the steps whose numpy form is a long chain of element-wise passes over the same
-small rows live here: a loop per row keeps each value in registers instead of writing
-~40 temporaries. numba is installed with librosa; the compiled code is cached next to
-this file (or in numba's user cache when that folder is read-only), so a process pays the
-compilation once per installation, not once per run. Import this module only where a
-kernel is called: importing numba costs ~0.3 s.
+Only steps whose numpy form is a long chain of element-wise passes over small rows (HMPD's
+filters along time) or a search row by row (peak picking) live here: a loop per row keeps
+each value in registers instead of writing dozens of temporaries. Each kernel is tested
+against the numpy / scipy form it replaced (tests/features/clinical/
+test_speed_equivalence.py). numba is installed with librosa; the compiled code is cached
+next to this file (or in numba's user cache when that folder is read-only; compiled per
+process when neither is writable), so a process pays the compilation (~8 s) once per
+installation, not once per run (a cached process: ~0.3 s to load them). Import this
+module only where a kernel is called:
+importing numba costs ~0.3 s.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import numpy as np
 from numba import njit
 
 
-@njit(cache=True, nogil=True)
+def _compiled(fn: Callable | None = None, **options) -> Callable:
+    """``njit(cache=True, nogil=True)``; where numba finds no writable cache folder (a
+    read-only installation and home), compiled once per process instead of failing."""
+    def wrap(f: Callable) -> Callable:
+        try:
+            return njit(cache=True, nogil=True, **options)(f)
+        except RuntimeError:  # "cannot cache function ...: no locator available"
+            return njit(nogil=True, **options)(f)
+
+    return wrap if fn is None else wrap(fn)
+
+
+@_compiled
 def _causal_fir(x: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
     """``out[i] = sum_j b[j] x[i - j]``, ``x[i - j] = x[0]`` before the start (the steady
     state of a filter of unit DC gain); each output summed from its own taps, so it does
@@ -32,7 +50,7 @@ def _causal_fir(x: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
             out[i] += bj * x[i - j]
 
 
-@njit(cache=True, nogil=True)
+@_compiled
 def _causal_box(x: np.ndarray, k: int, out: np.ndarray) -> None:
     """:func:`_causal_fir` of ``k`` taps of ``1 / k`` by a running sum (double precision:
     an output depends on where the row starts by ~1e-16 of its magnitude)."""
@@ -42,7 +60,7 @@ def _causal_box(x: np.ndarray, k: int, out: np.ndarray) -> None:
         out[i] = acc / k
 
 
-@njit(cache=True, nogil=True)
+@_compiled
 def _fir(x: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
     k = len(b)
     if k > 9 and np.all(b == b[0]):  # a long box: a running sum
@@ -51,7 +69,7 @@ def _fir(x: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
         _causal_fir(x, b, out)
 
 
-@njit(cache=True, nogil=True)
+@_compiled
 def _filtfilt(x: np.ndarray, b: np.ndarray, work: np.ndarray, out: np.ndarray) -> None:
     """MATLAB ``filtfilt(b, 1, x)`` of one row (odd extension of ``3 (len(b) - 1)``
     samples, steady-state start, forward then backward) into ``out``.
@@ -78,12 +96,12 @@ def _filtfilt(x: np.ndarray, b: np.ndarray, work: np.ndarray, out: np.ndarray) -
         out[i] = ext[L - 1 - n - i]
 
 
-@njit(cache=True, nogil=True, inline="always")
+@_compiled(inline="always")
 def _sort2(a: float, b: float) -> tuple[float, float]:
     return min(a, b), max(a, b)
 
 
-@njit(cache=True, nogil=True)
+@_compiled
 def _median9(x: np.ndarray, work: np.ndarray, out: np.ndarray) -> None:
     """9-point running median, zero-padded (MATLAB ``medfilt1(x, 9)``): Paeth's
     19-exchange network, branch-free. ``work`` holds at least ``len(x) + 8`` values."""
@@ -116,7 +134,7 @@ def _median9(x: np.ndarray, work: np.ndarray, out: np.ndarray) -> None:
         out[i] = min(p4, p2)
 
 
-@njit(cache=True, nogil=True)
+@_compiled
 def hmpd_bin_chain(pe: np.ndarray, box: np.ndarray, hann: np.ndarray, box9: np.ndarray,
                    uc: np.ndarray, us: np.ndarray, pdd: np.ndarray) -> None:
     """Along time, bin by bin: the PDM's unit vector and the PDD (hmpd.py, step 3).
@@ -178,7 +196,7 @@ def hmpd_bin_chain(pe: np.ndarray, box: np.ndarray, hann: np.ndarray, box9: np.n
             pdd[r, i] = np.sqrt(-2.0 * np.log(max(z, 1e-30))) if z < 1.0 else 0.0
 
 
-@njit(cache=True, nogil=True)
+@_compiled
 def harmonic_peaks(spec: np.ndarray, step: np.ndarray, n_harm: int, nfft: int,
                    freq: np.ndarray, amp: np.ndarray) -> None:
     """Each harmonic's spectral peak, as sins.py reads it (VOICEBOX ``findpeaks(log|S|,
@@ -243,7 +261,7 @@ def harmonic_peaks(spec: np.ndarray, step: np.ndarray, n_harm: int, nfft: int,
                 amp[i, hh] = np.exp(val[best])
 
 
-@njit(cache=True, nogil=True)
+@_compiled
 def vq_peaks(db: np.ndarray, nb_row: np.ndarray, f0: np.ndarray, df: float, n_harm: int,
              amp: np.ndarray, counts: np.ndarray) -> None:
     """The harmonic amplitudes of glottal.vq_harmonics: VOICEBOX ``findpeaks`` on each
