@@ -7,9 +7,8 @@ against the numpy / scipy form it replaced (tests/features/clinical/
 test_speed_equivalence.py). numba is installed with librosa; the compiled code is cached
 next to this file (or in numba's user cache when that folder is read-only; compiled per
 process when neither is writable), so a process pays the compilation (~8 s) once per
-installation, not once per run (a cached process: ~0.3 s to load them). Import this
-module only where a kernel is called:
-importing numba costs ~0.3 s.
+installation, not once per run (a process then takes ~0.3 s to import numba and load
+them). Import this module only where a kernel is called.
 """
 
 from __future__ import annotations
