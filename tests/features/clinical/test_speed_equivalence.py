@@ -439,3 +439,44 @@ def test_vq_peaks_are_the_vectorised_ones():
     np.testing.assert_array_equal(counts, ref_counts)
     np.testing.assert_array_equal(amp, ref_amp)
     assert counts[5] == 0 and np.isnan(amp[5]).all() and (counts > 5).mean() > 0.5
+
+
+def _iaif_reference(xf: np.ndarray, hw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """glottal.iaif_gci's IAIF rounds as they were vectorised before the compiled loop
+    (dsp.lpc, dsp.fir_rows and scipy's lfilter on all rows at once)."""
+    from scipy import signal
+
+    def leaky(y):
+        return signal.lfilter([1.0], [1.0, -glottal.LEAK], y, axis=1)
+
+    pre = glottal.P_VT + 1
+    sig = np.concatenate([np.linspace(-1.0, 1.0, pre)[None, :] * xf[:, :1], xf], axis=1)
+    y = dsp.fir_rows(sig, dsp.lpc(xf * hw, 1))[:, pre:]
+    g1 = leaky(dsp.fir_rows(sig, dsp.lpc(y * hw, glottal.P_VT)))[:, pre:]
+    y = leaky(dsp.fir_rows(sig, dsp.lpc(g1 * hw, glottal.P_GL)))[:, pre:]
+    dg_full = dsp.fir_rows(sig, dsp.lpc(y * hw, glottal.P_VT))
+    return leaky(dg_full)[:, pre:], dg_full[:, pre:]
+
+
+def test_iaif_frames_are_the_vectorised_ones(speech):
+    """The compiled IAIF of glottal.iaif_gci equals the vectorised rounds up to rounding
+    (its sums run in another order), on speech frames of many lengths in one padded block
+    (each row's values only up to its own length)."""
+    from vocalmind.features.clinical.kernels import iaif_frames
+
+    rng = np.random.default_rng(3)
+    lens = rng.integers(glottal.P_VT + 1, 400, 30)
+    width = int(lens.max())
+    starts = rng.integers(0, len(speech) - width, 30)
+    inside = np.arange(width)[None, :] < lens[:, None]
+    hw = dsp.hann_matlab(lens, width)
+    xf = np.where(inside, speech[starts[:, None] + np.arange(width)[None, :]], 0.0)
+    g, dg = np.zeros(xf.shape), np.zeros(xf.shape)
+    iaif_frames(xf, hw, lens, np.linspace(-1.0, 1.0, glottal.P_VT + 1), glottal.P_VT,
+                glottal.P_GL, glottal.LEAK, g, dg)
+    ref_g, ref_dg = _iaif_reference(xf, hw)
+    for got, ref in ((g, ref_g), (dg, ref_dg)):
+        scale = np.abs(np.where(inside, ref, 0.0)).max(axis=1, keepdims=True)
+        err = np.abs(np.where(inside, got - ref, 0.0)) / scale
+        assert err.max() < 1e-9, err.max()
+    assert (scale > 0).all()

@@ -37,11 +37,9 @@ from scipy import signal
 
 from vocalmind.features.clinical.dsp import (
     FS,
-    fir_rows,
     hann_matlab,
     length_groups,
     local_extrema,
-    lpc,
     matlab_round,
     wavelet_bands,
 )
@@ -167,10 +165,6 @@ def _periods(gci: np.ndarray, *, sr: int) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------- IAIF
-def _leaky(y: np.ndarray) -> np.ndarray:
-    return signal.lfilter([1.0], [1.0, -LEAK], y, axis=1)
-
-
 #: longest IAIF frame half-length (s): COVAREP uses the distance to the previous GCI
 #: whatever it is (up to a whole pause); frames are capped at a 20 Hz period here
 IAIF_MAX_T0_S = 0.05
@@ -199,6 +193,8 @@ def iaif_gci(x: np.ndarray, gci: np.ndarray, *, sr: int = FS, at_start: bool = T
     -------
     g, dg : np.ndarray [shape=(n,)] flow and flow derivative (zero away from GCIs)
     """
+    from vocalmind.features.clinical.kernels import iaif_frames  # numba: on first use
+
     n = len(x)
     g_out = np.zeros(n)
     dg_out = np.zeros(n)
@@ -218,7 +214,7 @@ def iaif_gci(x: np.ndarray, gci: np.ndarray, *, sr: int = FS, at_start: bool = T
         return g_out, dg_out
     B = _hp_fir(sr)
     delay = int(np.floor(len(B) / 2 + 0.5)) - 1  # MATLAB: y(round(length(B)/2):end)
-    pre = P_VT + 1
+    ramp = np.linspace(-1.0, 1.0, P_VT + 1)
     flats, gs, dgs = [], [], []
     # frames grouped by length, so padding stays small
     for sel in length_groups(lens, max_rows=512, ratio=2.0):
@@ -232,20 +228,10 @@ def iaif_gci(x: np.ndarray, gci: np.ndarray, *, sr: int = FS, at_start: bool = T
         xf = sfft.irfft(sfft.rfft(xw, nfft, axis=1) * _hp_fir_spectrum(sr, nfft)[None, :],
                         nfft, axis=1)[:, delay : delay + width]
         xf = np.where(inside, xf, 0.0)
-        # pre-frame ramp from -x[0] to x[0]; filters run over it, outputs start after it
-        ramp = np.linspace(-1.0, 1.0, pre)[None, :] * xf[:, :1]
-        sig = np.concatenate([ramp, xf], axis=1)
-        # IAIF, Alku 1992: two rounds of glottal / vocal-tract modelling
-        hg1 = lpc(xf * hw, 1)
-        y = fir_rows(sig, hg1)[:, pre:]
-        hvt1 = lpc(y * hw, P_VT)
-        g1 = _leaky(fir_rows(sig, hvt1))[:, pre:]
-        hg2 = lpc(g1 * hw, P_GL)
-        y = _leaky(fir_rows(sig, hg2))[:, pre:]
-        hvt2 = lpc(y * hw, P_VT)
-        dg_full = fir_rows(sig, hvt2)
-        g = _leaky(dg_full)[:, pre:]
-        dg = dg_full[:, pre:]
+        # IAIF, Alku 1992: two rounds of glottal / vocal-tract modelling, each frame with a
+        # pre-frame ramp from -x[0] to x[0] (filters run over it, outputs start after it)
+        g, dg = np.zeros(xf.shape), np.zeros(xf.shape)
+        iaif_frames(xf, hw, lens[sel], ramp, P_VT, P_GL, LEAK, g, dg)
         flats.append(idx[inside])
         gs.append(g[inside])
         dgs.append(dg[inside])

@@ -337,3 +337,120 @@ def vq_peaks(db: np.ndarray, nb_row: np.ndarray, f0: np.ndarray, df: float, n_ha
             dl = abs(tk - ((base + pos[j - 1]) + 1.0)) if j > 0 else np.inf
             dr = abs(((base + pos[j]) + 1.0) - tk) if j < m else np.inf
             amp[i, hh] = val[j] if dr < dl else val[j - 1]
+
+
+@_compiled
+def _autocorr(x: np.ndarray, n: int, order: int, r: np.ndarray) -> None:
+    """``r[k] = sum_t x[t] x[t + k]``, k = 0..order, over ``x[:n]`` (each lag its own
+    accumulator, summed in time order)."""
+    for k in range(order + 1):
+        r[k] = 0.0
+    for t in range(n):
+        xt = x[t]
+        for k in range(min(order, n - 1 - t) + 1):
+            r[k] += xt * x[t + k]
+
+
+@_compiled
+def _levinson(r: np.ndarray, order: int, a: np.ndarray, tmp: np.ndarray) -> None:
+    """dsp.levinson of one autocorrelation sequence into ``a[:order + 1]`` (the same
+    white-noise floor and error floor)."""
+    a[0] = 1.0
+    for j in range(1, order + 1):
+        a[j] = 0.0
+    err = r[0] * (1.0 + 1e-9) + 1e-12
+    for i in range(1, order + 1):
+        acc = r[i]
+        for j in range(1, i):
+            acc += a[j] * r[i - j]
+        k = -acc / err
+        for j in range(1, i):
+            tmp[j] = a[j] + k * a[i - j]
+        for j in range(1, i):
+            a[j] = tmp[j]
+        a[i] = k
+        err = err * max(1.0 - k * k, 1e-12)
+
+
+@_compiled
+def _fir_zero_state(x: np.ndarray, n: int, c: np.ndarray, q: int, out: np.ndarray) -> None:
+    """``out[t] = sum_{j < q} c[j] x[t - j]`` for t < n, zero before the start."""
+    for t in range(n):
+        out[t] = 0.0
+    for j in range(q):
+        cj = c[j]
+        for t in range(j, n):
+            out[t] += cj * x[t - j]
+
+
+@_compiled
+def _leaky(x: np.ndarray, n: int, leak: float, out: np.ndarray) -> None:
+    """``out[t] = x[t] + leak out[t - 1]`` (``lfilter([1], [1, -leak])``, zero state)."""
+    acc = 0.0
+    for t in range(n):
+        acc = x[t] + leak * acc
+        out[t] = acc
+
+
+@_compiled
+def iaif_frames(xf: np.ndarray, hw: np.ndarray, lens: np.ndarray, ramp: np.ndarray,
+                p_vt: int, p_gl: int, leak: float, g: np.ndarray, dg: np.ndarray) -> None:
+    """IAIF (Alku 1992) of each GCI-synchronous frame, as glottal.iaif_gci runs it.
+
+    Per row: the signal is the frame after a pre-frame ramp ``ramp x[0]``; a 1st-order
+    glottal LPC, the vocal tract (``p_vt``) from the signal inverse-filtered by it, the
+    glottis (``p_gl``) from the leaky-integrated signal inverse-filtered by that, the vocal
+    tract again; every LPC of the Hann-windowed frame, every filter over ramp and frame.
+
+    Parameters
+    ----------
+    xf : np.ndarray [shape=(r, W)] high-passed frames (row i valid up to ``lens[i]``)
+    hw : np.ndarray [shape=(r, W)] their Hann windows
+    lens : np.ndarray [shape=(r,), int] frame lengths
+    ramp : np.ndarray [shape=(p_vt + 1,)] the ramp's shape (-1 to 1)
+    p_vt, p_gl : LPC orders of the vocal tract and the glottis
+    leak : the integrator's pole
+    g, dg : np.ndarray [shape=(r, W)] out: flow and flow derivative (up to ``lens[i]``)
+    """
+    r, width = xf.shape
+    pre = len(ramp)
+    p = max(p_vt, p_gl, 1)
+    sig = np.empty(pre + width)
+    f = np.empty(pre + width)
+    lk = np.empty(pre + width)
+    buf = np.empty(width)
+    ac = np.empty(p + 1)
+    a = np.empty(p + 1)
+    tmp = np.empty(p + 1)
+    for i in range(r):
+        n = lens[i]
+        total = pre + n
+        for j in range(pre):
+            sig[j] = ramp[j] * xf[i, 0]
+        for t in range(n):
+            sig[pre + t] = xf[i, t]
+            buf[t] = xf[i, t] * hw[i, t]
+        _autocorr(buf, n, 1, ac)  # glottal contribution, 1st order
+        _levinson(ac, 1, a, tmp)
+        _fir_zero_state(sig, total, a, 2, f)
+        for t in range(n):
+            buf[t] = f[pre + t] * hw[i, t]
+        _autocorr(buf, n, p_vt, ac)  # vocal tract
+        _levinson(ac, p_vt, a, tmp)
+        _fir_zero_state(sig, total, a, p_vt + 1, f)
+        _leaky(f, total, leak, lk)
+        for t in range(n):
+            buf[t] = lk[pre + t] * hw[i, t]
+        _autocorr(buf, n, p_gl, ac)  # glottis
+        _levinson(ac, p_gl, a, tmp)
+        _fir_zero_state(sig, total, a, p_gl + 1, f)
+        _leaky(f, total, leak, lk)
+        for t in range(n):
+            buf[t] = lk[pre + t] * hw[i, t]
+        _autocorr(buf, n, p_vt, ac)  # vocal tract, second round
+        _levinson(ac, p_vt, a, tmp)
+        _fir_zero_state(sig, total, a, p_vt + 1, f)
+        _leaky(f, total, leak, lk)
+        for t in range(n):
+            dg[i, t] = f[pre + t]
+            g[i, t] = lk[pre + t]
