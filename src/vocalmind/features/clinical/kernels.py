@@ -1,8 +1,9 @@
 """Compiled loops of the clinical set (numba, one thread, cached on disk).
 
 Only steps whose numpy form is a long chain of element-wise passes over small rows (HMPD's
-filters along time) or a search row by row (peak picking) live here: a loop per row keeps
-each value in registers instead of writing dozens of temporaries. Each kernel is tested
+filters along time, IAIF's four LPC rounds per GCI frame) or a search row by row (peak
+picking) live here: a loop per row keeps its values in cache or registers instead of
+writing dozens of whole-array temporaries. Each kernel is tested
 against the numpy / scipy form it replaced (tests/features/clinical/
 test_speed_equivalence.py). numba is installed with librosa; the compiled code is cached
 next to this file (or in numba's user cache when that folder is read-only; compiled per
@@ -61,6 +62,7 @@ def _causal_box(x: np.ndarray, k: int, out: np.ndarray) -> None:
 
 @_compiled
 def _fir(x: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
+    """:func:`_causal_fir`, by :func:`_causal_box` for a long box."""
     k = len(b)
     if k > 9 and np.all(b == b[0]):  # a long box: a running sum
         _causal_box(x, k, out)
