@@ -177,50 +177,25 @@ def fir_rows(frames: np.ndarray, coefs: np.ndarray) -> np.ndarray:
     return np.einsum("ilk,ik->il", lagged, coefs[:, ::-1])
 
 
-#: analysis frames processed together by the LP residuals (cache-sized blocks; a multiple
-#: of every ``win // hop`` used, so the overlap-add order is the same in every block)
-_RES_BLOCK = 240
-
-
 def _residual_ola(x: np.ndarray, x_lpc: np.ndarray | None, orders: tuple[int, ...],
                   win: int, hop: int) -> list[np.ndarray]:
     """Frame-wise LP inverse filtering and overlap-add (:func:`lpc_residuals`,
-    :func:`lpc_residual_cross`), in blocks of ``_RES_BLOCK`` frames so that each block's
-    frames, autocorrelations and residuals stay in the processor's cache."""
+    :func:`lpc_residual_cross`): one compiled loop over the frames
+    (:func:`vocalmind.features.clinical.kernels.lp_residual_ola`), each frame's
+    autocorrelation shared by all orders, frames added in time order."""
+    from vocalmind.features.clinical.kernels import lp_residual_ola  # numba: on first use
+
     if win % hop:
         raise ParameterError(f"LP residual frames: win ({win}) must be a multiple of hop ({hop})")
     n = len(x)
     n_fr = max(int(np.ceil((n - win) / hop)) + 1, 1)
     pad = n_fr * hop + win - n
-    w = np.hanning(win + 2)[1:-1]
-    view = np.lib.stride_tricks.sliding_window_view(np.concatenate([x, np.zeros(pad)]),
-                                                    win)[::hop]
-    view_l = None if x_lpc is None else np.lib.stride_tricks.sliding_window_view(
-        np.concatenate([x_lpc, np.zeros(pad)]), win)[::hop]
-    step = win // hop
-    block = max(_RES_BLOCK // step, 1) * step
-    outs = [np.zeros(n_fr * hop + win) for _ in orders]
-    for f0 in range(0, n_fr, block):
-        f1 = min(f0 + block, n_fr)
-        seg = view[f0:f1] * w
-        if view_l is None:
-            r = autocorrelation(seg, max(orders))
-            e_seg = r[:, 0]
-        else:
-            r = autocorrelation(view_l[f0:f1] * w, max(orders))
-            e_seg = np.einsum("ij,ij->i", seg, seg)
-        for order, out in zip(orders, outs, strict=True):
-            res = fir_rows(seg, levinson(r, order))
-            e_res = np.einsum("ij,ij->i", res, res)
-            res *= np.sqrt(e_seg / np.maximum(e_res, 1e-20))[:, None]
-            # overlap-add in win // hop interleaved passes: each writes non-overlapping
-            # blocks
-            for j in range(step):
-                blocks = res[j::step]
-                if len(blocks):
-                    o = (f0 + j) * hop
-                    out[o : o + len(blocks) * win].reshape(len(blocks), win)[...] += blocks
-    return [out[:n] for out in outs]
+    xp = np.concatenate([x, np.zeros(pad)])
+    xl = xp if x_lpc is None else np.concatenate([x_lpc, np.zeros(pad)])
+    out = np.empty((len(orders), len(xp)))
+    lp_residual_ola(xp, xl, x_lpc is not None, np.asarray(orders, dtype=np.int64), n_fr, win,
+                    hop, np.hanning(win + 2)[1:-1], out)
+    return [o[:n] for o in out]
 
 
 def lpc_residuals(x: np.ndarray, *, orders: tuple[int, ...], win: int = 400, hop: int = 80

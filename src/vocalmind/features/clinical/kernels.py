@@ -456,3 +456,58 @@ def iaif_frames(xf: np.ndarray, hw: np.ndarray, lens: np.ndarray, ramp: np.ndarr
         for t in range(n):
             dg[i, t] = f[pre + t]
             g[i, t] = lk[pre + t]
+
+
+@_compiled
+def lp_residual_ola(x: np.ndarray, x_lpc: np.ndarray, cross: bool, orders: np.ndarray,
+                    n_fr: int, win: int, hop: int, w: np.ndarray, out: np.ndarray) -> None:
+    """Frame-wise LP inverse filtering and overlap-add, as dsp.lpc_residuals (and, with
+    ``cross``, dsp.lpc_residual_cross) compute them.
+
+    Parameters
+    ----------
+    x : np.ndarray [shape=(N,)] the signal, zero-padded to ``N >= (n_fr - 1) hop + win``
+    x_lpc : np.ndarray [shape=(N,)] the signal whose frames give the LPC (``x`` itself
+        unless ``cross``)
+    cross : whether the LPC comes from ``x_lpc`` (then the residual is rescaled to the
+        energy of the ``x`` frame, else to the autocorrelation's lag 0: the same value)
+    orders : np.ndarray [shape=(k,), int] LPC orders
+    n_fr : frames, starting at 0, hop, 2 hop, ...
+    win, hop : frame length and shift (samples)
+    w : np.ndarray [shape=(win,)] analysis window
+    out : np.ndarray [shape=(k, N)] out (zeroed here): the residual of each order, frames
+        added in time order
+    """
+    p = 0
+    for o in orders:
+        p = max(p, o)
+    seg = np.empty(win)
+    seg_l = np.empty(win)
+    res = np.empty(win)
+    ac = np.empty(p + 1)
+    a = np.empty(p + 1)
+    tmp = np.empty(p + 1)
+    out[:, :] = 0.0
+    for f in range(n_fr):
+        o0 = f * hop
+        for t in range(win):
+            seg[t] = x[o0 + t] * w[t]
+        if cross:
+            for t in range(win):
+                seg_l[t] = x_lpc[o0 + t] * w[t]
+            _autocorr(seg_l, win, p, ac)
+            e_seg = 0.0
+            for t in range(win):
+                e_seg += seg[t] * seg[t]
+        else:
+            _autocorr(seg, win, p, ac)
+            e_seg = ac[0]
+        for q in range(len(orders)):
+            _levinson(ac, orders[q], a, tmp)
+            _fir_zero_state(seg, win, a, orders[q] + 1, res)
+            e_res = 0.0
+            for t in range(win):
+                e_res += res[t] * res[t]
+            g = np.sqrt(e_seg / max(e_res, 1e-20))
+            for t in range(win):
+                out[q, o0 + t] += res[t] * g
