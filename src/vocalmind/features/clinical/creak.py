@@ -304,15 +304,15 @@ def _unit_circle(sr: int) -> tuple[np.ndarray, np.ndarray]:
 
 def _dft_at(r: np.ndarray, f_hz: np.ndarray, sr: int) -> np.ndarray:
     """``|sum_l r[i, l] e^(-2 pi i l f_i / sr)|`` per row: the sr-point DFT of each row at
-    its own whole-Hz frequency ``f_i`` (``(m, L)``, ``(m,)`` -> ``(m,)``).
-
-    The kernel is read from two real tables at ``l f_i mod sr`` (int32 indices), each
-    product summed by ``einsum``: 2.5x faster than gathering complex exponentials.
+    its own whole-Hz frequency ``f_i`` (``(m, L)``, ``(m,)`` -> ``(m,)``), read from cos /
+    sin tables in a compiled loop (:func:`vocalmind.features.clinical.kernels.dft_at`).
     """
+    from vocalmind.features.clinical.kernels import dft_at  # numba: on first use
+
     c, s = _unit_circle(sr)
-    idx = np.arange(r.shape[1], dtype=np.int32)[None, :] * f_hz.astype(np.int32)[:, None]
-    np.remainder(idx, sr, out=idx)
-    return np.hypot(np.einsum("ij,ij->i", r, c[idx]), np.einsum("ij,ij->i", r, s[idx]))
+    out = np.empty(r.shape[0])
+    dft_at(np.asarray(r, dtype=np.float64), np.asarray(f_hz, dtype=np.int64), c, s, out)
+    return out
 
 
 def _h2h1_frames(res: np.ndarray, idx: np.ndarray, a: int, f0_mean: float, sr: int

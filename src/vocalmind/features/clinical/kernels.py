@@ -511,3 +511,32 @@ def lp_residual_ola(x: np.ndarray, x_lpc: np.ndarray, cross: bool, orders: np.nd
             g = np.sqrt(e_seg / max(e_res, 1e-20))
             for t in range(win):
                 out[q, o0 + t] += res[t] * g
+
+
+@_compiled
+def dft_at(r: np.ndarray, f: np.ndarray, cos_t: np.ndarray, msin_t: np.ndarray,
+           out: np.ndarray) -> None:
+    """``|sum_l r[i, l] e^(-2 pi i l f_i / N)|`` per row, the N-point DFT of row i at its
+    own whole bin ``0 <= f_i < N``, read from the tables ``cos_t`` and ``msin_t`` (cos and
+    -sin of ``2 pi k / N``, k = 0..N-1) at ``l f_i mod N``.
+
+    Parameters
+    ----------
+    r : np.ndarray [shape=(m, L)]
+    f : np.ndarray [shape=(m,), int] bins
+    cos_t, msin_t : np.ndarray [shape=(N,)]
+    out : np.ndarray [shape=(m,)] out
+    """
+    n_tab = len(cos_t)
+    for i in range(r.shape[0]):
+        k = 0
+        fi = f[i] % n_tab
+        re = 0.0
+        im = 0.0
+        for t in range(r.shape[1]):
+            re += r[i, t] * cos_t[k]
+            im += r[i, t] * msin_t[k]
+            k += fi
+            if k >= n_tab:
+                k -= n_tab
+        out[i] = np.hypot(re, im)
