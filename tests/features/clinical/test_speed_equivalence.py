@@ -525,3 +525,36 @@ def test_lp_residuals_are_the_vectorised_ones(speech):
     ref = _residual_ola_reference(x, x_h, (18,))[0]
     assert np.abs(got - ref).max() <= 1e-7 * np.abs(ref).max()
     assert np.abs(got - dsp.lpc_residuals(x, orders=(18,))[0]).max() > 1e-3 * np.abs(ref).max()
+
+
+def test_harmonic_interp_is_the_vectorised_one():
+    """HMPD's two interpolations from harmonics onto DFT bins (compiled) give the
+    vectorised single-precision form's values bit for bit: the amplitude envelope (nodes
+    at j F0) and the wrapped phase distortion (nodes at (j + 1) F0, 0 below F0)."""
+    from vocalmind.features.clinical.kernels import harmonic_interp
+
+    def wrap(p):
+        return p - (2 * np.pi) * np.floor((p + np.pi) / (2 * np.pi))
+
+    rng = np.random.default_rng(11)
+    m, n_bins, sr, n_fft = 50, hmpd.N_BINS, SR, 2 * (hmpd.N_BINS - 1)
+    f0 = rng.uniform(50.0, 500.0, m)
+    H = int(sins.n_harmonics(f0, sr=SR).max())
+    nodes = (4 * rng.standard_normal((m, H + 2))).astype(np.float32)
+    ratio = (sr / n_fft / f0).astype(np.float32)
+    u = np.arange(n_bins, dtype=np.float32)[None, :] * ratio[:, None]
+    fl = np.floor(u)
+    fr = u - fl
+    fl = fl.astype(np.int32)
+    lo = np.take_along_axis(nodes, np.minimum(fl, H), axis=1)
+    env = lo + fr * (np.take_along_axis(nodes, np.minimum(fl, H) + 1, axis=1) - lo)
+    j0 = np.clip(fl - 1, 0, H)
+    lo = np.take_along_axis(nodes, j0, axis=1)
+    pd = np.where(fl < 1, np.float32(0.0),
+                  wrap(lo + fr * (np.take_along_axis(nodes, j0 + 1, axis=1) - lo)))
+    got = np.empty((m, n_bins), dtype=np.float32)
+    harmonic_interp(nodes, ratio, 0, False, got)
+    np.testing.assert_array_equal(got, env)
+    harmonic_interp(nodes, ratio, 1, True, got)
+    np.testing.assert_array_equal(got, pd)
+    assert np.abs(pd).max() > 3.0 and (pd == 0).any()  # wrapped values and bins below F0

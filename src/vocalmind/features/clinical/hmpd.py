@@ -124,6 +124,8 @@ def phase_distortion_bins(harm: np.ndarray, f0: np.ndarray, frame_index: np.ndar
     -------
     np.ndarray [shape=(m, n_bins)] PD (rad) per bin
     """
+    from vocalmind.features.clinical.kernels import harmonic_interp  # numba: on first use
+
     m = harm.shape[0]
     n_fft = 2 * (n_bins - 1)
     if m == 0:
@@ -140,17 +142,12 @@ def phase_distortion_bins(harm: np.ndarray, f0: np.ndarray, frame_index: np.ndar
     log_a = np.log(np.maximum(np.abs(s_h), 1e-30))
     # amplitude envelope: log-linear through (0, A1), (h F0, A_h), held after the last one
     log_a = np.where(own, log_a, log_a[rows[:, 0], max_h - 1][:, None])
-    # bin position in harmonics, its integer part and fraction (shared by both gathers)
-    u = (np.arange(n_bins, dtype=np.float32)[None, :]
-         * (bin_hz / f0).astype(np.float32)[:, None])
-    fl = np.floor(u)
-    fr = u - fl
-    fl = fl.astype(np.int32)
-    # nodes i F0, i = 0..H + 1, held beyond H
+    # bins at u = b bin_hz / F0 harmonics, read between nodes i F0, i = 0..H + 1 (held
+    # beyond H), in single precision (kernels.harmonic_interp)
+    ratio = (bin_hz / f0).astype(np.float32)
     nodes = np.concatenate([log_a[:, :1], log_a, log_a[:, -1:]], axis=1).astype(np.float32)
-    i0 = np.minimum(fl, H)
-    lo = np.take_along_axis(nodes, i0, axis=1)
-    log_env = lo + fr * (np.take_along_axis(nodes, i0 + 1, axis=1) - lo)
+    log_env = np.empty((m, n_bins), dtype=np.float32)
+    harmonic_interp(nodes, ratio, 0, False, log_env)
     # its minimum phase: fold the real cepstrum (hspec2minphaseloghspec)
     cep = sfft.irfft(log_env, n_fft, axis=1)
     cep[:, 1 : n_fft // 2] *= 2.0
@@ -174,11 +171,9 @@ def phase_distortion_bins(harm: np.ndarray, f0: np.ndarray, frame_index: np.ndar
     pe[:, 0] = 0.0  # PD_1 = phi_1 - 0 - phi_1
     pe = np.unwrap(pe, axis=1)  # node j at (j + 1) F0
     # interpolation nodes: 0 at 0 and 0.95 F0, then pe[j] at (j + 1) F0 (u = j + 1)
-    pe = pe.astype(np.float32)
-    j0 = np.clip(fl - 1, 0, H)
-    lo = np.take_along_axis(pe, j0, axis=1)
-    val = lo + fr * (np.take_along_axis(pe, j0 + 1, axis=1) - lo)
-    return np.where(fl < 1, np.float32(0.0), _wrap(val))
+    out = np.empty((m, n_bins), dtype=np.float32)
+    harmonic_interp(pe.astype(np.float32), ratio, 1, True, out)
+    return out
 
 
 def hmpd_covarep(harm: np.ndarray, f0: np.ndarray, frame_index: np.ndarray, *,

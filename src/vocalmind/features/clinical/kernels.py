@@ -540,3 +540,41 @@ def dft_at(r: np.ndarray, f: np.ndarray, cos_t: np.ndarray, msin_t: np.ndarray,
             if k >= n_tab:
                 k -= n_tab
         out[i] = np.hypot(re, im)
+
+
+@_compiled
+def harmonic_interp(nodes: np.ndarray, ratio: np.ndarray, shift: int, wrap: bool,
+                    out: np.ndarray) -> None:
+    """Linear interpolation of per-harmonic values onto DFT bins, in single precision as
+    hmpd.phase_distortion_bins computed it.
+
+    Bin ``b`` of frame ``i`` lies at ``u = b ratio_i`` harmonics (``ratio`` = bin width /
+    F0); it reads ``nodes[i, j]`` and ``nodes[i, j + 1]`` with ``j = min(max(floor(u) -
+    shift, 0), H)`` at the fraction ``u - floor(u)``. With ``wrap`` the result is wrapped to
+    [-pi, pi) and bins below the first harmonic (``u < 1``) are 0.
+
+    Parameters
+    ----------
+    nodes : np.ndarray [shape=(m, H + 2), float32]
+    ratio : np.ndarray [shape=(m,), float32]
+    shift : 0 (amplitude envelope: node j at j F0) or 1 (phase distortion: node j at
+        (j + 1) F0)
+    wrap : wrap, and zero below the first harmonic
+    out : np.ndarray [shape=(m, n_bins), float32] out
+    """
+    m, n_bins = out.shape
+    top = nodes.shape[1] - 2
+    pi = np.float32(np.pi)
+    two_pi = np.float32(2 * np.pi)
+    for i in range(m):
+        for b in range(n_bins):
+            u = np.float32(b) * ratio[i]
+            fl = np.floor(u)
+            fr = u - fl
+            k = int(fl)
+            j = min(max(k - shift, 0), top)
+            lo = nodes[i, j]
+            v = lo + fr * (nodes[i, j + 1] - lo)
+            if wrap:
+                v = np.float32(0.0) if k < 1 else v - two_pi * np.floor((v + pi) / two_pi)
+            out[i, b] = v
