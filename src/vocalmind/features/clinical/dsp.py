@@ -195,7 +195,8 @@ def _residual_ola(x: np.ndarray, x_lpc: np.ndarray | None, orders: tuple[int, ..
     out = np.empty((len(orders), len(xp)))
     lp_residual_ola(xp, xl, x_lpc is not None, np.asarray(orders, dtype=np.int64), n_fr, win,
                     hop, np.hanning(win + 2)[1:-1], out)
-    return [o[:n] for o in out]
+    # one array per order: a caller that keeps one residual must not keep them all
+    return [out[q, :n].copy() for q in range(len(orders))]
 
 
 def lpc_residuals(x: np.ndarray, *, orders: tuple[int, ...], win: int = 400, hop: int = 80
