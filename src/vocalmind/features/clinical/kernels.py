@@ -33,20 +33,21 @@ def _compiled(fn: Callable | None = None, **options) -> Callable:
 
 
 @_compiled
-def _causal_fir(x: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
-    """``out[i] = sum_j b[j] x[i - j]``, ``x[i - j] = x[0]`` before the start (the steady
-    state of a filter of unit DC gain); each output summed from its own taps, so it does
-    not depend on where the row starts."""
-    m = len(x)
-    for i in range(m):
+def _causal_fir(x: np.ndarray, n: int, b: np.ndarray, q: int, steady: bool,
+                out: np.ndarray) -> None:
+    """``out[i] = sum_{j < q} b[j] x[i - j]`` for i < n; before the start ``x[i - j]`` is
+    ``x[0]`` with ``steady`` (the steady state of a filter of unit DC gain), else 0. Each
+    output is summed from its own taps, so it does not depend on where the row starts."""
+    for i in range(n):
         out[i] = 0.0
     # tap by tap over the whole row (the same order of sums per output, in SIMD lanes)
-    for j in range(len(b)):
+    for j in range(q):
         bj = b[j]
-        x0 = bj * x[0]
-        for i in range(min(j, m)):
-            out[i] += x0
-        for i in range(j, m):
+        if steady:
+            x0 = bj * x[0]
+            for i in range(min(j, n)):
+                out[i] += x0
+        for i in range(j, n):
             out[i] += bj * x[i - j]
 
 
@@ -67,7 +68,7 @@ def _fir(x: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
     if k > 9 and np.all(b == b[0]):  # a long box: a running sum
         _causal_box(x, k, out)
     else:
-        _causal_fir(x, b, out)
+        _causal_fir(x, len(x), b, k, True, out)
 
 
 @_compiled
@@ -375,17 +376,6 @@ def _levinson(r: np.ndarray, order: int, a: np.ndarray, tmp: np.ndarray) -> None
 
 
 @_compiled
-def _fir_zero_state(x: np.ndarray, n: int, c: np.ndarray, q: int, out: np.ndarray) -> None:
-    """``out[t] = sum_{j < q} c[j] x[t - j]`` for t < n, zero before the start."""
-    for t in range(n):
-        out[t] = 0.0
-    for j in range(q):
-        cj = c[j]
-        for t in range(j, n):
-            out[t] += cj * x[t - j]
-
-
-@_compiled
 def _leaky(x: np.ndarray, n: int, leak: float, out: np.ndarray) -> None:
     """``out[t] = x[t] + leak out[t - 1]`` (``lfilter([1], [1, -leak])``, zero state)."""
     acc = 0.0
@@ -434,24 +424,24 @@ def iaif_frames(xf: np.ndarray, hw: np.ndarray, lens: np.ndarray, ramp: np.ndarr
             buf[t] = xf[i, t] * hw[i, t]
         _autocorr(buf, n, 1, ac)  # glottal contribution, 1st order
         _levinson(ac, 1, a, tmp)
-        _fir_zero_state(sig, total, a, 2, f)
+        _causal_fir(sig, total, a, 2, False, f)
         for t in range(n):
             buf[t] = f[pre + t] * hw[i, t]
         _autocorr(buf, n, p_vt, ac)  # vocal tract
         _levinson(ac, p_vt, a, tmp)
-        _fir_zero_state(sig, total, a, p_vt + 1, f)
+        _causal_fir(sig, total, a, p_vt + 1, False, f)
         _leaky(f, total, leak, lk)
         for t in range(n):
             buf[t] = lk[pre + t] * hw[i, t]
         _autocorr(buf, n, p_gl, ac)  # glottis
         _levinson(ac, p_gl, a, tmp)
-        _fir_zero_state(sig, total, a, p_gl + 1, f)
+        _causal_fir(sig, total, a, p_gl + 1, False, f)
         _leaky(f, total, leak, lk)
         for t in range(n):
             buf[t] = lk[pre + t] * hw[i, t]
         _autocorr(buf, n, p_vt, ac)  # vocal tract, second round
         _levinson(ac, p_vt, a, tmp)
-        _fir_zero_state(sig, total, a, p_vt + 1, f)
+        _causal_fir(sig, total, a, p_vt + 1, False, f)
         _leaky(f, total, leak, lk)
         for t in range(n):
             dg[i, t] = f[pre + t]
@@ -504,7 +494,7 @@ def lp_residual_ola(x: np.ndarray, x_lpc: np.ndarray, cross: bool, orders: np.nd
             e_seg = ac[0]
         for q in range(len(orders)):
             _levinson(ac, orders[q], a, tmp)
-            _fir_zero_state(seg, win, a, orders[q] + 1, res)
+            _causal_fir(seg, win, a, orders[q] + 1, False, res)
             e_res = 0.0
             for t in range(win):
                 e_res += res[t] * res[t]
