@@ -441,9 +441,19 @@ def test_vq_peaks_are_the_vectorised_ones():
     assert counts[5] == 0 and np.isnan(amp[5]).all() and (counts > 5).mean() > 0.5
 
 
+def _fir_rows(frames: np.ndarray, coefs: np.ndarray) -> np.ndarray:
+    """Each row through its own FIR (zero initial state), truncated to the row: the
+    vectorised form IAIF and the LP residuals used (``out[i, n] = sum_j coefs[i, j]
+    frames[i, n - j]``, one einsum over a strided view of the lagged samples)."""
+    q = coefs.shape[1]
+    fp = np.concatenate([np.zeros((frames.shape[0], q - 1), frames.dtype), frames], axis=1)
+    lagged = np.lib.stride_tricks.sliding_window_view(fp, q, axis=1)
+    return np.einsum("ilk,ik->il", lagged, coefs[:, ::-1])
+
+
 def _iaif_reference(xf: np.ndarray, hw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """glottal.iaif_gci's IAIF rounds as they were vectorised before the compiled loop
-    (dsp.lpc, dsp.fir_rows and scipy's lfilter on all rows at once)."""
+    (dsp.lpc, _fir_rows and scipy's lfilter on all rows at once)."""
     from scipy import signal
 
     def leaky(y):
@@ -451,10 +461,10 @@ def _iaif_reference(xf: np.ndarray, hw: np.ndarray) -> tuple[np.ndarray, np.ndar
 
     pre = glottal.P_VT + 1
     sig = np.concatenate([np.linspace(-1.0, 1.0, pre)[None, :] * xf[:, :1], xf], axis=1)
-    y = dsp.fir_rows(sig, dsp.lpc(xf * hw, 1))[:, pre:]
-    g1 = leaky(dsp.fir_rows(sig, dsp.lpc(y * hw, glottal.P_VT)))[:, pre:]
-    y = leaky(dsp.fir_rows(sig, dsp.lpc(g1 * hw, glottal.P_GL)))[:, pre:]
-    dg_full = dsp.fir_rows(sig, dsp.lpc(y * hw, glottal.P_VT))
+    y = _fir_rows(sig, dsp.lpc(xf * hw, 1))[:, pre:]
+    g1 = leaky(_fir_rows(sig, dsp.lpc(y * hw, glottal.P_VT)))[:, pre:]
+    y = leaky(_fir_rows(sig, dsp.lpc(g1 * hw, glottal.P_GL)))[:, pre:]
+    dg_full = _fir_rows(sig, dsp.lpc(y * hw, glottal.P_VT))
     return leaky(dg_full)[:, pre:], dg_full[:, pre:]
 
 
@@ -502,7 +512,7 @@ def _residual_ola_reference(x: np.ndarray, x_lpc: np.ndarray | None, orders: tup
         e_seg = np.einsum("ij,ij->i", frames, frames)
     outs = []
     for order in orders:
-        res = dsp.fir_rows(frames, dsp.levinson(r, order))
+        res = _fir_rows(frames, dsp.levinson(r, order))
         res *= np.sqrt(e_seg / np.maximum(np.einsum("ij,ij->i", res, res), 1e-20))[:, None]
         out = np.zeros(n_fr * hop + win)
         for f in range(n_fr):

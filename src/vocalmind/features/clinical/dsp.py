@@ -157,26 +157,6 @@ def lpc(frames: np.ndarray, order: int) -> np.ndarray:
     return levinson(autocorrelation(frames, order), order)
 
 
-def fir_rows(frames: np.ndarray, coefs: np.ndarray) -> np.ndarray:
-    """Filter each row by its own FIR filter (zero initial state), output truncated to L.
-
-    Parameters
-    ----------
-    frames : np.ndarray [shape=(m, L)]
-    coefs : np.ndarray [shape=(m, q)]
-
-    Returns
-    -------
-    np.ndarray [shape=(m, L)], ``out[i, n] = sum_j coefs[i, j] frames[i, n - j]``
-    """
-    q = coefs.shape[1]
-    fp = np.concatenate([np.zeros((frames.shape[0], q - 1), frames.dtype), frames], axis=1)
-    # a strided (m, L, q) view of the lagged samples: one einsum pass, no temporaries
-    # (5x faster than q shifted multiply-adds over the whole array)
-    lagged = np.lib.stride_tricks.sliding_window_view(fp, q, axis=1)
-    return np.einsum("ilk,ik->il", lagged, coefs[:, ::-1])
-
-
 def _residual_ola(x: np.ndarray, x_lpc: np.ndarray | None, orders: tuple[int, ...],
                   win: int, hop: int) -> list[np.ndarray]:
     """Frame-wise LP inverse filtering and overlap-add (:func:`lpc_residuals`,
