@@ -193,17 +193,67 @@ def test_peak_slope_one_band_at_a_time(speech):
     assert np.ptp(got) > 0.1
 
 
-def test_creak_dft_at_one_frequency_per_row_equals_the_complex_sum():
-    # H2-H1 reads the sr-point DFT of each autocorrelation row at its own whole-Hz
-    # frequency from cos / sin tables; the former form summed gathered e^(-2 pi i l f / sr)
-    from vocalmind.features.clinical.creak import _dft_at
+def test_creak_lag_dft_equals_the_dft_of_the_fft_autocorrelation():
+    # H2-H1 reads the sr-point DFT of each frame's autocorrelation (lags 1..L-1) at its own
+    # whole-Hz frequency in one pass over the frame; the former form built the
+    # autocorrelation by two 2L-point DFTs and summed gathered e^(-2 pi i l f / sr)
+    from scipy import fft as sfft
+
+    from vocalmind.features.clinical.creak import _lag_dft_at
 
     rng = np.random.default_rng(5)
-    r = rng.standard_normal((37, 799))
-    f = np.concatenate([[1, 19, 20, 3199, 6399, 15999], rng.integers(1, SR, 31)])
+    x = rng.standard_normal((37, 800))
+    x[3] = 0.0  # a silent frame: 0, whose log gives the NaN of a silent H2-H1 frame
+    f = np.concatenate([[0, 1, 19, 20, 3199, 6399, 15999], rng.integers(1, SR, 30)])
+    r = sfft.irfft(np.abs(sfft.rfft(x, 1600)) ** 2, 1600)[:, 1:800]
     lag = np.arange(r.shape[1])[None, :]
     want = np.abs(np.sum(r * np.exp(-2j * np.pi * ((lag * f[:, None]) % SR) / SR), axis=1))
-    np.testing.assert_allclose(_dft_at(r, f, SR), want, rtol=1e-12, atol=1e-9)
+    got = _lag_dft_at(x, f, SR)
+    assert got[3] == 0.0
+    np.testing.assert_allclose(got, want, rtol=1e-11, atol=1e-9)
+
+
+def _ifp_reference(acf: np.ndarray, tol: int) -> np.ndarray:
+    """The creak IFP's harmonic check as numpy ran it, all rows at once (before
+    kernels.ifp_min_peaks)."""
+    k = acf.shape[1]
+    rows = np.arange(len(acf))
+    mx = np.argmax(acf, axis=1)
+    res = acf[rows, mx].copy()
+    m1 = mx + 1
+    for mult in range(2, k + 1):
+        c = m1 * mult
+        act = c < k
+        if not act.any():
+            break
+        b0 = np.maximum(c - tol, 1) - 1
+        b1 = np.minimum(c + tol, k)
+        cols = np.arange(2 * tol + 1)[None, :] + b0[:, None]
+        vals = np.where(cols < b1[:, None], acf[rows[:, None], np.minimum(cols, k - 1)],
+                        -np.inf)
+        res = np.where(act, np.minimum(res, vals.max(axis=1)), res)
+    return np.nan_to_num(res, nan=0.0)
+
+
+def test_creak_ifp_kernel_is_the_vectorised_check():
+    from vocalmind.features.clinical.kernels import ifp_min_peaks
+
+    rng = np.random.default_rng(8)
+    lag = np.arange(241)
+    # periodic autocorrelations (periods 20-200 lags), noise, a silent frame (NaN), a row
+    # with an isolated NaN and one with +inf
+    acf = np.cos(2 * np.pi * lag[None, :] / rng.uniform(20, 200, (60, 1)))
+    acf = acf * np.exp(-lag / rng.uniform(50, 400, (60, 1))) + 0.2 * rng.standard_normal(
+        (60, 241))
+    acf[5] = np.nan
+    acf[7, 130] = np.nan
+    acf[9, 60] = np.inf
+    acf[:, :16] = 0.0
+    got = np.empty(len(acf))
+    ifp_min_peaks(acf, 16, got)
+    want = _ifp_reference(acf, 16)
+    assert np.array_equal(got, want)
+    assert got[5] == 0.0 and np.ptp(got) > 0.1
 
 
 def _psp_get_a_loop(X: np.ndarray, ne_min: float = 0.01) -> float:

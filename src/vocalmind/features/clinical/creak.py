@@ -84,6 +84,9 @@ _IPS_HALF, _IPS_TMAX = 120, 1600  # IPS half segment, longest inter-pulse interv
 _PWP_REACH = 560  # a power peak describes the samples up to 35 ms before it
 _STD_BLOCK = 16384  # power-deviation windows computed together (memory bound)
 _NET_BLOCK = 8192  # frames through the network together (memory bound)
+#: H2-H1 / IFP frames whose autocorrelations are computed together: their DFT buffers stay
+#: in the processor's cache (512 at a time: ~20 % more CPU time)
+_FRAME_BLOCK = 128
 
 
 def _medfilt(v: np.ndarray, k: int) -> np.ndarray:
@@ -302,16 +305,18 @@ def _unit_circle(sr: int) -> tuple[np.ndarray, np.ndarray]:
     return c, s
 
 
-def _dft_at(r: np.ndarray, f_hz: np.ndarray, sr: int) -> np.ndarray:
-    """``|sum_l r[i, l] e^(-2 pi i l f_i / sr)|`` per row: the sr-point DFT of each row at
-    its own whole-Hz frequency ``f_i`` (``(m, L)``, ``(m,)`` -> ``(m,)``), read from cos /
-    sin tables in a compiled loop (:func:`vocalmind.features.clinical.kernels.dft_at`).
+def _lag_dft_at(x: np.ndarray, f_hz: np.ndarray, sr: int) -> np.ndarray:
+    """``|DFT_sr(r)[f_i]|`` per row, ``r`` the row's autocorrelation at lags 1..L-1 (as
+    ``irfft(|rfft(x, 2L)|^2)[1:L]``, stored from lag 1 on): the sr-point DFT at the row's own
+    whole-Hz frequency ``f_i`` (``(m, L)``, ``(m,)`` -> ``(m,)``), in one compiled pass
+    over the row (:func:`vocalmind.features.clinical.kernels.lag_dft_at`).
     """
-    from vocalmind.features.clinical.kernels import dft_at  # numba: on first use
+    from vocalmind.features.clinical.kernels import lag_dft_at  # numba: on first use
 
     c, s = _unit_circle(sr)
-    out = np.empty(r.shape[0])
-    dft_at(np.asarray(r, dtype=np.float64), np.asarray(f_hz, dtype=np.int64), c, s, out)
+    out = np.empty(x.shape[0])
+    lag_dft_at(np.ascontiguousarray(x, dtype=np.float64), np.asarray(f_hz, dtype=np.int64),
+               c, s, out)
     return out
 
 
@@ -325,8 +330,8 @@ def _h2h1_frames(res: np.ndarray, idx: np.ndarray, a: int, f0_mean: float, sr: i
     unbias = (_H_LEN - 1) / (_H_LEN - lags)
     h2h1 = np.zeros(len(idx))
     f0 = np.zeros(len(idx))
-    for s in range(0, len(idx), 512):
-        st = _HOP * idx[s : s + 512] - a
+    for s in range(0, len(idx), _FRAME_BLOCK):
+        st = _HOP * idx[s : s + _FRAME_BLOCK] - a
         f2 = _rows(rep2, st, _H_LEN) * win
         r2 = sfft.irfft(np.abs(sfft.rfft(f2, nfft)) ** 2, nfft)[:, 1:_H_LEN] * unbias
         # skip the lags before the autocorrelation first drops to <= 0
@@ -337,13 +342,13 @@ def _h2h1_frames(res: np.ndarray, idx: np.ndarray, a: int, f0_mean: float, sr: i
         posi = np.maximum(np.argmax(r2, axis=1) + 1, 5)
         f0_s = matlab_round(sr / posi)
         f1 = _rows(rep, st, _H_LEN) * win * win
-        r1 = sfft.irfft(np.abs(sfft.rfft(f1, nfft)) ** 2, nfft)[:, 1:_H_LEN]
-        # |DFT| (sr points) of r1 at f0 - 1 and 2 f0 - 1 Hz (COVAREP's 1-based bins)
+        # |DFT| (sr points) of f1's autocorrelation (lags 1..799) at f0 - 1 and 2 f0 - 1 Hz
+        # (COVAREP's 1-based bins)
         f_hz = f0_s.astype(np.int64)
         with np.errstate(divide="ignore", invalid="ignore"):  # silent frames: NaN
-            h2h1[s : s + 512] = (20 * np.log10(_dft_at(r1, 2 * f_hz - 1, sr))
-                                 - 20 * np.log10(_dft_at(r1, f_hz - 1, sr)))
-        f0[s : s + 512] = f0_s
+            h2h1[s : s + _FRAME_BLOCK] = (20 * np.log10(_lag_dft_at(f1, 2 * f_hz - 1, sr))
+                                          - 20 * np.log10(_lag_dft_at(f1, f_hz - 1, sr)))
+        f0[s : s + _FRAME_BLOCK] = f0_s
     return h2h1, f0
 
 
@@ -416,34 +421,20 @@ def _running_max(v: np.ndarray):
 
 
 def _ifp_frames(xf: np.ndarray, idx: np.ndarray, a: int) -> np.ndarray:
+    from vocalmind.features.clinical.kernels import ifp_min_peaks  # numba: on first use
+
     out = np.zeros(len(idx))
     lags = np.arange(_IFP_LAG + 1)
     norm = _IFP_LEN / (_IFP_LEN - (lags + 1))
-    for s in range(0, len(idx), 512):
-        fr = _rows(xf, _HOP * idx[s : s + 512] - a, _IFP_LEN)
+    for s in range(0, len(idx), _FRAME_BLOCK):
+        fr = _rows(xf, _HOP * idx[s : s + _FRAME_BLOCK] - a, _IFP_LEN)
         r = sfft.irfft(np.abs(sfft.rfft(fr, 800)) ** 2, 800)[:, : _IFP_LAG + 1]
         with np.errstate(divide="ignore", invalid="ignore"):
             acf = r / r[:, :1]
         acf[:, :_PEAK_TOL] = 0.0
-        acf = acf * norm
-        mx = np.argmax(acf, axis=1)  # 0-based lag index
-        best = acf[np.arange(len(acf)), mx]
-        res = best.copy()
-        m1 = mx + 1  # COVAREP's 1-based index of the maximum
-        for mult in range(2, _IFP_LAG + 2):
-            c = m1 * mult
-            act = c < _IFP_LAG + 1
-            if not act.any():
-                break
-            b0 = np.maximum(c - _PEAK_TOL, 1) - 1
-            b1 = np.minimum(c + _PEAK_TOL, _IFP_LAG + 1)
-            cols = np.arange(2 * _PEAK_TOL + 1)[None, :] + b0[:, None]
-            inside = cols < b1[:, None]
-            vals = np.where(inside, acf[np.arange(len(acf))[:, None],
-                                        np.minimum(cols, _IFP_LAG)], -np.inf)
-            res = np.where(act, np.minimum(res, vals.max(axis=1)), res)
-        out[s : s + 512] = res
-    return np.nan_to_num(out, nan=0.0)
+        acf *= norm
+        ifp_min_peaks(acf, _PEAK_TOL, out[s : s + _FRAME_BLOCK])
+    return out
 
 
 def _ips(xf: np.ndarray, peaks: np.ndarray, prev: np.ndarray, a: int, n: int) -> np.ndarray:

@@ -44,7 +44,7 @@ F0_MIN = 50.0
 F0_MAX = 500.0
 _N_HARM = 5
 #: SRH frames whose spectra are computed together
-_SRH_CHUNK = 256
+_SRH_CHUNK = 64
 
 
 def polarity_moments(x: np.ndarray, res: np.ndarray, interior: slice, *, sr: int = FS
@@ -164,11 +164,16 @@ def srh_spectra(res: np.ndarray, centres: np.ndarray, *, sr: int = FS,
     alt = np.where(np.arange(2 * half) % 2, -1.0, 1.0)
     E = np.empty((len(centres), n_bins), dtype=np.float32)
     res32 = res.astype(np.float32)
-    # _SRH_CHUNK frames at a time: their sr-point spectra stay in the processor's cache
+    # _SRH_CHUNK frames at a time: their sr-point spectra stay in the processor's cache.
+    # The frames are written into one zero-padded buffer: rfft(fr, sr) would allocate,
+    # zero and fill a padded copy per chunk (same values, ~30 % of the step's time)
+    buf = np.zeros((min(_SRH_CHUNK, len(centres)), sr), dtype=np.float32)
     for s in range(0, len(centres), _SRH_CHUNK):
-        fr = frames_at(res32, centres[s : s + _SRH_CHUNK], half) * win
+        k = min(_SRH_CHUNK, len(centres) - s)
+        fr = buf[:k, : 2 * half]
+        np.multiply(frames_at(res32, centres[s : s + k], half), win, out=fr)
         fr -= fr.mean(axis=1, keepdims=True)
-        E[s : s + _SRH_CHUNK] = np.abs(sfft.rfft(fr, sr, axis=1)[:, :n_bins])
+        E[s : s + k] = np.abs(sfft.rfft(buf[:k], axis=1)[:, :n_bins])
         # sum_{k < sr/2} |X_k|^2 = (sr sum x^2 + X_0^2 - X_{sr/2}^2) / 2 for a real frame
         x64 = fr.astype(np.float64)
         # einsum's own loops, not BLAS: a row's sums must not depend on the rows beside it

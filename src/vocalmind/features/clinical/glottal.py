@@ -467,9 +467,11 @@ def vq_harmonics(dg: np.ndarray, gci: np.ndarray, *, sr: int = FS,
         col = np.arange(width)[None, :]
         inside = col < lens[:, None]
         frames = np.where(inside, dg32[np.minimum(lo[:, None] + col, n - 1)], 0.0)
-        L = lens[:, None].astype(np.float32)
-        win = np.where(inside, 0.54 - 0.46 * np.cos(2 * np.pi * col / np.maximum(L - 1, 1)),
-                       0.0)
+        # MATLAB hamming(L) per row, computed once per distinct length
+        uniq, which = np.unique(lens, return_inverse=True)
+        L = uniq[:, None].astype(np.float32)
+        win = np.where(col < L, 0.54 - 0.46 * np.cos(2 * np.pi * col / np.maximum(L - 1, 1)),
+                       0.0)[which]
         df = sr / nfft
         ff = f0[sel]
         n_h = np.maximum(np.floor(f_max / ff).astype(np.int64), 2)
