@@ -47,6 +47,8 @@ from vocalmind.features.clinical.dsp import (
 P_VT = 2 * round(FS / 2000) + 4
 P_GL = 2 * round(FS / 4000)
 LEAK = 0.99
+#: IAIF frames high-passed together (512 at a time: ~10 % more CPU for IAIF)
+_FFT_ROWS = 64
 
 
 # ----------------------------------------------------------------------------- GCIs
@@ -225,8 +227,12 @@ def iaif_gci(x: np.ndarray, gci: np.ndarray, *, sr: int = FS, at_start: bool = T
         xw = np.where(inside, x[np.minimum(idx, n - 1)], 0.0) * hw
         # the high-pass of the windowed frame (COVAREP filters each frame)
         nfft = int(2 ** np.ceil(np.log2(width + len(B))))
-        xf = sfft.irfft(sfft.rfft(xw, nfft, axis=1) * _hp_fir_spectrum(sr, nfft)[None, :],
-                        nfft, axis=1)[:, delay : delay + width]
+        hp = _hp_fir_spectrum(sr, nfft)[None, :]
+        xf = np.empty_like(xw)
+        for r in range(0, len(xw), _FFT_ROWS):  # rows at a time: DFT buffers stay in cache
+            rows = slice(r, r + _FFT_ROWS)
+            xf[rows] = sfft.irfft(sfft.rfft(xw[rows], nfft, axis=1) * hp, nfft,
+                                  axis=1)[:, delay : delay + width]
         xf = np.where(inside, xf, 0.0)
         # IAIF, Alku 1992: two rounds of glottal / vocal-tract modelling, each frame with a
         # pre-frame ramp from -x[0] to x[0] (filters run over it, outputs start after it)
