@@ -427,6 +427,24 @@ def test_harmonic_peaks_are_the_vectorised_ones(speech):
     assert (freq[:-3] != np.arange(1, H + 1) * step[:-3, None]).mean() > 0.3  # peaks found
     assert freq[-2, 0] == 17.0  # the tie: the lower peak
 
+    # the complex harmonics from the peaks, against the vectorised form they replaced
+    from vocalmind.features.clinical.kernels import harmonic_phases
+
+    max_h = np.concatenate([sins.n_harmonics(f0, sr=SR), [H, H - 3, 1]])
+    harm, freq_hz = np.full(freq.shape, np.nan, complex), np.full(freq.shape, np.nan)
+    harmonic_phases(spec, freq, amp, max_h, SR / nfft, harm, freq_hz)
+    rr = np.arange(len(spec))[:, None]
+    f_c = np.clip(freq, 0.0, n_bins - 1.0)
+    i0 = np.minimum(np.floor(f_c).astype(np.int64), n_bins - 2)
+    p0 = np.angle(spec[rr, i0]).astype(np.float64)
+    p1 = np.angle(spec[rr, i0 + 1]).astype(np.float64)
+    d = p1 - p0
+    phase = p0 + (f_c - i0) * (d - 2 * np.pi * np.floor((d + np.pi) / (2 * np.pi)))
+    own = np.arange(1, H + 1)[None, :] <= max_h[:, None]
+    np.testing.assert_array_equal(harm, np.where(own, amp * np.exp(1j * phase), 0.0))
+    np.testing.assert_array_equal(freq_hz, np.where(own, freq * (SR / nfft), 0.0))
+    assert (~own).any() and np.ptp(np.angle(harm[own])) > 6.0
+
 
 def _vq_peaks_reference(db: np.ndarray, nb_row: np.ndarray, ff: np.ndarray, df: float,
                         H: int) -> tuple[np.ndarray, np.ndarray]:

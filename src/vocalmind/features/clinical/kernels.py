@@ -270,6 +270,49 @@ def harmonic_peaks(spec: np.ndarray, step: np.ndarray, n_harm: int, nfft: int,
 
 
 @_compiled
+def harmonic_phases(spec: np.ndarray, freq: np.ndarray, amp: np.ndarray, max_h: np.ndarray,
+                    hz_per_bin: float, harm: np.ndarray, freq_hz: np.ndarray) -> None:
+    """Complex harmonics from :func:`harmonic_peaks`' positions and amplitudes, as sins.py
+    reads them: the spectrum's unwrapped phase interpolated linearly at the (fractional)
+    peak bin. Between two neighbouring bins the unwrapped phase steps by the wrapped
+    difference, so only those two bins' phases (single precision, as ``np.angle`` of the
+    complex64 spectrum) are needed.
+
+    Parameters
+    ----------
+    spec : np.ndarray [shape=(r, nb), complex64] spectra
+    freq, amp : np.ndarray [shape=(r, H)] :func:`harmonic_peaks`' outputs
+    max_h : np.ndarray [shape=(r,), int] each row's own harmonic count
+    hz_per_bin : sr / nfft
+    harm : np.ndarray [shape=(r, H), complex128] out: ``amp e^(i phase)``, 0 beyond
+        ``max_h``
+    freq_hz : np.ndarray [shape=(r, H)] out: ``freq hz_per_bin``, 0 beyond ``max_h``
+    """
+    r, nb = spec.shape
+    n_harm = freq.shape[1]
+    two_pi = 2 * np.pi
+    for i in range(r):
+        for hh in range(n_harm):
+            if hh + 1 > max_h[i]:
+                harm[i, hh] = 0.0
+                freq_hz[i, hh] = 0.0
+                continue
+            f = freq[i, hh]
+            f_c = min(max(f, 0.0), nb - 1.0)
+            i0 = min(int(np.floor(f_c)), nb - 2)
+            fr = f_c - i0
+            s0 = spec[i, i0]
+            s1 = spec[i, i0 + 1]
+            p0 = np.float64(np.arctan2(s0.imag, s0.real))
+            p1 = np.float64(np.arctan2(s1.imag, s1.real))
+            d = p1 - p0
+            phase = p0 + fr * (d - two_pi * np.floor((d + np.pi) / two_pi))
+            a = amp[i, hh]
+            harm[i, hh] = complex(a * np.cos(phase), a * np.sin(phase))
+            freq_hz[i, hh] = f * hz_per_bin
+
+
+@_compiled
 def vq_peaks(db: np.ndarray, nb_row: np.ndarray, f0: np.ndarray, df: float, n_harm: int,
              amp: np.ndarray, counts: np.ndarray) -> None:
     """The harmonic amplitudes of glottal.vq_harmonics: VOICEBOX ``findpeaks`` on each

@@ -28,11 +28,6 @@ NFFT_SINS = 4096
 _BLOCK = 64
 
 
-def _wrap(p: np.ndarray) -> np.ndarray:
-    """Angles wrapped to [-pi, pi)."""
-    return p - (2 * np.pi) * np.floor((p + np.pi) / (2 * np.pi))
-
-
 def n_harmonics(f0: np.ndarray, *, sr: int = FS) -> np.ndarray:
     """COVAREP's harmonic count ``round((fs/2 - F0/2) / F0)`` per frame (at least 1)."""
     f0 = np.asarray(f0, dtype=np.float64)
@@ -58,7 +53,10 @@ def harmonics(x: np.ndarray, centres: np.ndarray, f0: np.ndarray, *, sr: int = F
     freq : np.ndarray [shape=(m, H)] the harmonics' frequencies in Hz (``h F0`` where no
         peak was found; 0 beyond a frame's own count)
     """
-    from vocalmind.features.clinical.kernels import harmonic_peaks  # numba: on first use
+    from vocalmind.features.clinical.kernels import (  # numba: on first use
+        harmonic_peaks,
+        harmonic_phases,
+    )
 
     f0 = np.clip(np.asarray(f0, dtype=np.float64), 50.0, 500.0)
     centres = np.asarray(centres, dtype=np.int64)
@@ -67,26 +65,12 @@ def harmonics(x: np.ndarray, centres: np.ndarray, f0: np.ndarray, *, sr: int = F
     H = int(max_h.max()) if m else 1
     out = np.zeros((m, H), dtype=np.complex128)
     out_f = np.zeros((m, H))
-    n_bins = nfft // 2 + 1
-    h = np.arange(1, H + 1)[None, :]
     x32 = np.asarray(x).astype(np.float32, copy=False)  # converted once, not per block
     for s in range(0, m, _BLOCK):
         sl = slice(s, min(s + _BLOCK, m))
         spec = pitch_adaptive_spectra(x32, centres[sl], f0[sl], sr=sr, nfft=nfft)
         r = sl.stop - sl.start
-        rr = np.arange(r)[:, None]
         freq, amp = np.empty((r, H)), np.empty((r, H))
         harmonic_peaks(spec, nfft * f0[sl] / sr, H, nfft, freq, amp)
-        # phase: the spectrum's unwrapped phase interpolated linearly at the harmonic
-        # frequency; between two neighbouring bins the unwrapped phase steps by the
-        # wrapped difference, so only those two bins' phases are needed
-        f_c = np.clip(freq, 0.0, n_bins - 1.0)
-        i0 = np.minimum(np.floor(f_c).astype(np.int64), n_bins - 2)
-        fr = f_c - i0
-        p0 = np.angle(spec[rr, i0]).astype(np.float64)
-        p1 = np.angle(spec[rr, i0 + 1]).astype(np.float64)
-        phase = p0 + fr * _wrap(p1 - p0)
-        own = h <= max_h[sl, None]
-        out[sl] = np.where(own, amp * np.exp(1j * phase), 0.0)
-        out_f[sl] = np.where(own, freq * (sr / nfft), 0.0)
+        harmonic_phases(spec, freq, amp, max_h[sl], sr / nfft, out[sl], out_f[sl])
     return out, out_f
