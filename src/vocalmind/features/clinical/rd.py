@@ -113,17 +113,28 @@ def _minphase_weights(h: int) -> np.ndarray:
     return w
 
 
+@lru_cache(maxsize=1)
+def _lf_log_table() -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_lf_table`'s log magnitudes ``[shape=(grid, 161)]``, harmonic 1's repeated
+    for DC in column 0, and ``-angle`` at harmonics 0..8 (0 at DC), computed once for
+    every harmonic count (read-only)."""
+    _, g = _lf_table()
+    logg = np.log(np.abs(g))
+    logg = np.concatenate([logg[:, :1], logg], axis=1)  # DC takes harmonic 1's magnitude
+    ang = np.concatenate([np.zeros((len(g), 1)), np.angle(g[:, :N_PD])], axis=1)
+    logg.flags.writeable = ang.flags.writeable = False
+    return logg, -ang
+
+
 @lru_cache(maxsize=256)
 def _lf_terms(h: int) -> np.ndarray:
     """Per Rd: the LF part of the phases of ``N / minphase(|N|)``, k = 0..8, for harmonic
     count h: ``-angle(G_k)`` (COVAREP's conjugate, see the module docstring) and the
     minimum phase of ``-log|G|``."""
-    _, g = _lf_table()
-    logg = np.log(np.abs(g[:, :h]))
-    logg = np.concatenate([logg[:, :1], logg], axis=1)  # DC takes harmonic 1's magnitude
+    logg_all, neg_ang = _lf_log_table()
+    logg = logg_all[:, : h + 1].copy()
     logg[:, h] = logg[:, h - 1]
-    ang = np.concatenate([np.zeros((len(g), 1)), np.angle(g[:, :N_PD])], axis=1)
-    return -ang - logg @ _minphase_weights(h)
+    return neg_ang - logg @ _minphase_weights(h)
 
 
 def _wrap(p: np.ndarray) -> np.ndarray:
