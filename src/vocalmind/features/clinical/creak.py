@@ -320,10 +320,11 @@ def _lag_dft_at(x: np.ndarray, f_hz: np.ndarray, sr: int) -> np.ndarray:
     return out
 
 
-def _h2h1_frames(res: np.ndarray, idx: np.ndarray, a: int, f0_mean: float, sr: int
-                 ) -> tuple[np.ndarray, np.ndarray]:
+def _h2h1_frames(res: np.ndarray, rep2: np.ndarray, idx: np.ndarray, a: int, f0_mean: float,
+                 sr: int) -> tuple[np.ndarray, np.ndarray]:
+    """H2-H1 and the F0 estimate of the H2-H1 frames ``idx``; ``rep2`` is ``res`` through
+    the resonator of pole radius 0.8 (shared with :func:`_prominence_frames`)."""
     rep = _resonator(res, f0_mean, 0.97, sr)
-    rep2 = _resonator(res, f0_mean, 0.8, sr)
     win = hann_matlab(np.array([_H_LEN]), _H_LEN)[0]
     nfft = 2 * _H_LEN  # >= 2 x 800 - 1: no circular wrap of the lags
     lags = np.arange(1, _H_LEN)
@@ -357,12 +358,11 @@ def _es_interp_at(es: np.ndarray, n: int, q: np.ndarray) -> np.ndarray:
     return np.interp(q, _stretch(len(es), n), es)
 
 
-def _prominence_frames(res: np.ndarray, idx: np.ndarray, a: int, n: int, f0_mean: float,
+def _prominence_frames(rep: np.ndarray, idx: np.ndarray, a: int, n: int, f0_mean: float,
                        es: np.ndarray, sr: int) -> np.ndarray:
     win_len = int(matlab_round(sr / max_creak_f0(f0_mean))) * 2
     half = int(matlab_round(win_len / 2))
     rem = win_len * 0.2
-    rep = _resonator(res, f0_mean, 0.8, sr)
     out = np.zeros(len(idx))
     if len(idx) == 0:
         return out
@@ -472,12 +472,13 @@ def pass2(xs: np.ndarray, res: np.ndarray, xf: np.ndarray, a: int, lo: int, hi: 
     acc : the frame features so far (appended to)
     """
     ih = _owned(n, _H_LEN, _HOP, lo, hi, strict=True)
-    h, f = _h2h1_frames(res, ih, a, f0_mean, sr)
+    rep_80 = _resonator(res, f0_mean, 0.8, sr)  # read by H2-H1 and the prominence
+    h, f = _h2h1_frames(res, rep_80, ih, a, f0_mean, sr)
     acc.h2h1.append(h)
     acc.f0r.append(f)
     win_len = int(matlab_round(sr / max_creak_f0(f0_mean))) * 2
     iprom = _owned(n, win_len, 2 * _HOP, lo, hi)
-    acc.prom.append(_prominence_frames(res, iprom, a, n, f0_mean, es, sr))
+    acc.prom.append(_prominence_frames(rep_80, iprom, a, n, f0_mean, es, sr))
     acc.ifp.append(_ifp_frames(xf, _owned(n, _IFP_LEN, _HOP, lo, hi), a))
     pk = peaks.sample + 1  # 1-based, as COVAREP
     own = np.flatnonzero((peaks.sample >= lo) & (peaks.sample < hi))
