@@ -636,3 +636,46 @@ def test_harmonic_interp_is_the_vectorised_one():
     harmonic_interp(nodes, ratio, 1, True, got)
     np.testing.assert_array_equal(got, pd)
     assert np.abs(pd).max() > 3.0 and (pd == 0).any()  # wrapped values and bins below F0
+
+
+def _pd_nodes_reference(harm, max_h, fh_bins, min_phase, rnd):
+    """hmpd.phase_distortion_bins' nodes as numpy computed them (before
+    kernels.phase_distortion_nodes)."""
+    m, H = harm.shape
+    n_bins = min_phase.shape[1]
+    rows = np.arange(m)[:, None]
+    own = np.arange(1, H + 1)[None, :] <= max_h[:, None]
+    pos = np.minimum(fh_bins, n_bins - 1.0)
+    p0 = np.minimum(np.floor(pos).astype(np.int64), n_bins - 2)
+    pf = pos - p0
+    vtfp = min_phase[rows, p0] * (1 - pf) + min_phase[rows, p0 + 1] * pf
+    phi = hmpd._wrap(np.angle(harm) - vtfp)
+    prev = np.concatenate([np.zeros((m, 1)), phi[:, :-1]], axis=1)
+    pd = hmpd._wrap(phi - prev - phi[:, :1])
+    pe = np.concatenate([pd, np.zeros((m, 2))], axis=1)
+    beyond = np.concatenate([~own, np.ones((m, 2), bool)], axis=1)
+    pe = np.where(beyond, rnd, pe)
+    pe[:, 0] = 0.0
+    return np.unwrap(pe, axis=1)
+
+
+def test_phase_distortion_nodes_are_the_vectorised_ones():
+    from vocalmind.features.clinical.kernels import phase_distortion_nodes
+
+    rng = np.random.default_rng(11)
+    m, H, n_bins = 40, 60, 513
+    harm = rng.standard_normal((m, H)) + 1j * rng.standard_normal((m, H))
+    max_h = rng.integers(1, H + 1, m)
+    max_h[0] = H
+    harm[np.arange(1, H + 1)[None, :] > max_h[:, None]] = 0.0
+    f0_bins = rng.uniform(3.0, 30.0, m)
+    fh_bins = np.arange(1, H + 1)[None, :] * f0_bins[:, None]  # some beyond the last bin
+    min_phase = rng.uniform(-3.0, 3.0, (m, n_bins)).astype(np.float32)
+    rnd = rng.uniform(-np.pi, np.pi, (m, H + 2))
+    rnd[1, 5:] = np.pi * (np.arange(H - 3) % 2)  # steps of exactly pi (np.unwrap's boundary)
+    max_h[1] = 4
+    got = np.full((m, H + 2), np.nan)
+    phase_distortion_nodes(harm, max_h, fh_bins, min_phase, rnd, got)
+    np.testing.assert_array_equal(got, _pd_nodes_reference(harm, max_h, fh_bins, min_phase,
+                                                            rnd))
+    assert np.ptp(got) > 4 * np.pi  # unwrapped

@@ -124,7 +124,10 @@ def phase_distortion_bins(harm: np.ndarray, f0: np.ndarray, frame_index: np.ndar
     -------
     np.ndarray [shape=(m, n_bins)] PD (rad) per bin
     """
-    from vocalmind.features.clinical.kernels import harmonic_interp  # numba: on first use
+    from vocalmind.features.clinical.kernels import (  # numba: on first use
+        harmonic_interp,
+        phase_distortion_nodes,
+    )
 
     m = harm.shape[0]
     n_fft = 2 * (n_bins - 1)
@@ -153,23 +156,14 @@ def phase_distortion_bins(harm: np.ndarray, f0: np.ndarray, frame_index: np.ndar
     cep[:, 1 : n_fft // 2] *= 2.0
     cep[:, n_fft // 2 + 1 :] = 0.0
     min_phase = sfft.rfft(cep, axis=1).imag
-    pos = np.minimum(fh / bin_hz, n_bins - 1.0)
-    p0 = np.minimum(np.floor(pos).astype(np.int64), n_bins - 2)
-    pf = pos - p0
-    vtfp = min_phase[rows, p0] * (1 - pf) + min_phase[rows, p0 + 1] * pf
-    phi = _wrap(np.angle(s_h) - vtfp)
-    # PD_h = phi_h - phi_{h-1} - phi_1 (DC phase 0), at h F0; beyond the last harmonic
-    # COVAREP has random phases: a fixed pseudo-random one here
-    prev = np.concatenate([np.zeros((m, 1)), phi[:, :-1]], axis=1)
-    pd = _wrap(phi - prev - phi[:, :1])
-    slots = np.arange(H + 2)[None, :]
+    # phase distortion at the harmonics (kernels.phase_distortion_nodes): phases less the
+    # vocal-tract phase read linearly at h F0, PD_h = phi_h - phi_{h-1} - phi_1 (DC phase
+    # 0); beyond the last harmonic COVAREP has random phases: a fixed pseudo-random one
+    # here; unwrapped along the harmonics
     rnd = _pseudo_random_phase(np.broadcast_to(frame_index[:, None], (m, H + 2)),
-                               np.broadcast_to(slots, (m, H + 2)))
-    pe = np.concatenate([pd, np.zeros((m, 2))], axis=1)
-    beyond = np.concatenate([~own, np.ones((m, 2), bool)], axis=1)
-    pe = np.where(beyond, rnd, pe)
-    pe[:, 0] = 0.0  # PD_1 = phi_1 - 0 - phi_1
-    pe = np.unwrap(pe, axis=1)  # node j at (j + 1) F0
+                               np.broadcast_to(np.arange(H + 2)[None, :], (m, H + 2)))
+    pe = np.empty((m, H + 2))
+    phase_distortion_nodes(np.ascontiguousarray(s_h), max_h, fh / bin_hz, min_phase, rnd, pe)
     # interpolation nodes: 0 at 0 and 0.95 F0, then pe[j] at (j + 1) F0 (u = j + 1)
     out = np.empty((m, n_bins), dtype=np.float32)
     harmonic_interp(pe.astype(np.float32), ratio, 1, True, out)

@@ -684,6 +684,69 @@ def ifp_min_peaks(acf: np.ndarray, tol: int, out: np.ndarray) -> None:
         out[i] = res
 
 
+@_compiled(inline="always")
+def _wrap_pi(p: float) -> float:
+    """An angle wrapped to [-pi, pi) (hmpd._wrap)."""
+    return p - (2 * np.pi) * np.floor((p + np.pi) / (2 * np.pi))
+
+
+@_compiled
+def phase_distortion_nodes(harm: np.ndarray, max_h: np.ndarray, fh_bins: np.ndarray,
+                           min_phase: np.ndarray, rnd: np.ndarray, out: np.ndarray) -> None:
+    """HMPD's phase distortion at the harmonics, as hmpd.phase_distortion_bins computes
+    it: per frame the harmonics' phases less the vocal-tract (minimum) phase read linearly
+    at ``h F0``, ``PD_h = wrap(phi_h - phi_{h-1} - phi_1)``, the fixed pseudo-random phases
+    beyond the frame's last harmonic (and in the two slots after the last column), ``PD_1
+    = 0``, then ``np.unwrap`` along the harmonics (the same operations in the same order).
+
+    Parameters
+    ----------
+    harm : np.ndarray [shape=(m, H), complex128] harmonics 1..H
+    max_h : np.ndarray [shape=(m,), int] each frame's own harmonic count
+    fh_bins : np.ndarray [shape=(m, H)] ``h F0`` in bins of the minimum-phase spectrum
+    min_phase : np.ndarray [shape=(m, n_bins), float32] minimum phase per bin
+    rnd : np.ndarray [shape=(m, H + 2)] the pseudo-random phases
+    out : np.ndarray [shape=(m, H + 2)] out: the unwrapped nodes (node j at (j + 1) F0)
+    """
+    m, H = harm.shape
+    n_bins = min_phase.shape[1]
+    for i in range(m):
+        phi1 = 0.0
+        prev = 0.0
+        for j in range(H + 2):
+            if j < H:
+                pos = min(fh_bins[i, j], n_bins - 1.0)
+                p0 = min(int(np.floor(pos)), n_bins - 2)
+                pf = pos - p0
+                vtfp = min_phase[i, p0] * (1 - pf) + min_phase[i, p0 + 1] * pf
+                z = harm[i, j]
+                phi = _wrap_pi(np.arctan2(z.imag, z.real) - vtfp)
+                if j == 0:
+                    phi1 = phi
+                pd = _wrap_pi(phi - prev - phi1)
+                prev = phi
+                v = rnd[i, j] if j + 1 > max_h[i] else pd
+            else:
+                v = rnd[i, j]
+            out[i, j] = 0.0 if j == 0 else v
+        # np.unwrap (period 2 pi): corrections where a step exceeds pi, summed in order
+        acc = 0.0
+        last = out[i, 0]
+        for j in range(1, H + 2):
+            cur = out[i, j]
+            dd = cur - last
+            # Python's float % (numba's too) is np.mod's: the sign of the divisor
+            ddmod = (dd - -np.pi) % (2 * np.pi) + -np.pi
+            if ddmod == -np.pi and dd > 0:
+                ddmod = np.pi
+            corr = ddmod - dd
+            if abs(dd) < np.pi:
+                corr = 0.0
+            acc += corr
+            last = cur
+            out[i, j] = cur + acc
+
+
 @_compiled
 def harmonic_interp(nodes: np.ndarray, ratio: np.ndarray, shift: int, wrap: bool,
                     out: np.ndarray) -> None:
