@@ -679,3 +679,17 @@ def test_phase_distortion_nodes_are_the_vectorised_ones():
     np.testing.assert_array_equal(got, _pd_nodes_reference(harm, max_h, fh_bins, min_phase,
                                                             rnd))
     assert np.ptp(got) > 4 * np.pi  # unwrapped
+
+
+def test_srh_scores_are_the_gathered_sums():
+    # kernels.srh_sums replaced numpy's (frames, harmonics, candidates) gathers summed over
+    # the harmonics; the same double-precision sums in the same order
+    from vocalmind.features.clinical import f0 as f0_mod
+
+    rng = np.random.default_rng(2)
+    E = rng.random((70, 2500)).astype(np.float32)
+    for lo, hi in ((50.0, 500.0), (97.3, 212.8)):
+        plus, minus = f0_mod._srh_bins(int(np.ceil(lo)), int(np.floor(hi)))
+        want = (E[:, plus].sum(axis=1, dtype=np.float64)
+                - E[:, minus].sum(axis=1, dtype=np.float64))
+        np.testing.assert_array_equal(f0_mod.srh_scores(E, lo, hi), want)

@@ -195,13 +195,12 @@ def srh_scores(E: np.ndarray, f_lo: float, f_hi: float) -> np.ndarray:
     -------
     np.ndarray [shape=(J, F), float64] SRH of candidate ``ceil(f_lo) + j`` in column ``j``
     """
+    from vocalmind.features.clinical.kernels import srh_sums  # numba: on first use
+
     lo, hi = int(np.ceil(f_lo)), int(np.floor(f_hi))
     plus, minus = _srh_bins(lo, hi)
     S = np.empty((len(E), hi - lo + 1))
-    for s in range(0, len(E), _SRH_CHUNK):  # bounded (frames, harmonics, candidates) gathers
-        e = E[s : s + _SRH_CHUNK]
-        S[s : s + _SRH_CHUNK] = (e[:, plus].sum(axis=1, dtype=np.float64)
-                                 - e[:, minus].sum(axis=1, dtype=np.float64))
+    srh_sums(E, plus, minus, S)  # no (frames, harmonics, candidates) gathers
     return S
 
 

@@ -205,6 +205,31 @@ def hmpd_bin_chain(pe: np.ndarray, box: np.ndarray, hann: np.ndarray, box9: np.n
 
 
 @_compiled
+def srh_sums(E: np.ndarray, plus: np.ndarray, minus: np.ndarray, out: np.ndarray) -> None:
+    """SRH's criterion per frame and candidate: ``sum_h E[plus[h, c]] - sum_h
+    E[minus[h, c]]`` in double precision, each sum over the harmonics in order (as numpy
+    sums the gathered ``(frames, harmonics, candidates)`` arrays over their middle axis).
+
+    Parameters
+    ----------
+    E : np.ndarray [shape=(J, B), float32] normalised amplitude spectra
+    plus, minus : np.ndarray [shape=(5, F)], [shape=(4, F)] int bins
+    out : np.ndarray [shape=(J, F), float64] out
+    """
+    n_p, F = plus.shape
+    n_m = minus.shape[0]
+    for j in range(E.shape[0]):
+        for c in range(F):
+            a = np.float64(E[j, plus[0, c]])
+            for h in range(1, n_p):
+                a += np.float64(E[j, plus[h, c]])
+            b = np.float64(E[j, minus[0, c]])
+            for h in range(1, n_m):
+                b += np.float64(E[j, minus[h, c]])
+            out[j, c] = a - b
+
+
+@_compiled
 def harmonic_peaks(spec: np.ndarray, step: np.ndarray, n_harm: int, nfft: int,
                    freq: np.ndarray, amp: np.ndarray) -> None:
     """Each harmonic's spectral peak, as sins.py reads it (VOICEBOX ``findpeaks(log|S|,

@@ -126,6 +126,24 @@ def _folded_cosines(n_fft: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.
     return tuple(np.ascontiguousarray(a) for a in out)
 
 
+@lru_cache(maxsize=512)
+def _te_transforms(n_fft: int, q: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`_folded_cosines` cut to quefrencies ``0..q-1`` for :func:`env_te` (read-only).
+
+    The cepstrum's doubling (q > 0) and the envelope's halving are powers of two, exact
+    when folded into the transforms: the forward pair gives ``[c0, 2 c1, ...]`` directly.
+    """
+    fe, fo, be, bo = _folded_cosines(n_fft)
+    qe = (q + 1) // 2
+    f_e, f_o = fe[:, :qe] * 2.0, fo[:, : q - qe] * 2.0
+    f_e[:, 0] *= 0.5
+    b_e, b_o = be[:qe] * 0.5, bo[: q - qe] * 0.5
+    b_e[0] *= 2.0
+    for a in (f_e, f_o, b_e, b_o):
+        a.flags.writeable = False
+    return f_e, f_o, b_e, b_o
+
+
 def env_te(log_amp: np.ndarray, order: np.ndarray, *, n_iter: int = TE_ITER,
            presmooth: bool = True) -> np.ndarray:
     """True envelope as COVAREP ``env_te`` (mode 1 + 512): smoothing window, acceleration.
@@ -161,7 +179,6 @@ def env_te(log_amp: np.ndarray, order: np.ndarray, *, n_iter: int = TE_ITER,
     o = o.astype(np.int64)
     if m == 0:
         return log_amp.astype(np.float64)
-    fe, fo, be, bo = _folded_cosines(n)
     h = n // 4  # bins 0..h pair with n/2..h
     # (-1)^k / N with the weights of the full N-point spectrum, folded: the cepstrum at N/2
     alt = np.where(np.arange(h + 1) % 2, -2.0, 2.0) / n
@@ -193,12 +210,7 @@ def env_te(log_amp: np.ndarray, order: np.ndarray, *, n_iter: int = TE_ITER,
             A = np.where(edge, pE, A)
         lo = np.ascontiguousarray(A[:, : h + 1])
         hi = np.ascontiguousarray(A[:, n_bins - 1 : h - 1 : -1])
-        # the cepstrum's doubling (q > 0) and the envelope's halving are powers of two,
-        # exact when folded into the transforms: cc2 = [c0, 2 c1, ...] directly
-        f_e, f_o = fe[:, :qe] * 2.0, fo[:, : q - qe] * 2.0
-        f_e[:, 0] *= 0.5
-        b_e, b_o = be[:qe] * 0.5, bo[: q - qe] * 0.5
-        b_e[0] *= 2.0
+        f_e, f_o, b_e, b_o = _te_transforms(n, q)
         cc = np.zeros((r, q))
         cc2 = np.empty((r, q))
         S, D = np.empty((r, h + 1)), np.empty((r, h + 1))
