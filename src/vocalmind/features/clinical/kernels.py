@@ -1,15 +1,18 @@
 """Compiled loops of the clinical set (numba, one thread, cached on disk).
 
 Only steps whose numpy form is a long chain of element-wise passes over small rows (HMPD's
-filters along time, IAIF's four LPC rounds per GCI frame) or a search row by row (peak
-picking) live here: a loop per row keeps its values in cache or registers instead of
-writing dozens of whole-array temporaries. Each kernel is tested
-against the numpy / scipy form it replaced (tests/features/clinical/
-test_speed_equivalence.py). numba is installed with librosa; the compiled code is cached
-next to this file (or in numba's user cache when that folder is read-only; compiled per
-process when neither is writable), so a process pays the compilation (~8 s) once per
-installation, not once per run (a process then takes ~0.3 s to import numba and load
-them). Import this module only where a kernel is called.
+filters along time, IAIF's four LPC rounds per GCI frame), a search row by row (peak
+picking) or a gather of many small pieces (SRH's sums, the harmonics' phases) live here:
+a loop per row keeps its values in cache or registers instead of writing dozens of
+whole-array temporaries. Each kernel is tested against the numpy / scipy form it replaced
+(tests/features/clinical/test_speed_equivalence.py), bit for bit unless its test says
+otherwise. Indices known to be >= 0 are cast to unsigned (``_u``) in the innermost loops:
+numba checks every signed index for wrap-around, which keeps a loop from vectorising.
+numba is installed with librosa; the compiled code is cached next to this file (or in
+numba's user cache when that folder is read-only; compiled per process when neither is
+writable), so a process pays the compilation (~20 s on the 2-core development machine)
+once per installation, not once per run (a process then takes ~1 s to import numba and
+load them). Import this module only where a kernel is called.
 """
 
 from __future__ import annotations
