@@ -126,9 +126,9 @@ def _folded_cosines(n_fft: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.
     return tuple(np.ascontiguousarray(a) for a in out)
 
 
-@lru_cache(maxsize=512)
 def _te_transforms(n_fft: int, q: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """:func:`_folded_cosines` cut to quefrencies ``0..q-1`` for :func:`env_te` (read-only).
+    """:func:`_folded_cosines` cut to quefrencies ``0..q-1`` for :func:`env_te`. Not cached:
+    an hour of speech meets ~170 orders, ~4 q kB each (tens of MB for ~1 % of the time).
 
     The cepstrum's doubling (q > 0) and the envelope's halving are powers of two, exact
     when folded into the transforms: the forward pair gives ``[c0, 2 c1, ...]`` directly.
@@ -139,8 +139,6 @@ def _te_transforms(n_fft: int, q: int) -> tuple[np.ndarray, np.ndarray, np.ndarr
     f_e[:, 0] *= 0.5
     b_e, b_o = be[:qe] * 0.5, bo[: q - qe] * 0.5
     b_e[0] *= 2.0
-    for a in (f_e, f_o, b_e, b_o):
-        a.flags.writeable = False
     return f_e, f_o, b_e, b_o
 
 
