@@ -360,6 +360,8 @@ def _es_interp_at(es: np.ndarray, n: int, q: np.ndarray) -> np.ndarray:
 
 def _prominence_frames(rep: np.ndarray, idx: np.ndarray, a: int, n: int, f0_mean: float,
                        es: np.ndarray, sr: int) -> np.ndarray:
+    """Residual peak prominence of the frames ``idx``; ``rep`` is the residual through the
+    resonator of pole radius 0.8."""
     win_len = int(matlab_round(sr / max_creak_f0(f0_mean))) * 2
     half = int(matlab_round(win_len / 2))
     rem = win_len * 0.2
@@ -421,6 +423,7 @@ def _running_max(v: np.ndarray):
 
 
 def _ifp_frames(xf: np.ndarray, idx: np.ndarray, a: int) -> np.ndarray:
+    """Intra-frame periodicity of the frames ``idx`` of the 100-1500 Hz band ``xf``."""
     from vocalmind.features.clinical.kernels import ifp_min_peaks  # numba: on first use
 
     out = np.zeros(len(idx))

@@ -121,9 +121,9 @@ def _lf_log_table() -> tuple[np.ndarray, np.ndarray]:
     _, g = _lf_table()
     logg = np.log(np.abs(g))
     logg = np.concatenate([logg[:, :1], logg], axis=1)  # DC takes harmonic 1's magnitude
-    ang = np.concatenate([np.zeros((len(g), 1)), np.angle(g[:, :N_PD])], axis=1)
-    logg.flags.writeable = ang.flags.writeable = False
-    return logg, -ang
+    neg_ang = -np.concatenate([np.zeros((len(g), 1)), np.angle(g[:, :N_PD])], axis=1)
+    logg.flags.writeable = neg_ang.flags.writeable = False
+    return logg, neg_ang
 
 
 @lru_cache(maxsize=256)
