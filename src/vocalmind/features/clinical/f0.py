@@ -179,7 +179,7 @@ def srh_spectra(res: np.ndarray, centres: np.ndarray, *, sr: int = FS,
         # einsum's own loops, not BLAS: a row's sums must not depend on the rows beside it
         x0, xn = x64.sum(axis=1), np.einsum("ij,j->i", x64, alt)
         energy = 0.5 * (sr * np.einsum("ij,ij->i", x64, x64) + x0**2 - xn**2)
-        E[s : s + _SRH_CHUNK] /= np.maximum(np.sqrt(energy), 1e-20)[:, None].astype(np.float32)
+        E[s : s + k] /= np.maximum(np.sqrt(energy), 1e-20)[:, None].astype(np.float32)
     return E
 
 

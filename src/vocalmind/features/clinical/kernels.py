@@ -318,7 +318,6 @@ def harmonic_phases(spec: np.ndarray, freq: np.ndarray, amp: np.ndarray, max_h: 
     """
     r, nb = spec.shape
     n_harm = freq.shape[1]
-    two_pi = 2 * np.pi
     for i in range(r):
         for hh in range(n_harm):
             if hh + 1 > max_h[i]:
@@ -333,8 +332,7 @@ def harmonic_phases(spec: np.ndarray, freq: np.ndarray, amp: np.ndarray, max_h: 
             s1 = spec[i, i0 + 1]
             p0 = np.float64(np.arctan2(s0.imag, s0.real))
             p1 = np.float64(np.arctan2(s1.imag, s1.real))
-            d = p1 - p0
-            phase = p0 + fr * (d - two_pi * np.floor((d + np.pi) / two_pi))
+            phase = p0 + fr * _wrap_pi(p1 - p0)
             a = amp[i, hh]
             harm[i, hh] = complex(a * np.cos(phase), a * np.sin(phase))
             freq_hz[i, hh] = f * hz_per_bin
