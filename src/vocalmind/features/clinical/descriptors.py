@@ -135,9 +135,12 @@ _SCALAR_NAMES = ("F0", "VUV", "NAQ", "QOQ", "H1H2", "PSP", "MDQ", "peakSlope", "
                  "Rd_conf", "creak")
 
 
-#: windowed processing of long recordings: interior and margin of each window (s)
-WINDOW_S = 20.0
-MARGIN_S = 2.0
+#: windowed processing of long recordings: interior and margin of each window (s). The
+#: margin holds every step's reach (IIR edge transients, IAIF and MDQ windows around GCIs,
+#: HMPD's runs): on 111 s of EMU speech 1 s gives the whole recording's values to 1e-11,
+#: 0.5 s does not (QOQ at a GCI near a window edge); window + margins bound the memory
+WINDOW_S = 28.0
+MARGIN_S = 1.0
 #: SRH scores (451 candidates x 8 bytes per 10 ms frame) kept between passes 1 and 2
 _SRH_KEEP_BYTES = 32 << 20
 #: LP residuals of windows kept for passes 3 and 4 (about 3 MB per order and window)
@@ -439,7 +442,7 @@ def descriptor_matrix(y: np.ndarray, *, sr: int = FS,
             m_vals.append(mdq[own])
             if own.any():
                 prev_own_gci = int(gci[own][-1] + a)
-        out[ks, 7] = _glottal.peak_slope(xs, t_loc, sr=sr)
+        out[ks, 7] = _glottal.peak_slope(xs, t_loc, sr=sr, origin=a)
         band = band_single if band_single is not None else _creak.band_pass(xs, sr=sr)
         _creak.pass2(xs, res, band, a, lo, hi, n, f0_med, creak_es, creak_peaks,
                      creak_frames, sr=sr)

@@ -219,15 +219,21 @@ def iaif_gci(x: np.ndarray, gci: np.ndarray, *, sr: int = FS, at_start: bool = T
     delay = int(np.floor(len(B) / 2 + 0.5)) - 1  # MATLAB: y(round(length(B)/2):end)
     ramp = np.linspace(-1.0, 1.0, P_VT + 1)
     flats, gs, dgs = [], [], []
-    # frames grouped by length, so padding stays small
-    for sel in length_groups(lens, max_rows=512, ratio=2.0):
+    # each frame's DFT length is its own (not its group's), so that its flow does not
+    # depend on which other GCIs are analysed with it (a window of a long recording or the
+    # whole: IAIF's LPC amplifies the rounding of a different DFT length); within a DFT
+    # length, frames grouped by length, so padding stays small
+    nfft_own = (2 ** np.ceil(np.log2(lens + len(B)))).astype(np.int64)
+    groups = [cls[g] for f in np.unique(nfft_own) for cls in [np.flatnonzero(nfft_own == f)]
+              for g in length_groups(lens[cls], max_rows=512, ratio=2.0)]
+    for sel in groups:
         width = int(lens[sel].max())
         idx = start[sel, None] + np.arange(width)[None, :]
         inside = idx <= stop[sel, None]
         hw = hann_matlab(lens[sel], width)
         xw = np.where(inside, x[np.minimum(idx, n - 1)], 0.0) * hw
         # the high-pass of the windowed frame (COVAREP filters each frame)
-        nfft = int(2 ** np.ceil(np.log2(width + len(B))))
+        nfft = int(nfft_own[sel[0]])
         hp = _hp_fir_spectrum(sr, nfft)[None, :]
         xf = np.empty_like(xw)
         for r in range(0, len(xw), _FFT_ROWS):  # rows at a time: DFT buffers stay in cache
@@ -573,7 +579,8 @@ def mdq(res: np.ndarray, gci: np.ndarray, *, sr: int = FS, prev_gci: int | None 
     ok = inside & (gci - search >= 0) & (gci + search < len(res))
     if not ok.any():
         return gci / sr, out
-    bands = wavelet_bands(res, [2, 3, 4, 5, 6], sr=sr)
+    # blocks anchored to the recording: a window's bands are the whole recording's
+    bands = wavelet_bands(res, [2, 3, 4, 5, 6], sr=sr, origin=offset)
     sel_all = np.flatnonzero(ok)
     # windows grouped by length: a GCI after a long pause has a long search window
     for grp in length_groups(2 * search[sel_all] + 1, max_rows=1024, ratio=1.5):
@@ -591,7 +598,8 @@ def mdq(res: np.ndarray, gci: np.ndarray, *, sr: int = FS, prev_gci: int | None 
     return gci / sr, out
 
 
-def peak_slope(x: np.ndarray, times: np.ndarray, *, sr: int = FS) -> np.ndarray:
+def peak_slope(x: np.ndarray, times: np.ndarray, *, sr: int = FS, origin: int = 0
+               ) -> np.ndarray:
     """peakSlope (Kane & Gobl 2011): slope of log10 band maxima across 7 octave bands.
 
     40 ms frames centred on ``times``; bands 8 kHz ... 125 Hz ordered by frequency.
@@ -601,6 +609,7 @@ def peak_slope(x: np.ndarray, times: np.ndarray, *, sr: int = FS) -> np.ndarray:
     x : np.ndarray [shape=(n,)] speech, 16 kHz
     times : np.ndarray [shape=(m,)] frame centres (s)
     sr : sample rate in Hz
+    origin : position of ``x[0]`` in the recording, when ``x`` is a window of it
 
     Returns
     -------
@@ -615,7 +624,8 @@ def peak_slope(x: np.ndarray, times: np.ndarray, *, sr: int = FS) -> np.ndarray:
     padded = np.zeros(n_blk * blk)
     bmax = np.empty((7, n_blk))
     for i in range(7):
-        np.abs(wavelet_bands(x, [i], sr=sr, double=True)[0], out=padded[half : half + len(x)])
+        np.abs(wavelet_bands(x, [i], sr=sr, double=True,
+                                    origin=origin)[0], out=padded[half : half + len(x)])
         bmax[i] = padded.reshape(n_blk, blk).max(axis=1)
     first = centres // blk  # frame [c - half, c + half) covers blocks first..first+7
     nb = 2 * half // blk
