@@ -809,3 +809,129 @@ def harmonic_interp(nodes: np.ndarray, ratio: np.ndarray, shift: int, wrap: bool
             if wrap:
                 v = np.float32(0.0) if k < 1 else v - two_pi * np.floor((v + pi) / two_pi)
             out[i, b] = v
+
+
+@_compiled
+def te_fold(lo: np.ndarray, hi: np.ndarray, alt: np.ndarray, n: int, S: np.ndarray,
+            D: np.ndarray, total: np.ndarray, c_half: np.ndarray) -> None:
+    """The true envelope's folded spectrum (mcep.env_te), row by row: ``S = lo + hi``
+    (``S[:, h] = lo[:, h]``), ``D = lo - hi`` (0 at bin h), the energy of the cepstrum
+    below N/2 by Parseval's theorem (``total``) and the cepstrum at N/2 (``c_half = S @
+    alt``).
+
+    Parameters
+    ----------
+    lo, hi : np.ndarray [shape=(r, h + 1)] log spectrum on bins 0..h and N/2..h (bin h,
+        in both, holds the same value)
+    alt : np.ndarray [shape=(h + 1,)] the weights of the N/2 cepstrum on S
+    n : N, the DFT length
+    S, D : np.ndarray [shape=(r, h + 1)] out
+    total, c_half : np.ndarray [shape=(r,)] out
+    """
+    r, w = lo.shape
+    h = w - 1
+    for i in range(r):
+        # partial sums in a fixed order (a row's value does not depend on the rows beside
+        # it), two bins per pass: not one chain of dependent additions
+        e0 = e1 = e2 = e3 = 0.0
+        c0 = c1 = 0.0
+        k = 0
+        while k + 1 < h:
+            a0, b0 = lo[i, _u(k)], hi[i, _u(k)]
+            a1, b1 = lo[i, _u(k + 1)], hi[i, _u(k + 1)]
+            s0, s1 = a0 + b0, a1 + b1
+            S[i, _u(k)], S[i, _u(k + 1)] = s0, s1
+            D[i, _u(k)], D[i, _u(k + 1)] = a0 - b0, a1 - b1
+            e0 += a0 * a0
+            e1 += b0 * b0
+            e2 += a1 * a1
+            e3 += b1 * b1
+            c0 += s0 * alt[_u(k)]
+            c1 += s1 * alt[_u(k + 1)]
+            k += 2
+        if k < h:
+            a0, b0 = lo[i, _u(k)], hi[i, _u(k)]
+            S[i, _u(k)], D[i, _u(k)] = a0 + b0, a0 - b0
+            e0 += a0 * a0
+            e1 += b0 * b0
+            c0 += (a0 + b0) * alt[_u(k)]
+        a, b = lo[i, h], hi[i, h]
+        S[i, h], D[i, h] = a, 0.0
+        e0 += a * a
+        e1 += b * b
+        c0 += a * alt[h]
+        total[i] = (2.0 * ((e0 + e2) + (e1 + e3) - a * a) - lo[i, 0] ** 2
+                    - hi[i, 0] ** 2) / n
+        c_half[i] = c0 + c1
+
+
+@_compiled
+def te_step(cc2: np.ndarray, order: np.ndarray, qe: int, win: np.ndarray,
+            total: np.ndarray, c_half: np.ndarray, cc: np.ndarray) -> None:
+    """One update of the true envelope's cepstrum (mcep.env_te), row by row: the
+    quefrencies within the row's order, their energy inside and beyond it, and ``cc +=
+    lambda w (c_A - cc)`` with ``lambda = (E_in + E_out) / E_in``.
+
+    Parameters
+    ----------
+    cc2 : np.ndarray [shape=(r, q)] the cepstrum of the raised spectrum, quefrencies 0, 2,
+        4, ... in columns ``0..qe-1``, then 1, 3, ... (doubled for q > 0)
+    order : np.ndarray [shape=(r,), int] each row's cepstral order
+    qe : the number of even quefrencies
+    win : np.ndarray [shape=(r, q)] the smoothing window (0 beyond the order)
+    total, c_half : np.ndarray [shape=(r,)] from :func:`te_fold`
+    cc : np.ndarray [shape=(r, q)] in / out: the envelope's cepstrum
+    """
+    r, q = cc2.shape
+    for i in range(r):
+        o = order[i]
+        ne = min(o // 2 + 1, qe)  # even quefrencies 0, 2, .. <= o
+        no = min((o + 1) // 2, q - qe)  # odd ones 1, 3, .. <= o
+        p0 = cc2[i, 0] * cc2[i, 0]
+        a0 = a1 = 0.0
+        j = 0
+        while j + 1 < ne:
+            a0 += cc2[i, _u(j)] * cc2[i, _u(j)]
+            a1 += cc2[i, _u(j + 1)] * cc2[i, _u(j + 1)]
+            j += 2
+        if j < ne:
+            a0 += cc2[i, _u(j)] * cc2[i, _u(j)]
+        j = 0
+        while j + 1 < no:
+            a0 += cc2[i, _u(qe + j)] * cc2[i, _u(qe + j)]
+            a1 += cc2[i, _u(qe + j + 1)] * cc2[i, _u(qe + j + 1)]
+            j += 2
+        if j < no:
+            a0 += cc2[i, _u(qe + j)] * cc2[i, _u(qe + j)]
+        e2 = a0 + a1
+        inner = p0 + 0.5 * (e2 - p0)
+        e_out = 2.0 * np.sqrt(max(0.5 * (total[i] - inner - c_half[i] ** 2), 0.0))
+        e_in = np.sqrt(e2)
+        lam = (e_in + e_out) / max(e_in, 1e-20)
+        for j in range(ne):
+            cc[i, _u(j)] += (cc2[i, _u(j)] - cc[i, _u(j)]) * win[i, _u(j)] * lam
+        for j in range(no):
+            cc[i, _u(qe + j)] += ((cc2[i, _u(qe + j)] - cc[i, _u(qe + j)])
+                                  * win[i, _u(qe + j)] * lam)
+
+
+@_compiled
+def te_raise(V_e: np.ndarray, V_o: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> None:
+    """Raise the folded log spectrum to the envelope (mcep.env_te): ``lo = max(lo, V_e +
+    V_o)``, ``hi = max(hi, V_e - V_o)`` (bin h: ``V_e + V_o`` on both).
+
+    Parameters
+    ----------
+    V_e, V_o : np.ndarray [shape=(r, h + 1)] the envelope's even / odd quefrency parts
+    lo, hi : np.ndarray [shape=(r, h + 1)] in / out
+    """
+    r, w = lo.shape
+    h = w - 1
+    for i in range(r):
+        for k in range(h):
+            e, o = V_e[i, _u(k)], V_o[i, _u(k)]
+            lo[i, _u(k)] = max(lo[i, _u(k)], e + o)
+            hi[i, _u(k)] = max(hi[i, _u(k)], e - o)
+        v = V_e[i, h] + V_o[i, h]
+        lo[i, h] = max(lo[i, h], v)
+        hi[i, h] = max(hi[i, h], v)

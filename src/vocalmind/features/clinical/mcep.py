@@ -171,6 +171,8 @@ def env_te(log_amp: np.ndarray, order: np.ndarray, *, n_iter: int = TE_ITER,
     single-precision products round differently with the number of frames analysed
     together, and a long recording's windows must agree with the whole)
     """
+    from vocalmind.features.clinical.kernels import te_fold, te_raise, te_step  # numba
+
     m, n_bins = log_amp.shape
     n = 2 * (n_bins - 1)
     o = np.minimum(np.round(1.2 * np.asarray(order, dtype=np.float64)), n // 2 - 1)
@@ -213,41 +215,22 @@ def env_te(log_amp: np.ndarray, order: np.ndarray, *, n_iter: int = TE_ITER,
         cc2 = np.empty((r, q))
         S, D = np.empty((r, h + 1)), np.empty((r, h + 1))
         V_e, V_o = np.empty((r, h + 1)), np.empty((r, h + 1))
-        V_lo, V_hi = np.empty((r, h + 1)), np.empty((r, h + 1))
+        total, c_half = np.empty(r), np.empty(r)
         for it in range(n_iter):
             # real cepstrum (x2 for q > 0), quefrencies 0..q-1 (even, then odd), from the
-            # folded spectrum
-            np.add(lo, hi, out=S)
-            S[:, h] = lo[:, h]
-            np.subtract(lo, hi, out=D)  # 0 at bin h
+            # folded spectrum; its energy below N/2 and its value at N/2
+            te_fold(lo, hi, alt, n, S, D, total, c_half)
             np.matmul(S, f_e, out=cc2[:, :qe])
             np.matmul(D, f_o, out=cc2[:, qe:])
-            ccp = cc2 * inside
-            # energy of 2 c beyond the order, up to N/2 - 1, by Parseval
-            total = (2.0 * (np.einsum("ij,ij->i", lo, lo) + np.einsum("ij,ij->i", hi, hi)
-                            - lo[:, h] ** 2) - lo[:, 0] ** 2 - hi[:, 0] ** 2) / n
-            c_half = S @ alt
-            e2 = np.einsum("ij,ij->i", ccp, ccp)
-            p0 = ccp[:, 0] ** 2
-            inner = p0 + 0.5 * (e2 - p0)
-            e_out = 2.0 * np.sqrt(np.maximum(0.5 * (total - inner - c_half**2), 0.0))
-            e_in = np.sqrt(e2)
-            lam = (e_in + e_out) / np.maximum(e_in, 1e-20)
-            ccp -= cc
-            ccp *= win
-            ccp *= lam[:, None]
-            cc += ccp
-            # V = sum_q cc_q cos(2 pi k q / N), cc holding 2 c_q for q > 0
+            te_step(cc2, oo, qe, win, total, c_half, cc)  # cc += lambda w (c_A - cc)
+            # V = sum_q cc_q cos(2 pi k q / N), cc holding 2 c_q for q > 0: V_e + V_o on
+            # bins 0..h, V_e - V_o on bins N/2..h
             np.matmul(cc[:, :qe], b_e, out=V_e)
             np.matmul(cc[:, qe:], b_o, out=V_o)
-            np.add(V_e, V_o, out=V_lo)
-            np.subtract(V_e, V_o, out=V_hi)
-            V_hi[:, h] = V_lo[:, h]
             if it + 1 < n_iter:
-                np.maximum(lo, V_lo, out=lo)
-                np.maximum(hi, V_hi, out=hi)
-        env[sel, : h + 1] = V_lo
-        env[sel, h + 1 :] = V_hi[:, h - 1 :: -1]
+                te_raise(V_e, V_o, lo, hi)  # A = max(A, V)
+        env[sel, : h + 1] = V_e + V_o
+        env[sel, h + 1 :] = (V_e - V_o)[:, h - 1 :: -1]
     return env
 
 
