@@ -541,13 +541,22 @@ def first_cycle_params(g: np.ndarray, dg: np.ndarray, gci: np.ndarray, *, sr: in
     return float(naq[0] * seg / t0), float(qoq[0] * seg / t0), 0.0
 
 
+#: longest period (s) whose +-0.2 T0 MDQ searches: a GCI after a longer pause searches
+#: +-0.2 of this (COVAREP: of the pause), so that the search and the wavelet-band blocks it
+#: reads stay inside a window's 1 s margins (descriptors.MARGIN_S)
+MDQ_MAX_T0_S = 2.0
+
+
 def mdq(res: np.ndarray, gci: np.ndarray, *, sr: int = FS, prev_gci: int | None = None,
         offset: int = 0, n_total: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Maxima Dispersion Quotient at each GCI (Kane & Gobl 2013), as COVAREP ``mdq``.
 
     The period at a GCI is the distance to the previous GCI (the first GCI: to the next),
     whatever its length; the wavelet-band maxima are searched within +-0.2 periods; GCIs
-    closer than one period to the recording's ends get 0.
+    closer than one period to the recording's ends get 0. Difference: the search is at most
+    +-0.2 ``MDQ_MAX_T0_S`` (a GCI after a pause longer than that; COVAREP searches +-0.2 of
+    the pause, seconds of silence), so that a window of a long recording gives the whole
+    recording's value.
 
     Parameters
     ----------
@@ -575,7 +584,7 @@ def mdq(res: np.ndarray, gci: np.ndarray, *, sr: int = FS, prev_gci: int | None 
     g_abs = gci + offset
     inside = (g_abs - t0 > 0) & (g_abs + t0 <= n_tot - 1)
     out[~inside] = 0.0
-    search = np.round(0.2 * t0).astype(np.int64)
+    search = np.round(0.2 * np.minimum(t0, round(MDQ_MAX_T0_S * sr))).astype(np.int64)
     ok = inside & (gci - search >= 0) & (gci + search < len(res))
     if not ok.any():
         return gci / sr, out
