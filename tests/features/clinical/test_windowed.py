@@ -124,19 +124,20 @@ def test_anchored_convolution_is_the_recordings_in_every_window(dtype):
 
 def test_a_gci_after_a_long_pause_at_a_window_edge():
     # MDQ searches its wavelet bands within +-0.2 T0 of a GCI, T0 the distance to the
-    # previous GCI: after a 6 s pause that reached 1.2 s, beyond a 1 s margin, so the window
-    # left the GCI undefined where the whole recording gave a value. The search is capped
-    # (glottal.MDQ_MAX_T0_S), the same in both
+    # previous GCI: after a 9 s pause that reached 1.8 s, beyond the 1.5 s margin, so the
+    # window left the GCI undefined where the whole recording gave a value. The search is
+    # capped (glottal.MDQ_MAX_T0_S), the same in both
     from .conftest import vowel
 
+    assert 0.2 * 9.0 > descriptors.MARGIN_S  # uncapped, the search would leave the window
     rng = np.random.default_rng(5)
-    pause = 1e-4 * rng.standard_normal(6 * SR)
-    x = np.concatenate([vowel(110.0, 3.0), pause, vowel(130.0, 7.0)]).astype(np.float32)
-    # the second vowel starts at 9.0 s; the first window's interior ends at 9.1 s
+    pause = 1e-4 * rng.standard_normal(9 * SR)
+    x = np.concatenate([vowel(110.0, 3.0), pause, vowel(130.0, 10.0)]).astype(np.float32)
+    # the second vowel starts at 12.0 s; the first window's interior ends at 12.1 s
     _, whole = descriptor_matrix(x, sr=SR, window_s=None)
-    _, win = descriptor_matrix(x, sr=SR, window_s=9.1)
+    _, win = descriptor_matrix(x, sr=SR, window_s=12.1)
     mdq = descriptors.descriptor_names().index("MDQ")
-    assert np.isfinite(whole[900:915, mdq]).any()  # GCIs right after the pause
+    assert np.isfinite(whole[1200:1215, mdq]).any()  # GCIs right after the pause
     assert np.array_equal(np.isnan(whole), np.isnan(win))
     ok = ~np.isnan(whole)
     assert (np.abs(whole - win)[ok] <= 1e-6 * np.maximum(1.0, np.abs(whole[ok]))).all()

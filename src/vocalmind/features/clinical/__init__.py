@@ -32,7 +32,7 @@ COVAREP) is available as an extra column (``descriptor_matrix(..., hrf=True)``) 
 one of the 120 descriptors: the set keeps document 002's 1,200 statistics, so that feature
 tables, models and configs built on it stay valid.
 
-Long recordings are processed in 28 s windows with 1 s margins (``descriptors.WINDOW_S``,
+Long recordings are processed in 27 s windows with 1.5 s margins (``descriptors.WINDOW_S``,
 ``MARGIN_S``) with the global quantities computed over the whole recording; the result
 equals one-window processing to 1e-6 (real speech included: every FFT block and DFT length
 is the recording's or the frame's own, not the window's), with memory bounded by the window

@@ -136,11 +136,13 @@ _SCALAR_NAMES = ("F0", "VUV", "NAQ", "QOQ", "H1H2", "PSP", "MDQ", "peakSlope", "
 
 
 #: windowed processing of long recordings: interior and margin of each window (s). The
-#: margin holds every step's reach (IIR edge transients, IAIF and MDQ windows around GCIs,
-#: HMPD's runs): on 111 s of EMU speech 1 s gives the whole recording's values to 1e-11,
-#: 0.5 s does not (QOQ at a GCI near a window edge); window + margins bound the memory
-WINDOW_S = 28.0
-MARGIN_S = 1.0
+#: margin holds every step's reach: IAIF frames and MDQ searches around GCIs (both capped,
+#: glottal.py), HMPD's runs, and the edge transients of the IIR high-passes (SEDREAMS' and
+#: the polarity test's impulse responses fall below 2e-12 and 6e-11 of their peak within
+#: 1.5 s, 2e-9 and 2e-8 within 1 s). On 111 s of EMU speech 1 s margins already give the
+#: whole recording's values to 1e-11 and 0.5 s do not. Window + margins bound the memory.
+WINDOW_S = 27.0
+MARGIN_S = 1.5
 #: SRH scores (451 candidates x 8 bytes per 10 ms frame) kept between passes 1 and 2
 _SRH_KEEP_BYTES = 32 << 20
 #: LP residuals of windows kept for passes 3 and 4 (about 3 MB per order and window)

@@ -543,7 +543,7 @@ def first_cycle_params(g: np.ndarray, dg: np.ndarray, gci: np.ndarray, *, sr: in
 
 #: longest period (s) whose +-0.2 T0 MDQ searches: a GCI after a longer pause searches
 #: +-0.2 of this (COVAREP: of the pause), so that the search and the wavelet-band blocks it
-#: reads stay inside a window's 1 s margins (descriptors.MARGIN_S)
+#: reads (<= 0.51 s) stay inside a window's margins (descriptors.MARGIN_S, 1.5 s)
 MDQ_MAX_T0_S = 2.0
 
 
