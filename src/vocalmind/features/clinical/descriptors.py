@@ -363,7 +363,7 @@ def descriptor_matrix(y: np.ndarray, *, sr: int = FS,
         (res,) = seg.residuals(x, a, b, (o_res,))
         res = res * pol
         mi, iv = _glottal.sedreams_intervals(xs, f0_med, sr=sr, at_start=a == 0,
-                                             at_end=b == n)
+                                             at_end=b == n, origin=a)
         ratios.append(_glottal.sedreams_ratios(res, mi, iv, 0.4 * max(res_max, 1e-20),
                                                slice(lo - a, hi - a)))
         own = (mi + a >= lo) & (mi + a < hi)

@@ -37,6 +37,7 @@ from scipy import signal
 
 from vocalmind.features.clinical.dsp import (
     FS,
+    anchored_convolve,
     hann_matlab,
     length_groups,
     local_extrema,
@@ -54,7 +55,7 @@ _FFT_ROWS = 64
 
 # ----------------------------------------------------------------------------- GCIs
 def sedreams_intervals(x: np.ndarray, f0_mean: float, *, sr: int = FS,
-                       at_start: bool = True, at_end: bool = True
+                       at_start: bool = True, at_end: bool = True, origin: int = 0
                        ) -> tuple[np.ndarray, np.ndarray]:
     """SEDREAMS' mean-based signal minima and the distance to the next maximum.
 
@@ -65,6 +66,8 @@ def sedreams_intervals(x: np.ndarray, f0_mean: float, *, sr: int = FS,
     sr : sample rate in Hz
     at_start, at_end : whether the segment begins / ends the recording (the mean-based
         signal is zeroed within half a window of the recording's ends)
+    origin : position of ``x[0]`` in the recording (the mean's FFT blocks are anchored to
+        the recording, :func:`~vocalmind.features.clinical.dsp.anchored_convolve`)
 
     Returns
     -------
@@ -75,7 +78,9 @@ def sedreams_intervals(x: np.ndarray, f0_mean: float, *, sr: int = FS,
     t0 = round(sr / f0_mean)
     half_l = round(1.7 * t0 / 2)
     win = np.blackman(2 * half_l + 1)
-    mbs = signal.oaconvolve(x, win / len(win), mode="same")
+    # blocks anchored to the recording: a window's mean-based signal is the whole
+    # recording's bit for bit before the high-pass (whose edge transient the margins hold)
+    mbs = anchored_convolve(np.asarray(x, dtype=np.float64), win / len(win), origin=origin)
     if at_start:
         mbs[:half_l] = 0.0
     if at_end:
