@@ -79,7 +79,6 @@ def test_windowed_equals_whole_on_real_speech():
     # and the recording's own
     import soundfile as sf
     import soxr
-
     from tests.conftest import SHARED_DATA
 
     folder = SHARED_DATA / "emu" / "audio_raw" / "WAVs_unstructured"

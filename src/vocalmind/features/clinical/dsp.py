@@ -10,7 +10,6 @@ from functools import lru_cache
 
 import numpy as np
 import scipy.fft as sfft
-from scipy import signal
 
 from vocalmind.errors import ParameterError
 

@@ -638,8 +638,8 @@ def peak_slope(x: np.ndarray, times: np.ndarray, *, sr: int = FS, origin: int = 
     padded = np.zeros(n_blk * blk)
     bmax = np.empty((7, n_blk))
     for i in range(7):
-        np.abs(wavelet_bands(x, [i], sr=sr, double=True,
-                                    origin=origin)[0], out=padded[half : half + len(x)])
+        band = wavelet_bands(x, [i], sr=sr, double=True, origin=origin)[0]
+        np.abs(band, out=padded[half : half + len(x)])
         bmax[i] = padded.reshape(n_blk, blk).max(axis=1)
     first = centres // blk  # frame [c - half, c + half) covers blocks first..first+7
     nb = 2 * half // blk
