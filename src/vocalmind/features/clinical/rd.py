@@ -236,7 +236,10 @@ def rd_msp(harm: np.ndarray, f0: np.ndarray, *, sr: int = FS
         logm[:, h] = logm[:, h - 1]
         ang = np.concatenate([np.zeros((len(rows), 1)), np.angle(s_h[:, :N_PD])], axis=1)
         rows_all.append(rows)
-        parts.append(ang - logm @ _minphase_weights(h))  # (r, 9)
+        # einsum's own loops, not BLAS: a row's products must not depend on how many rows
+        # are analysed with it (a window of a long recording or the whole; Brent's search
+        # turns a last-bit difference into another step, Rd by up to its tolerance)
+        parts.append(ang - np.einsum("ij,jk->ik", logm, _minphase_weights(h)))  # (r, 9)
         tab_id.append(np.full(len(rows), t))
     rows = np.concatenate(rows_all)
     frame_part = np.concatenate(parts)
