@@ -129,6 +129,23 @@ def test_anchored_convolution_is_the_recordings_in_every_window(dtype):
         assert np.array_equal(win[inner], whole[a:b][inner])
     with pytest.raises(ParameterError, match="odd"):
         dsp.anchored_convolve(x, np.ones(4))
+    with pytest.raises(ParameterError, match="origin"):
+        dsp.anchored_convolve(x, h, origin=-160)
+
+
+def test_length_groups_keep_keys_apart():
+    # IAIF groups its frames by their own DFT length, H1-H2 by its 2048 / 4096 class:
+    # a group never mixes keys, and every item lands in exactly one group
+    from vocalmind.features.clinical import dsp
+
+    rng = np.random.default_rng(4)
+    lengths = rng.integers(50, 900, 400)
+    key = (lengths > 300).astype(int) + (lengths > 600)
+    groups = dsp.length_groups(lengths, max_rows=64, ratio=1.5, by=key)
+    assert sorted(np.concatenate(groups).tolist()) == list(range(400))
+    assert all(len(np.unique(key[g])) == 1 for g in groups)
+    assert all(len(g) <= 64 and lengths[g].max() <= 1.5 * lengths[g].min() for g in groups)
+    assert [key[g[0]] for g in groups] == sorted(key[g[0]] for g in groups)
 
 
 def test_a_gci_after_a_long_pause_at_a_window_edge():

@@ -37,24 +37,32 @@ def frame_times(n_samples: int, *, sr: int = FS) -> np.ndarray:
     return FIRST_S + HOP_S * np.arange(n)
 
 
-def length_groups(lengths: np.ndarray, *, max_rows: int = 512, ratio: float = 1.4
-                  ) -> list[np.ndarray]:
+def length_groups(lengths: np.ndarray, *, max_rows: int = 512, ratio: float = 1.4,
+                  by: np.ndarray | None = None) -> list[np.ndarray]:
     """Split items into groups of similar length, for padded batch processing.
 
     Items are sorted by length; a new group starts when the length exceeds ``ratio``
     times the group's shortest, or after ``max_rows`` items, so that padding every row of a
-    group to its longest wastes at most ``ratio - 1`` of the work.
+    group to its longest wastes at most ``ratio - 1`` of the work. With ``by``, items of
+    different keys never share a group (e.g. a DFT length that must be each item's own,
+    not its group's), keys in increasing order.
 
     Parameters
     ----------
     lengths : np.ndarray [shape=(m,)] positive lengths
     max_rows : largest group
     ratio : largest longest / shortest length ratio inside a group
+    by : np.ndarray [shape=(m,)] optional key per item
 
     Returns
     -------
     list of np.ndarray [int], indices into ``lengths``, each sorted by length
     """
+    if by is not None:
+        by = np.asarray(by)
+        return [cls[g] for key in np.unique(by) for cls in [np.flatnonzero(by == key)]
+                for g in length_groups(np.asarray(lengths)[cls], max_rows=max_rows,
+                                       ratio=ratio)]
     lengths = np.asarray(lengths, dtype=np.float64)
     order = np.argsort(lengths, kind="stable")
     srt = lengths[order]
@@ -431,6 +439,8 @@ def anchored_convolve(x: np.ndarray, h: np.ndarray, *, origin: int = 0) -> np.nd
     k = len(h)
     if k % 2 == 0:
         raise ParameterError(f"anchored_convolve: kernel length must be odd, got {k}")
+    if origin < 0:
+        raise ParameterError(f"anchored_convolve: origin must be >= 0, got {origin}")
     dtype = x.dtype
     n = len(x)
     if n == 0:

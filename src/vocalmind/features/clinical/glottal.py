@@ -229,9 +229,7 @@ def iaif_gci(x: np.ndarray, gci: np.ndarray, *, sr: int = FS, at_start: bool = T
     # whole: IAIF's LPC amplifies the rounding of a different DFT length); within a DFT
     # length, frames grouped by length, so padding stays small
     nfft_own = (2 ** np.ceil(np.log2(lens + len(B)))).astype(np.int64)
-    groups = [cls[g] for f in np.unique(nfft_own) for cls in [np.flatnonzero(nfft_own == f)]
-              for g in length_groups(lens[cls], max_rows=512, ratio=2.0)]
-    for sel in groups:
+    for sel in length_groups(lens, max_rows=512, ratio=2.0, by=nfft_own):
         width = int(lens[sel].max())
         idx = start[sel, None] + np.arange(width)[None, :]
         inside = idx <= stop[sel, None]
@@ -474,9 +472,8 @@ def vq_harmonics(dg: np.ndarray, gci: np.ndarray, *, sr: int = FS,
     # does not depend on which other GCIs are analysed with it (a window of a long
     # recording or the whole)
     long = lens_all[valid] > 2048
-    groups = [valid[cls][g] for cls in (~long, long)
-              for g in length_groups(half[valid[cls]], max_rows=256, ratio=1.5)]
-    for sel in groups:
+    for grp in length_groups(half[valid], max_rows=256, ratio=1.5, by=long):
+        sel = valid[grp]
         lo = np.maximum(gci[sel] - half[sel], 0)
         hi = np.minimum(gci[sel] + half[sel], n - 1)
         lens = hi - lo + 1
